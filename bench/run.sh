@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Staccato benchmarks (loopback only, bounded durations).
+#
+#   bench/run.sh [health]   GET /health keep-alive throughput: Staccato vs nginx (one run, same wrk params)
+#   bench/run.sh idle       10,000 idle keep-alive connections: Staccato RSS (target < 64 MiB)
+#   bench/run.sh all        both
+#
+# Environment:
+#   STACCATO_BIN      use this binary instead of building build-bench/ (Release) from this repo
+#   WRK_THREADS=1 WRK_CONNS=64 WRK_DURATION=10s WRK_WARMUP=2s
+#   IDLE_CONNS=10000 IDLE_RSS_LIMIT_MIB=64
+#   BENCH_KEEP_TMP=1  keep the temp dir (server logs, nginx config, wrk output)
+#
+# Needs: wrk, nginx (nginx-light), curl, python3, taskset (deps/install.sh all).
+# Only 127.0.0.1 is used. The system nginx configuration is never read: nginx gets a private
+# config and prefix directory inside a temp dir.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+MODE=${1:-health}
+case $MODE in
+  health|idle|all) ;;
+  -h|--help|help) usage; exit 0 ;;
+  *) usage >&2; exit 2 ;;
+esac
+
+WRK_THREADS=${WRK_THREADS:-1}
+WRK_CONNS=${WRK_CONNS:-64}
+WRK_DURATION=${WRK_DURATION:-10s}
+WRK_WARMUP=${WRK_WARMUP:-2s}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE_RSS_LIMIT_MIB=${IDLE_RSS_LIMIT_MIB:-64}
+
+# Exactly what Staccato's GET /health answers (see the spec); nginx serves the same bytes.
+HEALTH_BODY='{"status":"success","data":{"status":"ok"}}'
+HEALTH_CT='application/json; charset=utf-8'
+
+say() { printf '%s\n' "$*"; }
+warn() { printf 'bench: warning: %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+need() { command -v "$1" >/dev/null 2>&1 || die "missing '$1' (run deps/install.sh all)"; }
+need curl; need python3
+case $MODE in health|all) need wrk; need nginx ;; esac
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/staccato-bench.XXXXXX")
+PIDS=()
+
+stop_pid() { # stop_pid PID [SIGNAL]: signal one process we started and wait (max 10 s) for it
+  local pid=$1 sig=${2:-TERM} i
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -"$sig" "$pid" 2>/dev/null || true
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    warn "pid $pid did not exit within 10 s of SIG$sig; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do stop_pid "$p"; done
+  if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then say "bench: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- CPU pinning: server on one core, wrk/python client on another ----------------------------
+read -r -a CPUS <<<"$(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
+SRV_PIN=(); CLI_PIN=(); PIN_NOTE="no pinning (fewer than 2 usable cores or no taskset)"
+if [ "${#CPUS[@]}" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+  SRV_PIN=(taskset -c "${CPUS[0]}"); CLI_PIN=(taskset -c "${CPUS[1]}")
+  PIN_NOTE="server pinned to CPU ${CPUS[0]}, client pinned to CPU ${CPUS[1]}"
+fi
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() { # wait_http URL PID LOG: until URL answers 200 (max 10 s) while PID lives
+  local url=$1 pid=$2 log=$3 i
+  for i in $(seq 100); do
+    if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      warn "server exited during startup; last lines of $log:"; tail -n 20 "$log" >&2 || true
+      return 1
+    fi
+    sleep 0.1
+  done
+  warn "$url did not answer 200 within 10 s; last lines of $log:"; tail -n 20 "$log" >&2 || true
+  return 1
+}
+
+# --- Staccato binary ---------------------------------------------------------------------------
+if [ -n "${STACCATO_BIN:-}" ]; then
+  BIN=$STACCATO_BIN
+else
+  say "bench: building Release into build-bench/ (log: $TMP/build.log)"
+  if ! (cd "$ROOT" && cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release &&
+        cmake --build build-bench -j2) >"$TMP/build.log" 2>&1; then
+    tail -n 40 "$TMP/build.log" >&2
+    die "build failed"
+  fi
+  BIN=$ROOT/build-bench/staccato
+fi
+[ -x "$BIN" ] || die "no executable at $BIN"
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+STACCATO_PID=; STACCATO_PORT=
+start_staccato() { # start_staccato TAG [VAR=VALUE ...]: one process on 127.0.0.1:free port
+  local tag=$1; shift
+  local port; port=$(free_port)
+  local log=$TMP/staccato.$tag.log
+  # Run from the temp dir so that no .env file of the caller's cwd is picked up.
+  (cd "$TMP" && exec env STACCATO_ACCESS_LOG=off HOST=127.0.0.1 PORT="$port" STACCATO_WORKERS=1 \
+      "$@" "${SRV_PIN[@]}" "$BIN" serve) >"$TMP/staccato.$tag.out" 2>"$log" &
+  STACCATO_PID=$!; STACCATO_PORT=$port; PIDS+=("$STACCATO_PID")
+  wait_http "http://127.0.0.1:$port/health" "$STACCATO_PID" "$log" || die "Staccato did not start"
+}
+
+NGINX_PID=; NGINX_PORT=
+start_nginx() {
+  local port; port=$(free_port)
+  local dir=$TMP/nginx
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<EOF
+# Private config for the benchmark (never the system one).
+daemon off;
+master_process on;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events {
+    worker_connections 4096;
+    multi_accept on;
+}
+http {
+    access_log off;
+    server_tokens off;
+    keepalive_timeout 65s;
+    keepalive_requests 100000000;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        location = /health {
+            default_type "$HEALTH_CT";
+            return 200 '$HEALTH_BODY';
+        }
+        location / {
+            return 404;
+        }
+    }
+}
+EOF
+  "${SRV_PIN[@]}" nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/logs/error.log" \
+    >"$dir/logs/stdout.log" 2>&1 &
+  NGINX_PID=$!; NGINX_PORT=$port; PIDS+=("$NGINX_PID")
+  wait_http "http://127.0.0.1:$port/health" "$NGINX_PID" "$dir/logs/error.log" || die "nginx did not start"
+}
+
+forget_pid() { local p keep=(); for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
+
+check_health_response() { # check_health_response NAME URL: body and Content-Type as expected
+  local name=$1 url=$2 hdr body ct
+  hdr=$TMP/$name.headers
+  body=$(curl -sS --max-time 5 -D "$hdr" "$url")
+  ct=$(grep -i '^content-type:' "$hdr" | head -n1 | sed 's/^[^:]*:[[:space:]]*//' | tr -d '\r')
+  [ "$body" = "$HEALTH_BODY" ] || warn "$name /health body differs: $body"
+  [ "$ct" = "$HEALTH_CT" ] || warn "$name /health Content-Type differs: $ct"
+  say "  $name: $(head -n1 "$hdr" | tr -d '\r'), Content-Type: $ct, $(printf %s "$body" | wc -c) body bytes"
+}
+
+# run_wrk NAME URL: warm-up then measured run; leaves "RESULT server=NAME ..." in $TMP/result.NAME
+run_wrk() {
+  local name=$1 url=$2 out=$TMP/wrk.$1.txt
+  "${CLI_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_WARMUP" "$url" >"$TMP/wrk.$name.warmup.txt" 2>&1 ||
+    { cat "$TMP/wrk.$name.warmup.txt" >&2; die "wrk warm-up against $name failed"; }
+  "${CLI_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" -s "$BENCH/report.lua" "$url" >"$out" 2>&1 ||
+    { cat "$out" >&2; die "wrk against $name failed"; }
+  say "--- wrk output ($name) ---"
+  grep -v '^RESULT ' "$out" | sed 's/^/  /'
+  grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT server=$name /" >"$TMP/result.$name"
+  [ -s "$TMP/result.$name" ] || die "no RESULT line from wrk's done() hook for $name"
+}
+
+field() { # field FILE KEY
+  tr ' ' '\n' <"$1" | sed -n "s/^$2=//p" | head -n1
+}
+
+bench_health() {
+  local rc=0
+  say "== GET /health, keep-alive: wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION (after a $WRK_WARMUP warm-up), $PIN_NOTE =="
+  say "   staccato: $BIN"
+  say "   nginx:    $(nginx -v 2>&1 | sed 's/^nginx version: //'), 1 worker, access_log off"
+
+  start_staccato health
+  check_health_response staccato "http://127.0.0.1:$STACCATO_PORT/health"
+  run_wrk staccato "http://127.0.0.1:$STACCATO_PORT/health"
+  if ! kill -0 "$STACCATO_PID" 2>/dev/null; then
+    warn "Staccato died during the benchmark; last lines of its log:"; tail -n 20 "$TMP/staccato.health.log" >&2
+    rc=1
+  elif ! curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$STACCATO_PORT/health"; then
+    warn "Staccato no longer answers /health after the benchmark"; rc=1
+  else
+    say "  staccato after the run: $(grep -E '^Vm(RSS|HWM)' "/proc/$STACCATO_PID/status" | tr -s ' \t' ' ' | paste -sd, -)"
+  fi
+  if grep -Eiq ' (warn|error) ' "$TMP/staccato.health.log"; then
+    warn "Staccato logged warnings/errors during the run (first 10):"
+    grep -Ei ' (warn|error) ' "$TMP/staccato.health.log" | head -n 10 >&2
+  fi
+  stop_pid "$STACCATO_PID"; forget_pid "$STACCATO_PID"
+
+  start_nginx
+  check_health_response nginx "http://127.0.0.1:$NGINX_PORT/health"
+  run_wrk nginx "http://127.0.0.1:$NGINX_PORT/health"
+  stop_pid "$NGINX_PID" QUIT; forget_pid "$NGINX_PID"
+
+  local s=$TMP/result.staccato n=$TMP/result.nginx name f
+  cat "$s" "$n"
+  say ""
+  printf '%-9s %12s %9s %9s %9s %9s  %s\n' server 'req/s' 'p50 ms' 'p99 ms' 'p99.9 ms' 'max ms' 'errors: non2xx connect/read/write/timeout'
+  for name in staccato nginx; do
+    f=$TMP/result.$name
+    awk -v n="$name" -v rps="$(field "$f" rps)" -v p50="$(field "$f" lat_p50_us)" -v p99="$(field "$f" lat_p99_us)" \
+        -v p999="$(field "$f" lat_p999_us)" -v mx="$(field "$f" lat_max_us)" \
+        -v e="$(field "$f" err_status) $(field "$f" err_connect)/$(field "$f" err_read)/$(field "$f" err_write)/$(field "$f" err_timeout)" \
+        'BEGIN { printf "%-9s %12.1f %9.3f %9.3f %9.3f %9.3f  %s\n", n, rps, p50/1000, p99/1000, p999/1000, mx/1000, e }'
+  done
+  local ratio
+  ratio=$(awk -v a="$(field "$s" rps)" -v b="$(field "$n" rps)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
+  say "ratio staccato/nginx (req/s): $ratio"
+  say "RESULT ratio_rps=$ratio"
+  for name in staccato nginx; do
+    f=$TMP/result.$name
+    if [ "$(field "$f" err_status)" != 0 ] || [ "$(field "$f" err_connect)" != 0 ] || [ "$(field "$f" err_read)" != 0 ] ||
+       [ "$(field "$f" err_write)" != 0 ] || [ "$(field "$f" err_timeout)" != 0 ]; then
+      warn "$name: wrk reported errors (see the table above)"
+      [ "$name" = staccato ] && rc=1
+    fi
+  done
+  return $rc
+}
+
+bench_idle() {
+  local want=$((IDLE_CONNS + 1024)) hard rc=0
+  say "== $IDLE_CONNS idle keep-alive connections to Staccato, $PIN_NOTE =="
+  # The server needs one fd per connection too: raise this shell's limit, which it inherits.
+  hard=$(ulimit -Hn)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
+    ulimit -Hn "$want" 2>/dev/null || die "RLIMIT_NOFILE hard limit $hard < $want and cannot be raised (not root?)"
+  fi
+  [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$want" ] && ulimit -Sn "$want"
+  # Keep-alive timeout raised so that nothing is closed while connections are being opened/held.
+  start_staccato idle STACCATO_MAX_CONNECTIONS=$((IDLE_CONNS > 16383 ? IDLE_CONNS + 16 : 16384)) \
+    STACCATO_KEEPALIVE_TIMEOUT_MS=300000
+  "${CLI_PIN[@]}" python3 "$BENCH/idle_conns.py" --host 127.0.0.1 --port "$STACCATO_PORT" \
+    --pid "$STACCATO_PID" --conns "$IDLE_CONNS" --rss-limit-mib "$IDLE_RSS_LIMIT_MIB" || rc=$?
+  if ! kill -0 "$STACCATO_PID" 2>/dev/null; then
+    warn "Staccato died during the idle test; last lines of its log:"; tail -n 20 "$TMP/staccato.idle.log" >&2
+    rc=1
+  fi
+  stop_pid "$STACCATO_PID"; forget_pid "$STACCATO_PID"
+  return $rc
+}
+
+status=0
+case $MODE in
+  health) bench_health || status=1 ;;
+  idle) bench_idle || status=1 ;;
+  all) bench_health || status=1; say ""; bench_idle || status=1 ;;
+esac
+exit $status

@@ -1,0 +1,4 @@
+# Finds the system libraries Staccato links against (Debian 12 packages, see deps/install.sh).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)

@@ -1,0 +1,25 @@
+/* The HTTP API: the single route table and the handlers behind it. */
+#ifndef SC_API_H
+#define SC_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/router.h"
+
+/* The application context every handler reaches through req->app. */
+typedef struct sc_app {
+    bool debug_routes;
+} sc_app;
+
+/* Returns the route table for this configuration (debug routes only when enabled); *n is its length. The table is
+ * static: no need to free it. */
+const sc_route *sc_api_routes(const sc_app *app, size_t *n);
+
+/* Handlers, one group per file. */
+int sc_api_health(sc_req *req);
+int sc_api_metrics(sc_req *req);
+int sc_api_debug_echo(sc_req *req);
+int sc_api_debug_sleep(sc_req *req);
+
+#endif

@@ -1,0 +1,94 @@
+/* Endpoints for the test suite, enabled by STACCATO_DEBUG_ROUTES: an echo of the parsed body, and a response
+ * delayed by a timer (a stand-in for slow asynchronous work such as a database query). */
+#include <jansson.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "core/mem.h"
+#include "http/request.h"
+#include "http/server.h"
+#include "json/read.h"
+#include "json/write.h"
+
+static int dump_cb(const char *buffer, size_t size, void *data)
+{
+    sc_buf_append(data, buffer, size);
+    return 0;
+}
+
+int sc_api_debug_echo(sc_req *req)
+{
+    size_t bytes = req->body->len;
+    json_t *doc = NULL;
+    if (bytes) {
+        json_error_t err;
+        doc = json_loadb(req->body->ptr, bytes, JSON_DECODE_ANY, &err);
+        if (!doc)
+            return sc_res_error(req, 400, "request body is not valid JSON");
+    }
+    req->res.content_type = "application/json; charset=utf-8";
+    sc_jw w;
+    sc_jw_init(&w, req->res.body);
+    sc_jw_obj_begin(&w);
+    sc_jw_key(&w, "status");
+    sc_jw_cstr(&w, "success");
+    sc_jw_key(&w, "data");
+    sc_jw_obj_begin(&w);
+    sc_jw_key(&w, "bytes");
+    sc_jw_uint(&w, bytes);
+    sc_jw_key(&w, "json");
+    if (doc) {
+        sc_buf tmp = {0};
+        json_dump_callback(doc, dump_cb, &tmp, JSON_COMPACT | JSON_ENCODE_ANY);
+        sc_jw_raw(&w, sc_buf_slice(&tmp));
+        sc_buf_free(&tmp);
+        json_decref(doc);
+    } else {
+        sc_jw_null(&w);
+    }
+    sc_jw_obj_end(&w);
+    sc_jw_obj_end(&w);
+    return 200;
+}
+
+typedef struct sleeper {
+    uv_timer_t timer;
+    sc_req *req; /* NULL once the request has ended */
+    uint64_t ms;
+} sleeper;
+
+static void on_sleeper_closed(uv_handle_t *h) { free(h->data); }
+
+/* The request ended (answered or abandoned): stop the timer; it frees itself once closed. */
+static void sleeper_dispose(void *data)
+{
+    sleeper *s = data;
+    s->req = NULL;
+    uv_close((uv_handle_t *)&s->timer, on_sleeper_closed);
+}
+
+static void on_sleep_done(uv_timer_t *t)
+{
+    sleeper *s = t->data;
+    sc_req *req = s->req;
+    req->res.content_type = "application/json; charset=utf-8";
+    sc_buf_printf(req->res.body, "{\"status\":\"success\",\"data\":{\"sleptMs\":%llu}}", (unsigned long long)s->ms);
+    sc_req_finish(req, 200);
+}
+
+int sc_api_debug_sleep(sc_req *req)
+{
+    sc_slice v;
+    unsigned long long ms = 0;
+    if (sc_req_query(req, "ms", &v) && sc_slice_to_u64(v, 600000, &ms) != 0)
+        return sc_res_error(req, 400, "ms must be a whole number of milliseconds up to 600000");
+    sleeper *s = sc_calloc(sizeof(*s));
+    s->req = req;
+    s->ms = ms;
+    uv_timer_init(sc_server_loop(req->server), &s->timer);
+    s->timer.data = s;
+    uv_timer_start(&s->timer, on_sleep_done, ms, 0);
+    sc_req_on_dispose(req, sleeper_dispose, s);
+    return SC_ASYNC;
+}

@@ -1,0 +1,72 @@
+/* The request as handlers see it, and the calls that build its response.
+ *
+ * A request lives inside its connection and everything it allocates comes from the connection's arena, released
+ * in one place after the access-log line is written. Work that outlives a request (a database query, a timer)
+ * registers a dispose hook with sc_req_on_dispose: it runs when the request ends for any reason, including the
+ * client going away, and must make sure the pending work never touches the request again. */
+#ifndef SC_HTTP_REQUEST_H
+#define SC_HTTP_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/slice.h"
+#include "http/router.h"
+
+typedef struct sc_header {
+    sc_slice name;
+    sc_slice value;
+} sc_header;
+
+typedef struct sc_dispose_hook sc_dispose_hook;
+typedef struct sc_server sc_server;
+
+struct sc_req {
+    sc_arena *arena;
+    unsigned method;    /* one SC_M_* bit */
+    sc_slice method_name;
+    sc_slice target;    /* as sent: path and query */
+    sc_slice path;      /* before '?' */
+    sc_slice query;     /* after '?', may be empty */
+    sc_header *headers;
+    size_t nheaders;
+    sc_buf *body;       /* the request body, complete when the handler runs */
+    const sc_route *route;
+    int route_index;    /* -1 when no route matched */
+    sc_route_match match;
+    void *app;          /* the application context given to the server */
+    sc_server *server;
+    uint64_t start_ns;
+
+    /* The response under construction. */
+    struct {
+        const char *content_type; /* NULL with an empty body: no Content-Type */
+        sc_buf *headers;          /* extra header lines, each ending in CRLF */
+        sc_buf *body;
+    } res;
+
+    sc_dispose_hook *hooks;
+    bool finished;
+};
+
+/* The first header with this name (case-insensitive), or an empty slice with ptr NULL. */
+sc_slice sc_req_header(const sc_req *req, const char *name);
+/* A path parameter of the matched route, e.g. "id" for /albums/{id}. */
+sc_slice sc_req_param(const sc_req *req, const char *name);
+/* The percent-decoded value of a query parameter; false when absent. Decoded into the arena. */
+bool sc_req_query(const sc_req *req, const char *name, sc_slice *out);
+/* Registers a hook run (in reverse order of registration) when the request ends. */
+void sc_req_on_dispose(sc_req *req, void (*cb)(void *data), void *data);
+
+/* Adds a response header line. */
+void sc_res_header(sc_req *req, const char *name, sc_slice value);
+/* Sets a JSON error body ({"status":"fail"|"error","message":...}) and returns status, so handlers can write
+ * `return sc_res_error(req, 404, "album not found");`. NULL message: the status' default message. */
+int sc_res_error(sc_req *req, int status, const char *message);
+
+/* Completes a request whose handler returned SC_ASYNC. */
+void sc_req_finish(sc_req *req, int status);
+
+#endif

@@ -1,0 +1,1099 @@
+/* HTTP/1.1 connections: llhttp glue, request lifecycle, response writing, limits and timeouts.
+ *
+ * A connection handles one request at a time. Bytes are parsed straight out of a loop-wide read buffer; whatever
+ * cannot be parsed yet (a pipelined request behind one that is still being answered) is kept in the connection's
+ * `in` buffer. A request whose handler answers at once is followed immediately by the next pipelined one, and all
+ * responses produced by one read are sent with one write. A request whose handler is asynchronous pauses the
+ * parser until sc_req_finish, which keeps responses in request order.
+ *
+ * Every connection has one timer whose deadline depends on its state (keep-alive idle, reading headers, reading a
+ * body, writing, lingering). The timer is re-armed lazily: moving a deadline later only updates a field, and the
+ * timer, when it fires early, sets itself again for the remaining time. That keeps the per-request cost of the
+ * timeouts at a comparison on the hot path.
+ *
+ * Lifetimes: a connection holds one reference per open handle (socket and timer) and one per pending write or
+ * shutdown request; it is freed when the last one is dropped, never inside its own callbacks. */
+#include "http/server.h"
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/arena.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/method.h"
+#include "http/metrics.h"
+#include "http/request.h"
+#include "http/status.h"
+#include "json/write.h"
+
+#define READ_BUF_SIZE (64 * 1024)
+#define LINGER_TIMEOUT_MS 2000
+#define NO_DEADLINE UINT64_MAX
+
+struct sc_dispose_hook {
+    sc_dispose_hook *next;
+    void (*cb)(void *data);
+    void *data;
+};
+
+typedef enum {
+    CONN_IDLE,     /* between requests */
+    CONN_HEADERS,  /* reading the request line and headers */
+    CONN_BODY,     /* reading the body */
+    CONN_HANDLING, /* the handler has the request */
+    CONN_LINGER,   /* response sent, write side shut, draining what the client still sends */
+} conn_state;
+
+typedef struct raw_header {
+    uint32_t name_off, name_len, value_off, value_len;
+} raw_header;
+
+typedef struct sc_conn sc_conn;
+
+struct sc_conn {
+    uv_tcp_t tcp; /* first member: the handle's address is the connection's */
+    uv_timer_t timer;
+    uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
+    sc_server *server;
+    sc_conn *prev, *next;
+    llhttp_t parser;
+    int refs;
+    conn_state state;
+    bool closing;     /* uv_close called */
+    bool close_after; /* close (lingering) once the output is written */
+    bool writing;     /* a uv_write is pending */
+    bool reading;
+    bool in_parser;   /* inside llhttp_execute */
+    bool shed;        /* accepted above the connection limit, answered 503 */
+    bool keep_alive;
+    bool http10;
+    int error_status; /* set by a parser callback that rejects the request */
+
+    uint64_t deadline;    /* when the timer is due, NO_DEADLINE when stopped */
+    uint64_t state_since; /* loop time the current read phase started or last progressed */
+    uint64_t write_since; /* loop time of the last write progress */
+
+    sc_buf in;   /* unparsed input */
+    sc_buf out;  /* output being assembled */
+    sc_buf wbuf; /* output handed to uv_write */
+    size_t wbuf_off;
+
+    /* Request parsing state. */
+    sc_buf raw; /* URL and header bytes, in arrival order */
+    uint32_t url_len, cur_off;
+    raw_header *raw_headers;
+    size_t nraw, raw_cap;
+    uint64_t header_bytes, body_limit, body_bytes;
+
+    sc_buf body, res_headers, res_body;
+    sc_arena arena;
+    sc_req req;
+    uint8_t peer_addr[16];
+    char peer[48];
+};
+
+struct sc_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t drain_timer;
+    bool listening, draining, listener_closed, drain_timer_closed;
+    sc_server_config cfg;
+    sc_router *router;
+    const char **route_names;
+    sc_conn *conns;
+    uint64_t nconns; /* counted against the limit (shed ones are not) */
+    uint64_t nall;   /* every open connection object */
+    sc_metrics metrics;
+    llhttp_settings_t settings;
+    char *readbuf;
+    void (*on_done)(void *data);
+    void *on_done_data;
+    time_t date_sec;
+    char date[40];
+};
+
+static void conn_close(sc_conn *c);
+static void conn_flush(sc_conn *c);
+static void conn_process_input(sc_conn *c);
+static void conn_update(sc_conn *c);
+static void respond_error(sc_conn *c, int status);
+static void finish(sc_req *req, int status);
+
+/* ---- small helpers ---------------------------------------------------------------------------------------- */
+
+static uint64_t now_ms(const sc_conn *c) { return uv_now(c->server->loop); }
+
+static const char *http_date(sc_server *s)
+{
+    time_t t = time(NULL);
+    if (t != s->date_sec) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_sec = t;
+    }
+    return s->date;
+}
+
+static size_t pending_output(const sc_conn *c)
+{
+    return c->out.len + (c->writing ? c->wbuf.len - c->wbuf_off : 0);
+}
+
+static size_t in_limit(const sc_conn *c)
+{
+    const sc_http_limits *l = &c->server->cfg.limits;
+    return l->max_header_bytes + l->max_url_bytes + READ_BUF_SIZE;
+}
+
+/* Parsing stops while a request is with its handler, while output is backed up, and once the connection is on
+ * its way out. */
+static bool parse_blocked(const sc_conn *c)
+{
+    return c->closing || c->close_after || c->state == CONN_HANDLING || c->state == CONN_LINGER ||
+           pending_output(c) > c->server->cfg.limits.max_write_buffer;
+}
+
+static void conn_unref(sc_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    sc_buf_free(&c->in);
+    sc_buf_free(&c->out);
+    sc_buf_free(&c->wbuf);
+    sc_buf_free(&c->raw);
+    sc_buf_free(&c->body);
+    sc_buf_free(&c->res_headers);
+    sc_buf_free(&c->res_body);
+    sc_arena_reset(&c->arena);
+    free(c->raw_headers);
+    free(c);
+}
+
+/* ---- the request as handlers see it ----------------------------------------------------------------------- */
+
+sc_slice sc_req_header(const sc_req *req, const char *name)
+{
+    sc_slice n = sc_slice_cstr(name);
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (sc_slice_eq_nocase(req->headers[i].name, n))
+            return req->headers[i].value;
+    return SC_SLICE_NULL;
+}
+
+sc_slice sc_req_param(const sc_req *req, const char *name)
+{
+    sc_slice n = sc_slice_cstr(name);
+    for (int i = 0; i < req->match.nparams; i++)
+        if (sc_slice_eq(req->match.params[i].name, n))
+            return req->match.params[i].value;
+    return SC_SLICE_NULL;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+static sc_slice percent_decode(sc_arena *a, sc_slice s)
+{
+    char *out = sc_arena_alloc(a, s.len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] == '+') {
+            out[o++] = ' ';
+        } else if (s.ptr[i] == '%' && i + 2 < s.len && hexval(s.ptr[i + 1]) >= 0 && hexval(s.ptr[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s.ptr[i + 1]) * 16 + hexval(s.ptr[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s.ptr[i];
+        }
+    }
+    out[o] = '\0';
+    return (sc_slice){out, o};
+}
+
+bool sc_req_query(const sc_req *req, const char *name, sc_slice *out)
+{
+    sc_slice q = req->query, n = sc_slice_cstr(name);
+    while (q.len) {
+        long amp = sc_slice_find(q, '&');
+        sc_slice pair = {q.ptr, amp < 0 ? q.len : (size_t)amp};
+        q = amp < 0 ? SC_SLICE_NULL : (sc_slice){q.ptr + amp + 1, q.len - (size_t)amp - 1};
+        long eq = sc_slice_find(pair, '=');
+        sc_slice key = {pair.ptr, eq < 0 ? pair.len : (size_t)eq};
+        if (!sc_slice_eq(percent_decode(req->arena, key), n))
+            continue;
+        sc_slice val = eq < 0 ? SC_SLICE_LIT("") : (sc_slice){pair.ptr + eq + 1, pair.len - (size_t)eq - 1};
+        *out = percent_decode(req->arena, val);
+        return true;
+    }
+    return false;
+}
+
+void sc_req_on_dispose(sc_req *req, void (*cb)(void *data), void *data)
+{
+    sc_dispose_hook *h = sc_arena_alloc(req->arena, sizeof(*h));
+    h->cb = cb;
+    h->data = data;
+    h->next = req->hooks;
+    req->hooks = h;
+}
+
+void sc_res_header(sc_req *req, const char *name, sc_slice value)
+{
+    sc_buf *b = req->res.headers;
+    sc_buf_append_str(b, name);
+    sc_buf_append(b, ": ", 2);
+    /* A header value never carries a line break, whatever a handler was given. */
+    for (size_t i = 0; i < value.len; i++)
+        sc_buf_append_char(b, value.ptr[i] == '\r' || value.ptr[i] == '\n' ? ' ' : value.ptr[i]);
+    sc_buf_append(b, "\r\n", 2);
+}
+
+int sc_res_error(sc_req *req, int status, const char *message)
+{
+    req->res.body->len = 0;
+    req->res.content_type = "application/json; charset=utf-8";
+    sc_jw w;
+    sc_jw_init(&w, req->res.body);
+    sc_jw_obj_begin(&w);
+    sc_jw_key(&w, "status");
+    sc_jw_cstr(&w, status >= 500 ? "error" : "fail");
+    sc_jw_key(&w, "message");
+    sc_jw_cstr(&w, message ? message : sc_http_default_message(status));
+    sc_jw_obj_end(&w);
+    return status;
+}
+
+/* ---- request lifecycle ------------------------------------------------------------------------------------ */
+
+static void req_reset(sc_conn *c)
+{
+    sc_req *r = &c->req;
+    sc_server *s = c->server;
+    *r = (sc_req){0};
+    r->arena = &c->arena;
+    r->body = &c->body;
+    r->res.headers = &c->res_headers;
+    r->res.body = &c->res_body;
+    r->route_index = -1;
+    r->match.index = -1;
+    r->app = s->cfg.app;
+    r->server = s;
+    r->method_name = SC_SLICE_LIT("-");
+    r->path = SC_SLICE_LIT("-");
+    c->raw.len = 0;
+    c->nraw = 0;
+    c->url_len = 0;
+    c->cur_off = 0;
+    c->header_bytes = 0;
+    c->body_bytes = 0;
+    c->body_limit = s->cfg.limits.max_body_bytes;
+    c->error_status = 0;
+}
+
+static void shrink(sc_buf *b)
+{
+    if (b->cap > 64 * 1024)
+        sc_buf_free(b);
+    else
+        b->len = 0;
+}
+
+/* Runs the dispose hooks and releases everything the request allocated. */
+static void req_dispose(sc_conn *c)
+{
+    sc_req *r = &c->req;
+    sc_dispose_hook *h = r->hooks;
+    r->hooks = NULL;
+    while (h) {
+        sc_dispose_hook *next = h->next;
+        h->cb(h->data);
+        h = next;
+    }
+    sc_arena_reset(&c->arena);
+    shrink(&c->body);
+    shrink(&c->res_body);
+    shrink(&c->res_headers);
+    shrink(&c->raw);
+    if (c->raw_cap > 256) {
+        free(c->raw_headers);
+        c->raw_headers = NULL;
+        c->raw_cap = 0;
+    }
+    req_reset(c);
+}
+
+/* The address to log: with a trusted proxy as peer, X-Forwarded-For is walked from the right and the first
+ * address that is not a trusted proxy is the client. */
+static sc_slice client_address(sc_conn *c)
+{
+    sc_slice peer = sc_slice_cstr(c->peer);
+    const sc_cidr_list *trusted = c->server->cfg.trusted_proxies;
+    if (!trusted || trusted->n == 0 || !sc_cidr_list_contains(trusted, c->peer_addr))
+        return peer;
+    sc_slice xff = sc_req_header(&c->req, "x-forwarded-for");
+    sc_slice client = peer;
+    while (xff.len) {
+        size_t end = xff.len;
+        size_t start = end;
+        while (start > 0 && xff.ptr[start - 1] != ',')
+            start--;
+        sc_slice item = sc_slice_trim((sc_slice){xff.ptr + start, end - start});
+        xff.len = start ? start - 1 : 0;
+        uint8_t addr[16];
+        if (item.len == 0)
+            continue;
+        if (sc_addr_parse(item, addr) != 0)
+            break;
+        client = item;
+        if (!sc_cidr_list_contains(trusted, addr))
+            break;
+    }
+    return client;
+}
+
+static void append_status_line(sc_buf *out, int status)
+{
+    sc_buf_append_str(out, "HTTP/1.1 ");
+    sc_buf_append_u64(out, (uint64_t)status);
+    sc_buf_append_char(out, ' ');
+    sc_buf_append_str(out, sc_http_reason(status));
+    sc_buf_append(out, "\r\n", 2);
+}
+
+/* Serialises the response into the output buffer, logs it, counts it and releases the request. */
+static void finish(sc_req *req, int status)
+{
+    sc_conn *c = (sc_conn *)((char *)req - offsetof(sc_conn, req));
+    sc_server *s = c->server;
+    if (req->finished)
+        return;
+    req->finished = true;
+    if (status < 100 || status > 599) {
+        sc_log_error("handler for %.*s returned invalid status %d", (int)req->path.len, req->path.ptr, status);
+        status = sc_res_error(req, 500, NULL);
+    }
+    if (s->draining || !c->keep_alive)
+        c->close_after = true;
+
+    bool no_body = status == 204 || status == 304 || status < 200;
+    size_t body_len = no_body ? 0 : req->res.body->len;
+    sc_buf *out = &c->out;
+    size_t before = out->len;
+    append_status_line(out, status);
+    sc_buf_append_str(out, "Server: staccato\r\nDate: ");
+    sc_buf_append_str(out, http_date(s));
+    sc_buf_append(out, "\r\n", 2);
+    if (!no_body) {
+        if (req->res.content_type && (body_len || req->method == SC_M_HEAD)) {
+            sc_buf_append_str(out, "Content-Type: ");
+            sc_buf_append_str(out, req->res.content_type);
+            sc_buf_append(out, "\r\n", 2);
+        }
+        sc_buf_append_str(out, "Content-Length: ");
+        sc_buf_append_u64(out, body_len);
+        sc_buf_append(out, "\r\n", 2);
+    }
+    if (c->close_after)
+        sc_buf_append_str(out, "Connection: close\r\n");
+    else if (c->http10)
+        sc_buf_append_str(out, "Connection: keep-alive\r\n");
+    sc_buf_append(out, req->res.headers->ptr, req->res.headers->len);
+    sc_buf_append(out, "\r\n", 2);
+    if (req->method != SC_M_HEAD && body_len)
+        sc_buf_append(out, req->res.body->ptr, body_len);
+    (void)before;
+
+    uint64_t duration_us = (uv_hrtime() - req->start_ns) / 1000;
+    sc_metrics_record(&s->metrics, req->route_index, req->method, status, duration_us);
+    if (sc_log_access_enabled()) {
+        sc_access_entry e = {client_address(c), req->method_name, req->path, status,
+                             req->method == SC_M_HEAD ? 0 : body_len, duration_us};
+        sc_log_access(&e);
+    }
+    req_dispose(c);
+    c->state = CONN_IDLE;
+    c->state_since = now_ms(c);
+}
+
+void sc_req_finish(sc_req *req, int status)
+{
+    sc_conn *c = (sc_conn *)((char *)req - offsetof(sc_conn, req));
+    finish(req, status);
+    if (c->in_parser)
+        return; /* the parser loop goes on by itself */
+    conn_process_input(c);
+    conn_flush(c);
+    conn_update(c);
+}
+
+static void dispatch(sc_conn *c)
+{
+    sc_req *r = &c->req;
+    int status;
+    if (r->route_index >= 0) {
+        status = r->route->handler(r);
+    } else if (r->match.allow) {
+        char allow[96];
+        unsigned methods = r->match.allow | SC_M_OPTIONS;
+        sc_router_allow_header(methods, allow, sizeof(allow));
+        sc_res_header(r, "Allow", sc_slice_cstr(allow));
+        status = r->method == SC_M_OPTIONS ? 204 : sc_res_error(r, 405, NULL);
+    } else {
+        status = sc_res_error(r, 404, "route not found");
+    }
+    if (status != SC_ASYNC)
+        finish(r, status);
+}
+
+/* ---- llhttp callbacks ------------------------------------------------------------------------------------- */
+
+#define CONN(p) ((sc_conn *)(p)->data)
+
+static int reject(sc_conn *c, int status)
+{
+    c->error_status = status;
+    return -1;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    sc_conn *c = CONN(p);
+    req_reset(c);
+    c->req.start_ns = uv_hrtime();
+    c->state = CONN_HEADERS;
+    c->state_since = now_ms(c);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    sc_conn *c = CONN(p);
+    if (c->url_len + len > c->server->cfg.limits.max_url_bytes)
+        return reject(c, 414);
+    sc_buf_append(&c->raw, at, len);
+    c->url_len += (uint32_t)len;
+    return 0;
+}
+
+static int header_bytes(sc_conn *c, size_t len)
+{
+    c->header_bytes += len;
+    return c->header_bytes > c->server->cfg.limits.max_header_bytes ? reject(c, 431) : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    sc_conn *c = CONN(p);
+    if (header_bytes(c, len))
+        return -1;
+    sc_buf_append(&c->raw, at, len);
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    sc_conn *c = CONN(p);
+    if (c->nraw >= c->server->cfg.limits.max_headers)
+        return reject(c, 431);
+    if (c->nraw == c->raw_cap) {
+        c->raw_cap = c->raw_cap ? c->raw_cap * 2 : 16;
+        c->raw_headers = sc_realloc(c->raw_headers, c->raw_cap * sizeof(raw_header));
+    }
+    raw_header *h = &c->raw_headers[c->nraw++];
+    h->name_off = c->cur_off;
+    h->name_len = (uint32_t)(c->raw.len - c->cur_off);
+    h->value_off = (uint32_t)c->raw.len;
+    h->value_len = 0;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    sc_conn *c = CONN(p);
+    if (header_bytes(c, len))
+        return -1;
+    sc_buf_append(&c->raw, at, len);
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    sc_conn *c = CONN(p);
+    raw_header *h = &c->raw_headers[c->nraw - 1];
+    h->value_len = (uint32_t)(c->raw.len - h->value_off);
+    c->cur_off = (uint32_t)c->raw.len;
+    return 0;
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    sc_conn *c = CONN(p);
+    c->cur_off = (uint32_t)c->raw.len;
+    return 0;
+}
+
+static unsigned method_bit(llhttp_t *p)
+{
+    switch (llhttp_get_method(p)) {
+    case HTTP_GET: return SC_M_GET;
+    case HTTP_HEAD: return SC_M_HEAD;
+    case HTTP_POST: return SC_M_POST;
+    case HTTP_PUT: return SC_M_PUT;
+    case HTTP_PATCH: return SC_M_PATCH;
+    case HTTP_DELETE: return SC_M_DELETE;
+    case HTTP_OPTIONS: return SC_M_OPTIONS;
+    default: return 0;
+    }
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    sc_conn *c = CONN(p);
+    sc_req *r = &c->req;
+    sc_server *s = c->server;
+
+    /* The raw buffer no longer grows, so slices into it are stable until the request ends. */
+    r->target = (sc_slice){c->raw.ptr, c->url_len};
+    r->headers = sc_arena_alloc(r->arena, sizeof(sc_header) * (c->nraw ? c->nraw : 1));
+    for (size_t i = 0; i < c->nraw; i++) {
+        raw_header *h = &c->raw_headers[i];
+        r->headers[i].name = (sc_slice){c->raw.ptr + h->name_off, h->name_len};
+        r->headers[i].value = sc_slice_trim((sc_slice){c->raw.ptr + h->value_off, h->value_len});
+    }
+    r->nheaders = c->nraw;
+    long q = sc_slice_find(r->target, '?');
+    r->path = q < 0 ? r->target : (sc_slice){r->target.ptr, (size_t)q};
+    r->query = q < 0 ? SC_SLICE_NULL : (sc_slice){r->target.ptr + q + 1, r->target.len - (size_t)q - 1};
+    r->method_name = sc_slice_cstr(llhttp_method_name(llhttp_get_method(p)));
+    r->method = method_bit(p);
+    c->http10 = p->http_major == 1 && p->http_minor == 0;
+    c->keep_alive = llhttp_should_keep_alive(p);
+
+    if (!r->method || p->upgrade)
+        return reject(c, 501);
+    if (r->path.len == 0 || r->path.ptr[0] != '/')
+        return reject(c, 400); /* absolute-form and asterisk-form targets are for proxies */
+
+    sc_router_match(s->router, r->method, r->path, &r->match);
+    r->route_index = r->match.index;
+    if (r->route_index >= 0) {
+        r->route = sc_router_route(s->router, r->route_index);
+        if (r->route->max_body)
+            c->body_limit = r->route->max_body;
+    }
+    bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->body_limit)
+        return reject(c, 413);
+    sc_slice expect = sc_req_header(r, "expect");
+    if (expect.ptr) {
+        if (!sc_slice_eq_nocase(expect, SC_SLICE_LIT("100-continue")))
+            return reject(c, 417);
+        if (has_body && !c->http10)
+            sc_buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    c->state = CONN_BODY;
+    c->state_since = now_ms(c);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    sc_conn *c = CONN(p);
+    c->body_bytes += len;
+    if (c->body_bytes > c->body_limit)
+        return reject(c, 413);
+    sc_buf_append(&c->body, at, len);
+    c->state_since = now_ms(c);
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    sc_conn *c = CONN(p);
+    c->state = CONN_HANDLING;
+    dispatch(c);
+    return parse_blocked(c) ? HPE_PAUSED : 0;
+}
+
+/* ---- input ------------------------------------------------------------------------------------------------ */
+
+/* Parses data; returns how many bytes were consumed. A parse error answers the client and closes. */
+static size_t parse(sc_conn *c, const char *data, size_t len)
+{
+    c->in_parser = true;
+    llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+    c->in_parser = false;
+    if (err == HPE_OK)
+        return len;
+    if (err == HPE_PAUSED) {
+        size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
+        llhttp_resume(&c->parser);
+        return used;
+    }
+    int status = c->error_status ? c->error_status : err == HPE_INVALID_METHOD ? 501 : 400;
+    if (!c->error_status)
+        sc_log_debug("bad request from %s: %s", c->peer, llhttp_errno_name(err));
+    respond_error(c, status);
+    return len;
+}
+
+static void conn_process_input(sc_conn *c)
+{
+    while (c->in.len && !parse_blocked(c)) {
+        size_t used = parse(c, c->in.ptr, c->in.len);
+        sc_buf_consume(&c->in, used);
+        if (c->close_after)
+            c->in.len = 0; /* nothing after an error or a closing response is read */
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    sc_conn *c = (sc_conn *)h;
+    (void)suggested;
+    if (c->in.len == 0 && !parse_blocked(c)) {
+        buf->base = c->server->readbuf;
+        buf->len = READ_BUF_SIZE;
+        return;
+    }
+    buf->base = sc_buf_reserve(&c->in, 16 * 1024);
+    buf->len = c->in.cap - c->in.len;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    sc_conn *c = (sc_conn *)stream;
+    if (nread == 0 || c->closing)
+        return;
+    if (nread < 0) {
+        /* End of input. A request with its handler is abandoned; responses already produced are still sent. */
+        if (c->state == CONN_HANDLING || c->state == CONN_LINGER || pending_output(c) == 0) {
+            conn_close(c);
+        } else {
+            c->close_after = true;
+            c->in.len = 0;
+            conn_update(c);
+        }
+        return;
+    }
+    if (c->state == CONN_LINGER) {
+        c->in.len = 0;
+        return;
+    }
+    if (buf->base == c->server->readbuf) {
+        size_t used = parse(c, buf->base, (size_t)nread);
+        if (used < (size_t)nread && !c->close_after)
+            sc_buf_append(&c->in, buf->base + used, (size_t)nread - used);
+    } else {
+        c->in.len += (size_t)nread;
+        conn_process_input(c);
+    }
+    conn_flush(c);
+    conn_update(c);
+}
+
+/* ---- output ----------------------------------------------------------------------------------------------- */
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    sc_conn *c = req->data;
+    (void)status;
+    conn_unref(c);
+}
+
+/* All output is written: close now, or shut the write side and linger so that the client reads the last
+ * response before it sees the connection go (closing with unread input would send a reset). */
+static void output_done(sc_conn *c)
+{
+    c->write_since = now_ms(c);
+    if (!c->close_after || c->closing || c->state == CONN_LINGER)
+        return;
+    if (c->state == CONN_HANDLING)
+        return; /* an error during an in-flight request: wait for it */
+    c->state = CONN_LINGER;
+    c->state_since = now_ms(c);
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) == 0)
+        c->refs++;
+    else
+        conn_close(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    sc_conn *c = req->data;
+    c->writing = false;
+    c->server->metrics.bytes_sent += status == 0 ? c->wbuf.len - c->wbuf_off : 0;
+    c->wbuf.len = 0;
+    c->wbuf_off = 0;
+    if (status < 0) {
+        conn_close(c);
+    } else if (!c->closing) {
+        c->write_since = now_ms(c);
+        conn_process_input(c);
+        conn_flush(c);
+        conn_update(c);
+    }
+    conn_unref(c);
+}
+
+static void conn_flush(sc_conn *c)
+{
+    if (c->closing || c->writing)
+        return;
+    if (c->out.len == 0) {
+        output_done(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(c->out.ptr, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->out.len) {
+        c->server->metrics.bytes_sent += (uint64_t)n;
+        shrink(&c->out);
+        output_done(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    c->server->metrics.bytes_sent += done;
+    sc_buf tmp = c->wbuf;
+    c->wbuf = c->out;
+    c->out = tmp;
+    c->out.len = 0;
+    c->wbuf_off = done;
+    c->write_req.data = c;
+    b = uv_buf_init(c->wbuf.ptr + done, (unsigned)(c->wbuf.len - done));
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->writing = true;
+    c->write_since = now_ms(c);
+    c->refs++;
+}
+
+/* Answers a request that was rejected before its handler ran, and closes afterwards. */
+static void respond_error(sc_conn *c, int status)
+{
+    sc_req *r = &c->req;
+    if (c->state == CONN_IDLE) {
+        /* Rejected before a request began (bad request line): start one for the log and metrics. */
+        req_reset(c);
+        r->start_ns = uv_hrtime();
+    }
+    if (c->state == CONN_HANDLING) {
+        c->close_after = true;
+        return;
+    }
+    if (r->method == SC_M_HEAD)
+        r->method = SC_M_GET; /* an error always carries its JSON body */
+    c->close_after = true;
+    c->keep_alive = false;
+    r->res.headers->len = 0;
+    finish(r, sc_res_error(r, status, NULL));
+}
+
+/* ---- timers, read interest -------------------------------------------------------------------------------- */
+
+static uint64_t conn_deadline(const sc_conn *c, bool *write_stalled)
+{
+    const sc_http_limits *l = &c->server->cfg.limits;
+    uint64_t d = NO_DEADLINE;
+    switch (c->state) {
+    case CONN_IDLE:
+        if (!c->writing && c->in.len == 0)
+            d = c->state_since + l->keepalive_timeout_ms;
+        break;
+    case CONN_HEADERS:
+        d = c->state_since + l->header_timeout_ms;
+        break;
+    case CONN_BODY:
+        d = c->state_since + l->body_timeout_ms;
+        break;
+    case CONN_HANDLING:
+        break;
+    case CONN_LINGER:
+        d = c->state_since + LINGER_TIMEOUT_MS;
+        break;
+    }
+    *write_stalled = false;
+    if (c->writing && c->write_since + l->send_timeout_ms < d) {
+        d = c->write_since + l->send_timeout_ms;
+        *write_stalled = true;
+    }
+    return d;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    sc_conn *c = t->data;
+    bool write_stalled;
+    c->deadline = NO_DEADLINE;
+    uint64_t d = conn_deadline(c, &write_stalled);
+    uint64_t now = now_ms(c);
+    if (d == NO_DEADLINE)
+        return;
+    if (d > now) {
+        c->deadline = d;
+        uv_timer_start(&c->timer, on_timer, d - now, 0);
+        return;
+    }
+    if (write_stalled || c->state == CONN_IDLE || c->state == CONN_LINGER) {
+        if (write_stalled)
+            sc_log_debug("closing %s: client stopped reading", c->peer);
+        conn_close(c);
+        return;
+    }
+    /* Headers or body too slow. */
+    respond_error(c, 408);
+    conn_flush(c);
+    conn_update(c);
+}
+
+/* Brings read interest and the timer in line with the connection's state. */
+static void conn_update(sc_conn *c)
+{
+    if (c->closing)
+        return;
+    bool want_read = c->state == CONN_LINGER ||
+                     (!c->close_after && c->in.len < in_limit(c) &&
+                      pending_output(c) <= c->server->cfg.limits.max_write_buffer);
+    if (want_read != c->reading) {
+        if (want_read)
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        else
+            uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = want_read;
+    }
+    bool write_stalled;
+    uint64_t d = conn_deadline(c, &write_stalled);
+    if (d == NO_DEADLINE || d >= c->deadline)
+        return; /* the timer fires no later than needed and re-arms itself */
+    uint64_t now = now_ms(c);
+    c->deadline = d;
+    uv_timer_start(&c->timer, on_timer, d > now ? d - now : 0, 0);
+}
+
+/* ---- connection open and close ---------------------------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+static void maybe_done(sc_server *s);
+
+static void conn_close(sc_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->state == CONN_HANDLING && !c->req.finished) {
+        req_dispose(c); /* the dispose hooks cancel whatever the handler still has pending */
+    }
+    sc_server *s = c->server;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (!c->shed)
+        s->nconns--;
+    s->nall--;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    maybe_done(s);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    sc_server *s = listener->data;
+    if (status < 0) {
+        sc_log_warn("accept: %s", uv_strerror(status));
+        return;
+    }
+    sc_conn *c = sc_calloc(sizeof(*c));
+    c->server = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->refs = 2;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+        sc_addr_format((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+        sc_addr_parse(sc_slice_cstr(c->peer), c->peer_addr);
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
+    c->parser.data = c;
+    c->deadline = NO_DEADLINE;
+    c->state = CONN_IDLE;
+    c->state_since = c->write_since = uv_now(s->loop);
+    c->keep_alive = true;
+    req_reset(c);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nall++;
+    s->metrics.connections_accepted++;
+    if (s->nconns >= s->cfg.limits.max_connections) {
+        /* Over the limit: answer 503 and close, so the client learns why instead of timing out. */
+        c->shed = true;
+        s->metrics.connections_shed++;
+        c->req.start_ns = uv_hrtime();
+        respond_error(c, 503);
+        conn_flush(c);
+        conn_update(c);
+        return;
+    }
+    s->nconns++;
+    if (s->draining) {
+        conn_close(c);
+        return;
+    }
+    conn_update(c);
+}
+
+/* ---- server ----------------------------------------------------------------------------------------------- */
+
+sc_server *sc_server_new(uv_loop_t *loop, const sc_server_config *cfg)
+{
+    sc_server *s = sc_calloc(sizeof(*s));
+    s->loop = loop;
+    s->cfg = *cfg;
+    s->router = sc_router_new(cfg->routes, cfg->nroutes);
+    s->route_names = sc_calloc(sizeof(char *) * (cfg->nroutes ? cfg->nroutes : 1));
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        s->route_names[i] = cfg->routes[i].pattern;
+    s->readbuf = sc_alloc(READ_BUF_SIZE);
+    llhttp_settings_init(&s->settings);
+    s->settings.on_message_begin = on_message_begin;
+    s->settings.on_url = on_url;
+    s->settings.on_url_complete = on_url_complete;
+    s->settings.on_header_field = on_header_field;
+    s->settings.on_header_field_complete = on_header_field_complete;
+    s->settings.on_header_value = on_header_value;
+    s->settings.on_header_value_complete = on_header_value_complete;
+    s->settings.on_headers_complete = on_headers_complete;
+    s->settings.on_body = on_body;
+    s->settings.on_message_complete = on_message_complete;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    uv_timer_init(loop, &s->drain_timer);
+    s->drain_timer.data = s;
+    return s;
+}
+
+int sc_server_listen_fd(sc_server *s, int fd, int backlog)
+{
+    int rc = uv_tcp_open(&s->listener, fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, backlog, on_connection);
+    if (rc == 0)
+        s->listening = true;
+    return rc;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    sc_server *s = h->data;
+    s->listener_closed = true;
+    maybe_done(s);
+}
+
+static void on_drain_timer_closed(uv_handle_t *h)
+{
+    sc_server *s = h->data;
+    s->drain_timer_closed = true;
+    maybe_done(s);
+}
+
+static void maybe_done(sc_server *s)
+{
+    if (!s->draining || s->nall > 0)
+        return;
+    if (!uv_is_closing((uv_handle_t *)&s->drain_timer)) {
+        uv_close((uv_handle_t *)&s->drain_timer, on_drain_timer_closed);
+        return;
+    }
+    if (s->listener_closed && s->drain_timer_closed && s->on_done) {
+        void (*cb)(void *) = s->on_done;
+        s->on_done = NULL;
+        cb(s->on_done_data);
+    }
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    sc_server *s = t->data;
+    if (s->nall)
+        sc_log_warn("drain timeout: closing %llu connections", (unsigned long long)s->nall);
+    while (s->conns)
+        conn_close(s->conns);
+}
+
+void sc_server_shutdown(sc_server *s, void (*on_done)(void *data), void *data)
+{
+    if (s->draining)
+        return;
+    s->draining = true;
+    s->on_done = on_done;
+    s->on_done_data = data;
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    uv_timer_start(&s->drain_timer, on_drain_timeout, s->cfg.limits.drain_timeout_ms, 0);
+    sc_conn *c = s->conns;
+    while (c) {
+        sc_conn *next = c->next;
+        if (c->state == CONN_IDLE && !c->writing && c->out.len == 0 && c->in.len == 0)
+            conn_close(c);
+        else
+            c->keep_alive = false; /* the response in progress says Connection: close */
+        c = next;
+    }
+    maybe_done(s);
+}
+
+void sc_server_free(sc_server *s)
+{
+    if (!s)
+        return;
+    sc_router_free(s->router);
+    free(s->route_names);
+    free(s->readbuf);
+    sc_metrics_free(&s->metrics);
+    free(s);
+}
+
+uv_loop_t *sc_server_loop(const sc_server *s) { return s->loop; }
+
+void sc_server_metrics_render(sc_server *s, sc_buf *out)
+{
+    sc_metrics_render(&s->metrics, s->route_names, s->nconns, out);
+}

@@ -1,0 +1,55 @@
+/* The HTTP/1.1 server: accepts connections on one loop, parses requests with llhttp, routes them, writes
+ * responses, and enforces the limits and timeouts of sc_http_limits. */
+#ifndef SC_HTTP_SERVER_H
+#define SC_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "http/router.h"
+#include "net/addr.h"
+
+typedef struct sc_http_limits {
+    uint64_t max_connections;
+    uint64_t max_header_bytes;
+    uint64_t max_headers;
+    uint64_t max_url_bytes;
+    uint64_t max_body_bytes;
+    uint64_t max_write_buffer;
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t keepalive_timeout_ms;
+    uint64_t send_timeout_ms;
+    uint64_t drain_timeout_ms;
+} sc_http_limits;
+
+typedef struct sc_server_config {
+    sc_http_limits limits;
+    const sc_route *routes;
+    size_t nroutes;
+    const sc_cidr_list *trusted_proxies; /* borrowed */
+    void *app;                           /* handed to handlers as req->app */
+} sc_server_config;
+
+typedef struct sc_server sc_server;
+
+/* Creates a server on the loop. The configuration is copied; routes and trusted proxies are borrowed. */
+sc_server *sc_server_new(uv_loop_t *loop, const sc_server_config *cfg);
+/* Starts accepting on a bound socket fd (listening or not yet). Returns 0 or a libuv error code. */
+int sc_server_listen_fd(sc_server *s, int fd, int backlog);
+/* Graceful stop: no new connections, in-flight requests finish (their responses say Connection: close), idle
+ * connections close; after the drain timeout whatever remains is closed. on_done runs once every connection and
+ * handle of the server is closed. */
+void sc_server_shutdown(sc_server *s, void (*on_done)(void *data), void *data);
+/* Frees a server whose shutdown has completed. */
+void sc_server_free(sc_server *s);
+
+/* The loop the server runs on. */
+uv_loop_t *sc_server_loop(const sc_server *s);
+
+/* Appends the server's metrics in Prometheus text format. */
+void sc_server_metrics_render(sc_server *s, sc_buf *out);
+
+#endif

@@ -1,0 +1,300 @@
+/* staccato: settings, signals, listeners, worker processes, the loop and an orderly shutdown. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "core/arena.h"
+#include "core/log.h"
+#include "http/server.h"
+#include "net/addr.h"
+#include "net/listener.h"
+#include "settings.h"
+
+#ifndef STACCATO_VERSION
+#define STACCATO_VERSION "0.0.0"
+#endif
+
+static void usage(FILE *f)
+{
+    fprintf(f, "staccato %s: a music streaming API server\n\n"
+               "Usage: staccato [COMMAND] [OPTIONS]\n\n"
+               "Commands:\n"
+               "  serve        run the HTTP server (default)\n\n"
+               "Options:\n"
+               "  --help       show this help and exit\n"
+               "  --version    print the version and exit\n\n"
+               "Settings (flags win over environment variables, which win over the settings file):\n",
+            STACCATO_VERSION);
+    sc_config_print_help(sc_settings_table, sc_settings_count, f);
+}
+
+typedef struct worker {
+    uv_loop_t *loop;
+    sc_server *server;
+    uv_signal_t sigterm, sigint;
+    uv_check_t log_check;
+} worker;
+
+static void on_log_check(uv_check_t *h)
+{
+    (void)h;
+    sc_log_flush();
+}
+
+static void on_drained(void *data)
+{
+    worker *w = data;
+    uv_close((uv_handle_t *)&w->sigterm, NULL);
+    uv_close((uv_handle_t *)&w->sigint, NULL);
+    uv_close((uv_handle_t *)&w->log_check, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    worker *w = h->data;
+    sc_log_info("received %s: draining connections", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    uv_signal_stop(&w->sigterm);
+    uv_signal_stop(&w->sigint);
+    sc_server_shutdown(w->server, on_drained, w);
+}
+
+static void on_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    sc_log_error("handle still open at exit: %s", uv_handle_type_name(h->type));
+}
+
+/* Runs one event loop serving fd until a signal drains it. Returns the process exit code. */
+static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd)
+{
+    worker w = {0};
+    w.loop = uv_default_loop();
+    sc_app app = {.debug_routes = st->debug_routes};
+    sc_server_config cfg = {
+        .limits =
+            {
+                .max_connections = st->max_connections,
+                .max_header_bytes = st->max_header_bytes,
+                .max_headers = st->max_headers,
+                .max_url_bytes = st->max_url_bytes,
+                .max_body_bytes = st->max_body_bytes,
+                .max_write_buffer = st->max_write_buffer,
+                .header_timeout_ms = st->header_timeout_ms,
+                .body_timeout_ms = st->body_timeout_ms,
+                .keepalive_timeout_ms = st->keepalive_timeout_ms,
+                .send_timeout_ms = st->send_timeout_ms,
+                .drain_timeout_ms = st->drain_timeout_ms,
+            },
+        .trusted_proxies = trusted,
+        .app = &app,
+    };
+    cfg.routes = sc_api_routes(&app, &cfg.nroutes);
+    w.server = sc_server_new(w.loop, &cfg);
+    int rc = sc_server_listen_fd(w.server, fd, (int)st->backlog);
+    if (rc != 0) {
+        sc_log_error("cannot listen: %s", uv_strerror(rc));
+        return 1;
+    }
+    uv_signal_init(w.loop, &w.sigterm);
+    uv_signal_init(w.loop, &w.sigint);
+    w.sigterm.data = w.sigint.data = &w;
+    uv_signal_start(&w.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&w.sigint, on_signal, SIGINT);
+    uv_check_init(w.loop, &w.log_check);
+    uv_check_start(&w.log_check, on_log_check);
+    uv_unref((uv_handle_t *)&w.log_check);
+
+    uv_run(w.loop, UV_RUN_DEFAULT);
+
+    sc_server_free(w.server);
+    int exit_code = 0;
+    if (uv_loop_close(w.loop) != 0) {
+        uv_walk(w.loop, on_walk, NULL);
+        sc_log_error("event loop still has open handles at exit");
+        exit_code = 1;
+    }
+    sc_log_info("stopped");
+    return exit_code;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void log_listening(const char *host, unsigned port, unsigned long long workers)
+{
+    const char *shown = *host ? host : "0.0.0.0";
+    bool v6 = strchr(shown, ':') != NULL;
+    sc_log_info("listening on http://%s%s%s:%u (%llu worker%s)", v6 ? "[" : "", shown, v6 ? "]" : "", port, workers,
+                workers == 1 ? "" : "s");
+}
+
+/* The parent of several workers: forwards SIGTERM/SIGINT, restarts a worker that dies unexpectedly (unless they
+ * keep dying), and exits once all have exited. */
+static int supervise(const sc_settings *st, const sc_cidr_list *trusted, unsigned port)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+
+    size_t n = (size_t)st->workers;
+    pid_t *pids = calloc(n, sizeof(pid_t));
+    bool stopping = false;
+    int status_code = 0, restarts = 0;
+    size_t alive = 0;
+    for (;;) {
+        for (size_t i = 0; i < n && !stopping; i++) {
+            if (pids[i])
+                continue;
+            if (restarts > 10) {
+                sc_log_error("workers keep exiting; stopping");
+                stopping = true;
+                for (size_t k = 0; k < n; k++)
+                    if (pids[k])
+                        kill(pids[k], SIGTERM);
+                status_code = 1;
+                break;
+            }
+            pid_t pid = fork();
+            if (pid == 0) {
+                sigprocmask(SIG_UNBLOCK, &set, NULL);
+                char err[256];
+                unsigned bound;
+                int fd = sc_listener_open(st->host, port, true, true, (int)st->backlog, &bound, err, sizeof(err));
+                if (fd < 0) {
+                    sc_log_error("%s", err);
+                    _exit(1);
+                }
+                _exit(run_worker(st, trusted, fd));
+            }
+            if (pid < 0) {
+                sc_log_error("fork: %s", strerror(errno));
+                status_code = 1;
+                stopping = true;
+                break;
+            }
+            pids[i] = pid;
+            alive++;
+        }
+        if (alive == 0)
+            break;
+        int sig;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (!stopping)
+                sc_log_info("received %s: stopping workers", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            stopping = true;
+            for (size_t i = 0; i < n; i++)
+                if (pids[i])
+                    kill(pids[i], sig);
+            continue;
+        }
+        int wstatus;
+        pid_t pid;
+        while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+            for (size_t i = 0; i < n; i++) {
+                if (pids[i] != pid)
+                    continue;
+                pids[i] = 0;
+                alive--;
+                bool clean = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+                if (!clean)
+                    status_code = 1;
+                if (!stopping) {
+                    sc_log_error("worker %d exited unexpectedly (status %d); restarting", (int)pid, wstatus);
+                    restarts++;
+                }
+            }
+        }
+    }
+    free(pids);
+    sc_log_info("all workers stopped");
+    return status_code;
+}
+
+int main(int argc, char **argv)
+{
+    int argi = 1;
+    const char *command = "serve";
+    if (argi < argc && argv[argi][0] != '-') {
+        command = argv[argi];
+        argi++;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("staccato %s\n", STACCATO_VERSION);
+            return 0;
+        }
+    }
+    if (strcmp(command, "serve") != 0) {
+        fprintf(stderr, "staccato: unknown command '%s' (see --help)\n", command);
+        return 2;
+    }
+
+    sc_settings st = {0};
+    char err[512];
+    if (sc_settings_load(&st, argc, argv, &argi, err, sizeof(err)) != 0) {
+        fprintf(stderr, "staccato: %s\n", err);
+        sc_settings_free(&st);
+        return 2;
+    }
+    if (argi < argc) {
+        fprintf(stderr, "staccato: unexpected argument '%s' (see --help)\n", argv[argi]);
+        sc_settings_free(&st);
+        return 2;
+    }
+    sc_cidr_list trusted;
+    if (sc_cidr_list_parse(st.trusted_proxies, &trusted, err, sizeof(err)) != 0) {
+        fprintf(stderr, "staccato: %s\n", err);
+        sc_settings_free(&st);
+        return 2;
+    }
+    sc_log_configure((sc_log_level)sc_log_level_parse(st.log_level), strcmp(st.log_format, "json") == 0,
+                     st.access_log);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    int code;
+    unsigned port;
+    bool many = st.workers > 1;
+    /* With several workers this socket only reserves the port (and learns it when PORT=0); each worker listens
+     * on a socket of its own bound to the same port. */
+    int fd = sc_listener_open(st.host, (unsigned)st.port, many, !many, (int)st.backlog, &port, err, sizeof(err));
+    if (fd < 0) {
+        sc_log_error("%s", err);
+        code = 1;
+    } else {
+        log_listening(st.host, port, st.workers);
+        if (many) {
+            code = supervise(&st, &trusted, port);
+            close(fd);
+        } else {
+            code = run_worker(&st, &trusted, fd);
+        }
+    }
+    sc_cidr_list_free(&trusted);
+    sc_settings_free(&st);
+    sc_arena_pool_drain();
+    sc_log_shutdown();
+    return code;
+}

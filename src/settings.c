@@ -1,0 +1,56 @@
+#include "settings.h"
+
+#include <stddef.h>
+
+#define F(field) offsetof(sc_settings, field)
+#define U(env, field, def, min, max, help) {env, SC_SET_UINT, F(field), def, help, min, max, NULL}
+
+const sc_setting sc_settings_table[] = {
+    {"HOST", SC_SET_STRING, F(host), "0.0.0.0", "Address to listen on (IPv4 or IPv6, or a host name).", 0, 0, NULL},
+    U("PORT", port, "5000", 0, 65535, "TCP port to listen on; 0 picks a free port (logged at start)."),
+    U("STACCATO_WORKERS", workers, "1", 1, 256,
+      "Worker processes sharing the port through SO_REUSEPORT, each with its own event loop."),
+    U("STACCATO_MAX_CONNECTIONS", max_connections, "16384", 1, 10000000,
+      "Open client connections per worker; above it new connections get 503 and are closed."),
+    U("STACCATO_MAX_HEADER_BYTES", max_header_bytes, "16384", 256, 1048576,
+      "Total bytes of request header names and values (431 beyond)."),
+    U("STACCATO_MAX_HEADERS", max_headers, "100", 1, 10000, "Request header fields per request (431 beyond)."),
+    U("STACCATO_MAX_URL_BYTES", max_url_bytes, "8192", 16, 1048576, "Length of the request target (414 beyond)."),
+    U("STACCATO_MAX_BODY_BYTES", max_body_bytes, "1048576", 0, 1ULL << 40,
+      "Request body size for routes without a limit of their own (413 beyond, sent before the body is read)."),
+    U("STACCATO_HEADER_TIMEOUT_MS", header_timeout_ms, "10000", 10, 3600000,
+      "Time allowed from the first byte of a request to the end of its headers (408 beyond)."),
+    U("STACCATO_BODY_TIMEOUT_MS", body_timeout_ms, "30000", 10, 3600000,
+      "Time allowed without receiving body bytes while a body is being read (408 beyond)."),
+    U("STACCATO_KEEPALIVE_TIMEOUT_MS", keepalive_timeout_ms, "60000", 10, 86400000,
+      "Idle time after which a keep-alive connection is closed."),
+    U("STACCATO_SEND_TIMEOUT_MS", send_timeout_ms, "30000", 10, 3600000,
+      "Time allowed without write progress before a client that stopped reading is disconnected."),
+    U("STACCATO_MAX_WRITE_BUFFER", max_write_buffer, "1048576", 1024, 1ULL << 32,
+      "Unsent response bytes per connection above which the server stops reading that client."),
+    U("STACCATO_DRAIN_TIMEOUT_MS", drain_timeout_ms, "10000", 0, 3600000,
+      "On SIGTERM/SIGINT, time allowed for in-flight requests before connections are closed."),
+    U("STACCATO_BACKLOG", backlog, "4096", 1, 65535, "Listen backlog (the kernel caps it at net.core.somaxconn)."),
+    {"STACCATO_LOG_LEVEL", SC_SET_ENUM, F(log_level), "info", "Error log level.", 0, 0, "debug|info|warn|error"},
+    {"STACCATO_LOG_FORMAT", SC_SET_ENUM, F(log_format), "text", "Format of the error and access logs.", 0, 0,
+     "text|json"},
+    {"STACCATO_ACCESS_LOG", SC_SET_BOOL, F(access_log), "on", "One line per request on standard output.", 0, 0, NULL},
+    {"STACCATO_TRUSTED_PROXIES", SC_SET_STRING, F(trusted_proxies), "",
+     "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client in logs.", 0, 0,
+     NULL},
+    {"STACCATO_DEBUG_ROUTES", SC_SET_BOOL, F(debug_routes), "off",
+     "Enable /_debug/echo and /_debug/sleep (for tests; never in production).", 0, 0, NULL},
+    {"STACCATO_ENV_FILE", SC_SET_STRING, F(env_file), ".env",
+     "Settings file of KEY=VALUE lines read before the environment (skipped when the default is absent).", 0, 0,
+     NULL},
+};
+
+const size_t sc_settings_count = sizeof(sc_settings_table) / sizeof(sc_settings_table[0]);
+
+int sc_settings_load(sc_settings *s, int argc, char **argv, int *argi, char *err, size_t errlen)
+{
+    return sc_config_load(sc_settings_table, sc_settings_count, s, argc, argv, argi, "STACCATO_ENV_FILE", err,
+                          errlen);
+}
+
+void sc_settings_free(sc_settings *s) { sc_config_free(sc_settings_table, sc_settings_count, s); }

@@ -1,0 +1,41 @@
+/* Every setting of the server, in one table: environment variable, flag, default and help text. */
+#ifndef SC_SETTINGS_H
+#define SC_SETTINGS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "core/config.h"
+
+typedef struct sc_settings {
+    char *host;
+    unsigned long long port;
+    unsigned long long workers;
+    unsigned long long max_connections;
+    unsigned long long max_header_bytes;
+    unsigned long long max_headers;
+    unsigned long long max_url_bytes;
+    unsigned long long max_body_bytes;
+    unsigned long long header_timeout_ms;
+    unsigned long long body_timeout_ms;
+    unsigned long long keepalive_timeout_ms;
+    unsigned long long send_timeout_ms;
+    unsigned long long max_write_buffer;
+    unsigned long long drain_timeout_ms;
+    unsigned long long backlog;
+    char *log_level;
+    char *log_format;
+    bool access_log;
+    char *trusted_proxies;
+    bool debug_routes;
+    char *env_file;
+} sc_settings;
+
+extern const sc_setting sc_settings_table[];
+extern const size_t sc_settings_count;
+
+/* Loads settings from defaults, .env, environment and flags (argv[*argi..]). Returns 0 or -1 with err set. */
+int sc_settings_load(sc_settings *s, int argc, char **argv, int *argi, char *err, size_t errlen);
+void sc_settings_free(sc_settings *s);
+
+#endif

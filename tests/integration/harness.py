@@ -1,0 +1,690 @@
+"""Shared helpers for the Staccato black-box integration tests.
+
+Python 3 standard library only. Every socket has a timeout and every loop is
+bounded by a deadline, so a hung or misbehaving server fails a test instead of
+hanging the suite.
+
+Server binary: $STACCATO_BIN, else build/staccato relative to the repo root.
+"""
+
+import errno
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
+
+LOOPBACK = "127.0.0.1"
+START_DEADLINE_S = 10.0      # time allowed for the "listening on" line
+STOP_DEADLINE_S = 10.0       # time allowed to exit after SIGTERM/SIGINT
+SOCK_TIMEOUT_S = 5.0         # default per-operation socket timeout
+LISTEN_RE = re.compile(r"listening on http://([0-9A-Za-z.:\[\]-]+):(\d+)")
+
+# Every setting from the spec table (used to scrub the inherited environment
+# and by test_config to check --help).
+SETTINGS = [
+    "HOST", "PORT", "STACCATO_WORKERS", "STACCATO_MAX_CONNECTIONS",
+    "STACCATO_MAX_HEADER_BYTES", "STACCATO_MAX_HEADERS", "STACCATO_MAX_URL_BYTES",
+    "STACCATO_MAX_BODY_BYTES", "STACCATO_HEADER_TIMEOUT_MS", "STACCATO_BODY_TIMEOUT_MS",
+    "STACCATO_KEEPALIVE_TIMEOUT_MS", "STACCATO_SEND_TIMEOUT_MS", "STACCATO_MAX_WRITE_BUFFER",
+    "STACCATO_DRAIN_TIMEOUT_MS", "STACCATO_LOG_LEVEL", "STACCATO_LOG_FORMAT",
+    "STACCATO_ACCESS_LOG", "STACCATO_TRUSTED_PROXIES",
+]
+
+
+def server_bin():
+    b = os.environ.get("STACCATO_BIN") or os.path.join(REPO_ROOT, "build", "staccato")
+    return os.path.abspath(b)
+
+
+def clean_env(overrides=None, base=True):
+    """Inherited environment minus anything that configures staccato, plus the
+    test defaults (loopback, PORT=0, debug routes) and per-test overrides.
+    An override value of None removes the variable."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("STACCATO_") or k in ("HOST", "PORT"))}
+    if base:
+        env.update({"HOST": LOOPBACK, "PORT": "0", "STACCATO_DEBUG_ROUTES": "on"})
+    for k, v in (overrides or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    return env
+
+
+def run_cli(args, env_overrides=None, cwd=None, timeout=5.0, base_env=True):
+    """Run the binary to completion (for --help/--version/bad config).
+    Returns (returncode, stdout, stderr). A process still alive at the deadline
+    is killed and reported with returncode None."""
+    own_tmp = None
+    if cwd is None:
+        own_tmp = cwd = tempfile.mkdtemp(prefix="staccato-it-")
+    try:
+        p = subprocess.Popen([server_bin()] + list(args), env=clean_env(env_overrides, base_env),
+                             cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            out, err = p.communicate(timeout=timeout)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate(timeout=5)
+            rc = None
+        return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    finally:
+        if own_tmp:
+            shutil.rmtree(own_tmp, ignore_errors=True)
+
+
+class _LineCollector(threading.Thread):
+    """Drains a pipe line by line so the child never blocks on a full pipe."""
+
+    def __init__(self, pipe, name):
+        super().__init__(name=name, daemon=True)
+        self.pipe = pipe
+        self.lines = []
+        self.cond = threading.Condition()
+        self.done = False
+
+    def run(self):
+        try:
+            for raw in iter(self.pipe.readline, b""):
+                with self.cond:
+                    self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                    self.cond.notify_all()
+        finally:
+            with self.cond:
+                self.done = True
+                self.cond.notify_all()
+
+    def snapshot(self):
+        with self.cond:
+            return list(self.lines)
+
+    def wait_for(self, pred, timeout):
+        """Wait until some line satisfies pred; returns it or None."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for ln in self.lines:
+                    if pred(ln):
+                        return ln
+                left = deadline - time.monotonic()
+                if left <= 0 or self.done:
+                    return None
+                self.cond.wait(min(left, 0.1))
+
+    def wait_done(self, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not self.done and time.monotonic() < deadline:
+                self.cond.wait(0.05)
+            return self.done
+
+
+class ServerError(AssertionError):
+    pass
+
+
+class Server:
+    """A staccato process on 127.0.0.1 with an OS-chosen port."""
+
+    def __init__(self, env=None, args=(), cwd=None, start=True, start_deadline=START_DEADLINE_S):
+        self.env_overrides = dict(env or {})
+        self.args = list(args)
+        self._own_tmp = None
+        if cwd is None:
+            # Empty cwd: a stray .env in the repo must not influence the tests.
+            self._own_tmp = cwd = tempfile.mkdtemp(prefix="staccato-it-")
+        self.cwd = cwd
+        self.proc = None
+        self.port = None
+        self.returncode = None
+        if start:
+            self.start(start_deadline)
+
+    # -- process control -------------------------------------------------
+    def start(self, deadline_s=START_DEADLINE_S):
+        binary = server_bin()
+        if not os.path.exists(binary):
+            raise ServerError("server binary not found: %s (set STACCATO_BIN)" % binary)
+        self.proc = subprocess.Popen([binary] + self.args, env=clean_env(self.env_overrides),
+                                     cwd=self.cwd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.out = _LineCollector(self.proc.stdout, "staccato-stdout")
+        self.err = _LineCollector(self.proc.stderr, "staccato-stderr")
+        self.out.start()
+        self.err.start()
+        line = self.err.wait_for(lambda ln: LISTEN_RE.search(ln) is not None, deadline_s)
+        if line is None:
+            alive = self.proc.poll() is None
+            self.kill()
+            raise ServerError("server did not log 'listening on http://HOST:PORT' within %.1fs "
+                              "(alive=%s, rc=%s)\nstderr:\n%s" % (
+                                  deadline_s, alive, self.proc.returncode,
+                                  "\n".join(self.err.snapshot()[-30:])))
+        m = LISTEN_RE.search(line)
+        self.port = int(m.group(2))
+        if self.port == 0:
+            self.kill()
+            raise ServerError("listening line shows port 0, expected the real port: %r" % line)
+        return self
+
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        """Wait for exit; returns the exit code or None if still running."""
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.out.wait_done(2)
+        self.err.wait_done(2)
+        return self.returncode
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_DEADLINE_S):
+        """Send sig and wait; returns the exit code (None => had to SIGKILL)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.wait(timeout)
+        if rc is None:
+            self.kill()
+            return None
+        return rc
+
+    def stop_ok(self, testcase=None, sig=signal.SIGTERM, timeout=STOP_DEADLINE_S):
+        rc = self.stop(sig, timeout)
+        msg = "server exit code after %s: %r (expected 0)\nstderr tail:\n%s" % (
+            signal.Signals(sig).name, rc, "\n".join(self.err.snapshot()[-20:]))
+        if testcase is not None:
+            testcase.assertEqual(rc, 0, msg)
+        elif rc != 0:
+            raise ServerError(msg)
+        return rc
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.cleanup_tmp()
+
+    def cleanup_tmp(self):
+        if self._own_tmp:
+            shutil.rmtree(self._own_tmp, ignore_errors=True)
+            self._own_tmp = None
+
+    # -- logs ---------------------------------------------------------------
+    def stdout_lines(self):
+        return [ln for ln in self.out.snapshot() if ln.strip()]
+
+    def stderr_lines(self):
+        return [ln for ln in self.err.snapshot() if ln.strip()]
+
+    # -- clients ------------------------------------------------------------
+    def connect(self, **kw):
+        return Conn(self.port, **kw)
+
+    def get(self, path, **kw):
+        """One request on a fresh connection (closed afterwards)."""
+        c = self.connect()
+        try:
+            return c.request(kw.pop("method", "GET"), path, **kw)
+        finally:
+            c.close()
+
+    def metrics(self):
+        r = self.get("/metrics")
+        if r.status != 200:
+            raise AssertionError("/metrics returned %d: %r" % (r.status, r.body[:200]))
+        return parse_metrics(r.text())
+
+
+# ---------------------------------------------------------------------------
+# HTTP/1.1 raw client
+# ---------------------------------------------------------------------------
+
+class ProtocolError(AssertionError):
+    pass
+
+
+class ConnectionClosed(AssertionError):
+    """EOF/RST before a complete response was read."""
+
+    def __init__(self, msg, partial=b""):
+        super().__init__(msg)
+        self.partial = partial
+
+
+class Response:
+    def __init__(self, version, status, reason, headers, body, raw_head, framing):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers          # list of (name, value), original order
+        self.body = body
+        self.raw_head = raw_head
+        self.framing = framing          # "content-length", "chunked", "none", "eof"
+
+    def header(self, name, default=None):
+        n = name.lower()
+        for k, v in self.headers:
+            if k.lower() == n:
+                return v
+        return default
+
+    def header_all(self, name):
+        n = name.lower()
+        return [v for k, v in self.headers if k.lower() == n]
+
+    def has_header(self, name):
+        return self.header(name) is not None
+
+    def connection_tokens(self):
+        toks = set()
+        for v in self.header_all("connection"):
+            toks.update(t.strip().lower() for t in v.split(",") if t.strip())
+        return toks
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except Exception as e:
+            raise AssertionError("response body is not JSON (%s): %r" % (e, self.body[:300]))
+
+    def __repr__(self):
+        return "<Response %s %d %r headers=%r body=%r>" % (
+            self.version, self.status, self.reason, self.headers, self.body[:200])
+
+
+def build_request(method, target, headers=None, body=None, version="HTTP/1.1", host=True):
+    """Serialize a request. headers: list of (name, value) or dict. Adds Host
+    (unless host=False or already present) and Content-Length for a bytes body
+    when neither Content-Length nor Transfer-Encoding is given."""
+    if isinstance(headers, dict):
+        headers = list(headers.items())
+    headers = list(headers or [])
+    names = {k.lower() for k, _ in headers}
+    if host and "host" not in names:
+        headers.insert(0, ("Host", "127.0.0.1"))
+    if isinstance(body, str):
+        body = body.encode()
+    if body is not None and "content-length" not in names and "transfer-encoding" not in names:
+        headers.append(("Content-Length", str(len(body))))
+    head = "%s %s %s\r\n" % (method, target, version)
+    head += "".join("%s: %s\r\n" % (k, v) for k, v in headers)
+    head += "\r\n"
+    return head.encode("latin-1") + (body or b"")
+
+
+def chunked(chunks, trailer=b""):
+    out = b""
+    for c in chunks:
+        if isinstance(c, str):
+            c = c.encode()
+        out += b"%x\r\n%s\r\n" % (len(c), c)
+    return out + b"0\r\n" + trailer + b"\r\n"
+
+
+class Conn:
+    """A raw client connection with a receive buffer and a response parser."""
+
+    def __init__(self, port, host=LOOPBACK, timeout=SOCK_TIMEOUT_S, rcvbuf=None, sndbuf=None,
+                 nodelay=True):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if sndbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        if nodelay:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(timeout)
+        self.timeout = timeout
+        self.sock.connect((host, port))
+        self.buf = bytearray()
+        self.eof = False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    # -- sending --------------------------------------------------------
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.sock.sendall(data)
+
+    def send_slowly(self, data, step=1, delay=0.001):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        for i in range(0, len(data), step):
+            self.sock.sendall(data[i:i + step])
+            if delay:
+                time.sleep(delay)
+
+    def request(self, method, target, headers=None, body=None, version="HTTP/1.1", timeout=None):
+        self.send(build_request(method, target, headers, body, version))
+        return self.read_response(method=method, timeout=timeout)
+
+    # -- receiving ------------------------------------------------------
+    def _recv_more(self, deadline):
+        """Read more bytes into buf. Returns False on EOF/RST. Raises
+        socket.timeout when the deadline passes."""
+        if self.eof:
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline passed waiting for response bytes")
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            self.eof = True
+            return False
+        finally:
+            self.sock.settimeout(self.timeout)
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def _read_line(self, deadline, what):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 2]
+                return line
+            if len(self.buf) > 1 << 20:
+                raise ProtocolError("line too long while reading %s" % what)
+            if not self._recv_more(deadline):
+                raise ConnectionClosed("connection closed while reading %s (buffered %r)"
+                                       % (what, bytes(self.buf[:200])), bytes(self.buf))
+
+    def _read_exact(self, n, deadline, what):
+        while len(self.buf) < n:
+            if not self._recv_more(deadline):
+                raise ConnectionClosed("connection closed while reading %s: got %d of %d bytes"
+                                       % (what, len(self.buf), n), bytes(self.buf))
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def read_response(self, method="GET", timeout=None):
+        """Parse one response (a 1xx interim response is returned as such)."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        status_line = self._read_line(deadline, "status line")
+        m = re.match(rb"^(HTTP/\d\.\d) (\d{3})(?: (.*))?$", status_line)
+        if not m:
+            raise ProtocolError("bad status line: %r" % status_line)
+        version = m.group(1).decode()
+        status = int(m.group(2))
+        reason = (m.group(3) or b"").decode("latin-1")
+        headers = []
+        raw_head = status_line + b"\r\n"
+        while True:
+            line = self._read_line(deadline, "header line")
+            raw_head += line + b"\r\n"
+            if line == b"":
+                break
+            if b":" not in line:
+                raise ProtocolError("bad header line: %r" % line)
+            k, v = line.split(b":", 1)
+            if k != k.strip() or not k:
+                raise ProtocolError("bad header name: %r" % line)
+            headers.append((k.decode("latin-1"), v.strip().decode("latin-1")))
+        resp = Response(version, status, reason, headers, b"", raw_head, "none")
+        if 100 <= status < 200 or status in (204, 304) or method.upper() == "HEAD":
+            return resp
+        te = ",".join(resp.header_all("transfer-encoding")).lower()
+        cls = resp.header_all("content-length")
+        if "chunked" in te:
+            resp.framing = "chunked"
+            body = b""
+            while True:
+                size_line = self._read_line(deadline, "chunk size")
+                try:
+                    size = int(size_line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise ProtocolError("bad chunk size line %r" % size_line)
+                if size == 0:
+                    while self._read_line(deadline, "trailer") != b"":
+                        pass
+                    break
+                body += self._read_exact(size, deadline, "chunk")
+                if self._read_exact(2, deadline, "chunk CRLF") != b"\r\n":
+                    raise ProtocolError("missing CRLF after chunk")
+            resp.body = body
+        elif cls:
+            if len(set(cls)) != 1:
+                raise ProtocolError("conflicting Content-Length headers: %r" % cls)
+            try:
+                n = int(cls[0])
+            except ValueError:
+                raise ProtocolError("bad Content-Length %r" % cls[0])
+            resp.framing = "content-length"
+            resp.body = self._read_exact(n, deadline, "body")
+        else:
+            resp.framing = "eof"
+            while self._recv_more(deadline):
+                pass
+            resp.body = bytes(self.buf)
+            self.buf.clear()
+        return resp
+
+    def read_final_response(self, method="GET", timeout=None):
+        """Skip 1xx interim responses."""
+        while True:
+            r = self.read_response(method, timeout)
+            if not (100 <= r.status < 200):
+                return r
+
+    def read_until_eof(self, timeout=3.0):
+        """Read until the peer closes (EOF or RST) or the timeout passes.
+        Returns (data, closed) where data includes anything already buffered."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if not self._recv_more(deadline):
+                    break
+            except socket.timeout:
+                data = bytes(self.buf)
+                self.buf.clear()
+                return data, False
+            if len(self.buf) > 64 << 20:
+                break
+        data = bytes(self.buf)
+        self.buf.clear()
+        return data, True
+
+    def wait_readable(self, timeout):
+        if self.buf or self.eof:
+            return True
+        r, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+        return bool(r)
+
+    def nothing_arrives(self, wait=0.2):
+        """True if no byte (and no EOF) arrives within `wait` seconds."""
+        if self.buf:
+            return False
+        r, _, _ = select.select([self.sock], [], [], wait)
+        if not r:
+            return True
+        return False
+
+
+def closed_by_server(conn, timeout=3.0):
+    """(closed, extra_bytes): whether the server closes the connection within
+    timeout, and any bytes that arrived before the close."""
+    data, closed = conn.read_until_eof(timeout)
+    return closed, data
+
+
+# ---------------------------------------------------------------------------
+# Prometheus text parsing
+# ---------------------------------------------------------------------------
+
+_METRIC_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\d+)?$')
+_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?\s*')
+
+
+def parse_metrics(text):
+    """Returns a list of (name, labels_dict, float_value). Raises on a
+    malformed sample line."""
+    samples = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        m = _METRIC_RE.match(line.strip())
+        if not m:
+            raise AssertionError("malformed metrics line: %r" % line)
+        labels = {}
+        if m.group(3):
+            rest = m.group(3).strip()
+            pos = 0
+            while pos < len(rest):
+                lm = _LABEL_RE.match(rest, pos)
+                if not lm:
+                    raise AssertionError("malformed labels in metrics line: %r" % line)
+                labels[lm.group(1)] = lm.group(2)
+                pos = lm.end()
+        v = m.group(4)
+        value = float("inf") if v == "+Inf" else float("-inf") if v == "-Inf" else float(v)
+        samples.append((m.group(1), labels, value))
+    return samples
+
+
+def metric_value(samples, name, **labels):
+    """Sum of values of samples with that name whose labels include `labels`
+    (None if no such sample)."""
+    found = None
+    for n, lab, v in samples:
+        if n == name and all(lab.get(k) == val for k, val in labels.items()):
+            found = (found or 0.0) + v
+    return found
+
+
+# ---------------------------------------------------------------------------
+# misc
+# ---------------------------------------------------------------------------
+
+def wait_until(pred, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def children_of(pid):
+    """PIDs whose parent is pid (Linux /proc)."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        rest = st[st.rfind(")") + 2:].split()
+        if len(rest) >= 2 and int(rest[1]) == pid:
+            kids.append(int(d))
+    return kids
+
+
+def process_running(pid):
+    """True if pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return False
+    state = st[st.rfind(")") + 2:].split()[0]
+    return state not in ("Z", "X")
+
+
+class ServerTestCase(unittest.TestCase):
+    """Base class: self.start_server(...) starts a server that is stopped
+    (SIGTERM, exit code 0 asserted) at the end of the test."""
+
+    def start_server(self, env=None, args=(), cwd=None):
+        s = Server(env=env, args=args, cwd=cwd)
+        self.addCleanup(self._stop_server, s)
+        return s
+
+    def _stop_server(self, s):
+        if s.returncode is not None:
+            s.cleanup_tmp()
+            return
+        rc = s.stop()
+        s.cleanup_tmp()
+        self.assertEqual(rc, 0, "server exit code after SIGTERM: %r\nstderr tail:\n%s"
+                         % (rc, "\n".join(s.err.snapshot()[-20:])))
+
+    # -- assertions shared by the files ---------------------------------
+    def assertJsonError(self, resp, status, message=None):
+        self.assertEqual(resp.status, status, resp)
+        ct = resp.header("content-type", "")
+        self.assertEqual(ct.replace(" ", "").lower(), "application/json;charset=utf-8",
+                         "error Content-Type: %r" % ct)
+        self.assertIsNotNone(resp.header("content-length"), "error response lacks Content-Length")
+        j = resp.json()
+        self.assertIsInstance(j, dict, resp)
+        self.assertEqual(j.get("status"), "fail" if status < 500 else "error", j)
+        self.assertIsInstance(j.get("message"), str, j)
+        self.assertTrue(j["message"], "empty error message")
+        if message is not None:
+            self.assertEqual(j["message"], message)
+        return j
+
+    def assertClosesAfter(self, conn, resp, timeout=3.0):
+        """The response carries Connection: close and the server then closes."""
+        self.assertIn("close", resp.connection_tokens(),
+                      "expected 'Connection: close' on %r" % resp)
+        closed, extra = closed_by_server(conn, timeout)
+        self.assertEqual(extra, b"", "unexpected bytes after the response: %r" % extra[:200])
+        self.assertTrue(closed, "server did not close the connection within %.1fs" % timeout)
+
+
+def main():
+    unittest.main(verbosity=2)
