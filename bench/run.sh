@@ -8,6 +8,7 @@
 # Environment:
 #   STACCATO_BIN      use this binary instead of building build-bench/ (Release) from this repo
 #   WRK_THREADS=1 WRK_CONNS=64 WRK_DURATION=10s WRK_WARMUP=2s
+#   BENCH_ROUNDS=1    health: rounds of (Staccato, then nginx); medians are reported when > 1
 #   IDLE_CONNS=10000 IDLE_RSS_LIMIT_MIB=64
 #   BENCH_KEEP_TMP=1  keep the temp dir (server logs, nginx config, wrk output)
 #
@@ -19,7 +20,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 MODE=${1:-health}
 case $MODE in
@@ -33,6 +34,8 @@ WRK_CONNS=${WRK_CONNS:-64}
 WRK_DURATION=${WRK_DURATION:-10s}
 WRK_WARMUP=${WRK_WARMUP:-2s}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+BENCH_ROUNDS=${BENCH_ROUNDS:-1}
+case $BENCH_ROUNDS in ''|*[!0-9]*|0) echo "bench: BENCH_ROUNDS must be a positive integer" >&2; exit 2 ;; esac
 IDLE_RSS_LIMIT_MIB=${IDLE_RSS_LIMIT_MIB:-64}
 
 # Exactly what Staccato's GET /health answers (see the spec); nginx serves the same bytes.
@@ -179,73 +182,103 @@ check_health_response() { # check_health_response NAME URL: body and Content-Typ
   say "  $name: $(head -n1 "$hdr" | tr -d '\r'), Content-Type: $ct, $(printf %s "$body" | wc -c) body bytes"
 }
 
-# run_wrk NAME URL: warm-up then measured run; leaves "RESULT server=NAME ..." in $TMP/result.NAME
+# run_wrk NAME URL TAG: warm-up then measured run; leaves "RESULT server=NAME round=R ..." in $TMP/result.TAG
 run_wrk() {
-  local name=$1 url=$2 out=$TMP/wrk.$1.txt
-  "${CLI_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_WARMUP" "$url" >"$TMP/wrk.$name.warmup.txt" 2>&1 ||
-    { cat "$TMP/wrk.$name.warmup.txt" >&2; die "wrk warm-up against $name failed"; }
+  local name=$1 url=$2 tag=$3 out=$TMP/wrk.$3.txt
+  "${CLI_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_WARMUP" "$url" >"$TMP/wrk.$tag.warmup.txt" 2>&1 ||
+    { cat "$TMP/wrk.$tag.warmup.txt" >&2; die "wrk warm-up against $name failed"; }
   "${CLI_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" -s "$BENCH/report.lua" "$url" >"$out" 2>&1 ||
     { cat "$out" >&2; die "wrk against $name failed"; }
-  say "--- wrk output ($name) ---"
+  say "--- wrk output ($name, round ${tag##*.}) ---"
   grep -v '^RESULT ' "$out" | sed 's/^/  /'
-  grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT server=$name /" >"$TMP/result.$name"
-  [ -s "$TMP/result.$name" ] || die "no RESULT line from wrk's done() hook for $name"
+  grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT server=$name round=${tag##*.} /" >"$TMP/result.$tag"
+  [ -s "$TMP/result.$tag" ] || die "no RESULT line from wrk's done() hook for $name"
 }
 
 field() { # field FILE KEY
   tr ' ' '\n' <"$1" | sed -n "s/^$2=//p" | head -n1
 }
 
-bench_health() {
-  local rc=0
-  say "== GET /health, keep-alive: wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION (after a $WRK_WARMUP warm-up), $PIN_NOTE =="
-  say "   staccato: $BIN"
-  say "   nginx:    $(nginx -v 2>&1 | sed 's/^nginx version: //'), 1 worker, access_log off"
+median() { # median < numbers, one per line
+  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) printf "%.1f\n", v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
-  start_staccato health
+row() { # row LABEL RESULT_FILE
+  local f=$2
+  awk -v n="$1" -v rps="$(field "$f" rps)" -v p50="$(field "$f" lat_p50_us)" -v p99="$(field "$f" lat_p99_us)" \
+      -v p999="$(field "$f" lat_p999_us)" -v mx="$(field "$f" lat_max_us)" \
+      -v e="$(field "$f" err_status) $(field "$f" err_connect)/$(field "$f" err_read)/$(field "$f" err_write)/$(field "$f" err_timeout)" \
+      'BEGIN { printf "%-12s %12.1f %9.3f %9.3f %9.3f %9.3f  %s\n", n, rps, p50/1000, p99/1000, p999/1000, mx/1000, e }'
+}
+
+health_round() { # health_round R: Staccato then nginx, each freshly started
+  local r=$1 rc=0 tag=staccato.$1
+  start_staccato "$tag"
   check_health_response staccato "http://127.0.0.1:$STACCATO_PORT/health"
-  run_wrk staccato "http://127.0.0.1:$STACCATO_PORT/health"
+  run_wrk staccato "http://127.0.0.1:$STACCATO_PORT/health" "$tag"
   if ! kill -0 "$STACCATO_PID" 2>/dev/null; then
-    warn "Staccato died during the benchmark; last lines of its log:"; tail -n 20 "$TMP/staccato.health.log" >&2
+    warn "Staccato died during the benchmark; last lines of its log:"; tail -n 20 "$TMP/staccato.$tag.log" >&2
     rc=1
   elif ! curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$STACCATO_PORT/health"; then
     warn "Staccato no longer answers /health after the benchmark"; rc=1
   else
     say "  staccato after the run: $(grep -E '^Vm(RSS|HWM)' "/proc/$STACCATO_PID/status" | tr -s ' \t' ' ' | paste -sd, -)"
   fi
-  if grep -Eiq ' (warn|error) ' "$TMP/staccato.health.log"; then
+  if grep -Eiq ' (warn|error) ' "$TMP/staccato.$tag.log"; then
     warn "Staccato logged warnings/errors during the run (first 10):"
-    grep -Ei ' (warn|error) ' "$TMP/staccato.health.log" | head -n 10 >&2
+    grep -Ei ' (warn|error) ' "$TMP/staccato.$tag.log" | head -n 10 >&2
   fi
   stop_pid "$STACCATO_PID"; forget_pid "$STACCATO_PID"
 
   start_nginx
   check_health_response nginx "http://127.0.0.1:$NGINX_PORT/health"
-  run_wrk nginx "http://127.0.0.1:$NGINX_PORT/health"
+  run_wrk nginx "http://127.0.0.1:$NGINX_PORT/health" "nginx.$r"
   stop_pid "$NGINX_PID" QUIT; forget_pid "$NGINX_PID"
+  return $rc
+}
 
-  local s=$TMP/result.staccato n=$TMP/result.nginx name f
-  cat "$s" "$n"
-  say ""
-  printf '%-9s %12s %9s %9s %9s %9s  %s\n' server 'req/s' 'p50 ms' 'p99 ms' 'p99.9 ms' 'max ms' 'errors: non2xx connect/read/write/timeout'
-  for name in staccato nginx; do
-    f=$TMP/result.$name
-    awk -v n="$name" -v rps="$(field "$f" rps)" -v p50="$(field "$f" lat_p50_us)" -v p99="$(field "$f" lat_p99_us)" \
-        -v p999="$(field "$f" lat_p999_us)" -v mx="$(field "$f" lat_max_us)" \
-        -v e="$(field "$f" err_status) $(field "$f" err_connect)/$(field "$f" err_read)/$(field "$f" err_write)/$(field "$f" err_timeout)" \
-        'BEGIN { printf "%-9s %12.1f %9.3f %9.3f %9.3f %9.3f  %s\n", n, rps, p50/1000, p99/1000, p999/1000, mx/1000, e }'
+bench_health() {
+  local rc=0 r name f ratio
+  say "== GET /health, keep-alive: wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION (after a $WRK_WARMUP warm-up), $PIN_NOTE, $BENCH_ROUNDS round(s) =="
+  say "   staccato: $BIN"
+  say "   nginx:    $(nginx -v 2>&1 | sed 's/^nginx version: //'), 1 worker, access_log off"
+  for r in $(seq "$BENCH_ROUNDS"); do
+    health_round "$r" || rc=1
   done
-  local ratio
-  ratio=$(awk -v a="$(field "$s" rps)" -v b="$(field "$n" rps)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
-  say "ratio staccato/nginx (req/s): $ratio"
-  say "RESULT ratio_rps=$ratio"
+
+  say ""
+  cat "$TMP"/result.staccato.* "$TMP"/result.nginx.*
+  for r in $(seq "$BENCH_ROUNDS"); do
+    ratio=$(awk -v a="$(field "$TMP/result.staccato.$r" rps)" -v b="$(field "$TMP/result.nginx.$r" rps)" \
+      'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
+    say "RESULT round=$r ratio_rps=$ratio"
+  done
+  say ""
+  printf '%-12s %12s %9s %9s %9s %9s  %s\n' server 'req/s' 'p50 ms' 'p99 ms' 'p99.9 ms' 'max ms' 'errors: non2xx connect/read/write/timeout'
   for name in staccato nginx; do
-    f=$TMP/result.$name
-    if [ "$(field "$f" err_status)" != 0 ] || [ "$(field "$f" err_connect)" != 0 ] || [ "$(field "$f" err_read)" != 0 ] ||
-       [ "$(field "$f" err_write)" != 0 ] || [ "$(field "$f" err_timeout)" != 0 ]; then
-      warn "$name: wrk reported errors (see the table above)"
-      [ "$name" = staccato ] && rc=1
-    fi
+    for r in $(seq "$BENCH_ROUNDS"); do
+      if [ "$BENCH_ROUNDS" -gt 1 ]; then row "$name#$r" "$TMP/result.$name.$r"; else row "$name" "$TMP/result.$name.$r"; fi
+    done
+  done
+  local s_rps n_rps s_p99 n_p99
+  s_rps=$(for r in $(seq "$BENCH_ROUNDS"); do field "$TMP/result.staccato.$r" rps; done | median)
+  n_rps=$(for r in $(seq "$BENCH_ROUNDS"); do field "$TMP/result.nginx.$r" rps; done | median)
+  s_p99=$(for r in $(seq "$BENCH_ROUNDS"); do field "$TMP/result.staccato.$r" lat_p99_us; done | median)
+  n_p99=$(for r in $(seq "$BENCH_ROUNDS"); do field "$TMP/result.nginx.$r" lat_p99_us; done | median)
+  ratio=$(awk -v a="$s_rps" -v b="$n_rps" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
+  if [ "$BENCH_ROUNDS" -gt 1 ]; then
+    say "median of $BENCH_ROUNDS rounds: staccato $s_rps req/s (p99 $(awk -v v="$s_p99" 'BEGIN{printf "%.3f", v/1000}') ms), nginx $n_rps req/s (p99 $(awk -v v="$n_p99" 'BEGIN{printf "%.3f", v/1000}') ms)"
+  fi
+  say "ratio staccato/nginx (req/s): $ratio"
+  say "RESULT rounds=$BENCH_ROUNDS staccato_rps=$s_rps nginx_rps=$n_rps staccato_p99_us=$s_p99 nginx_p99_us=$n_p99 ratio_rps=$ratio"
+  for name in staccato nginx; do
+    for f in "$TMP"/result.$name.*; do
+      if [ "$(field "$f" err_status)" != 0 ] || [ "$(field "$f" err_connect)" != 0 ] || [ "$(field "$f" err_read)" != 0 ] ||
+         [ "$(field "$f" err_write)" != 0 ] || [ "$(field "$f" err_timeout)" != 0 ]; then
+        warn "$name: wrk reported errors in $(basename "$f") (see the table above)"
+        [ "$name" = staccato ] && rc=1
+      fi
+    done
   done
   return $rc
 }

@@ -10,6 +10,10 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/db.h"
+#include "cache/redis.h"
+#include "db/migrate.h"
+#include "db/pg.h"
 #include "core/arena.h"
 #include "core/log.h"
 #include "http/server.h"
@@ -26,7 +30,8 @@ static void usage(FILE *f)
     fprintf(f, "staccato %s: a music streaming API server\n\n"
                "Usage: staccato [COMMAND] [OPTIONS]\n\n"
                "Commands:\n"
-               "  serve        run the HTTP server (default)\n\n"
+               "  serve        run the HTTP server (default)\n"
+               "  migrate      apply database migrations (DATABASE_URL) and exit\n\n"
                "Options:\n"
                "  --help       show this help and exit\n"
                "  --version    print the version and exit\n\n"
@@ -38,6 +43,7 @@ static void usage(FILE *f)
 typedef struct worker {
     uv_loop_t *loop;
     sc_server *server;
+    sc_app app;
     uv_signal_t sigterm, sigint;
     uv_check_t log_check;
 } worker;
@@ -51,6 +57,9 @@ static void on_log_check(uv_check_t *h)
 static void on_drained(void *data)
 {
     worker *w = data;
+    /* The database and cache stay up until the last in-flight request has been answered. */
+    sc_pg_pool_close(w->app.pg, NULL, NULL);
+    sc_redis_close(w->app.redis, NULL, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
     uv_close((uv_handle_t *)&w->log_check, NULL);
@@ -76,7 +85,26 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
 {
     worker w = {0};
     w.loop = uv_default_loop();
-    sc_app app = {.debug_routes = st->debug_routes};
+    sc_app *app = &w.app;
+    app->debug_routes = st->debug_routes;
+    sc_pg_config pgc = {
+        .conninfo = st->database_url,
+        .pool_size = (unsigned)st->db_pool_size,
+        .max_queue = (unsigned)st->db_queue_max,
+        .pipeline_depth = (unsigned)st->db_pipeline_depth,
+        .query_timeout_ms = st->db_query_timeout_ms,
+        .connect_timeout_ms = st->db_connect_timeout_ms,
+        .max_schema_version = sc_migrate_latest(),
+    };
+    app->pg = sc_pg_pool_new(w.loop, &pgc, sc_api_stmts, SC_STMT_COUNT);
+    char redis_host[256], err[256];
+    int redis_port = (int)st->redis_port;
+    snprintf(redis_host, sizeof(redis_host), "%s", st->redis_host);
+    if (*st->redis_url && sc_redis_parse_url(st->redis_url, redis_host, sizeof(redis_host), &redis_port, err,
+                                              sizeof(err)) != 0)
+        sc_log_error("%s", err); /* validated at startup; unreachable */
+    sc_redis_config redis_cfg = {redis_host, redis_port, st->redis_timeout_ms, st->db_connect_timeout_ms};
+    app->redis = sc_redis_new(w.loop, &redis_cfg);
     sc_server_config cfg = {
         .limits =
             {
@@ -93,9 +121,9 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
                 .drain_timeout_ms = st->drain_timeout_ms,
             },
         .trusted_proxies = trusted,
-        .app = &app,
+        .app = app,
     };
-    cfg.routes = sc_api_routes(&app, &cfg.nroutes);
+    cfg.routes = sc_api_routes(app, &cfg.nroutes);
     w.server = sc_server_new(w.loop, &cfg);
     int rc = sc_server_listen_fd(w.server, fd, (int)st->backlog);
     if (rc != 0) {
@@ -246,7 +274,7 @@ int main(int argc, char **argv)
             return 0;
         }
     }
-    if (strcmp(command, "serve") != 0) {
+    if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0) {
         fprintf(stderr, "staccato: unknown command '%s' (see --help)\n", command);
         return 2;
     }
@@ -269,8 +297,41 @@ int main(int argc, char **argv)
         sc_settings_free(&st);
         return 2;
     }
+    if (*st.redis_url) {
+        char host[256];
+        int port;
+        if (sc_redis_parse_url(st.redis_url, host, sizeof(host), &port, err, sizeof(err)) != 0) {
+            fprintf(stderr, "staccato: %s\n", err);
+            sc_cidr_list_free(&trusted);
+            sc_settings_free(&st);
+            return 2;
+        }
+    }
     sc_log_configure((sc_log_level)sc_log_level_parse(st.log_level), strcmp(st.log_format, "json") == 0,
                      st.access_log);
+    if (strcmp(command, "migrate") == 0) {
+        int rc = sc_migrate_run(st.database_url, false) == 0 ? 0 : 1;
+        sc_cidr_list_free(&trusted);
+        sc_settings_free(&st);
+        return rc;
+    }
+    /* A database migrated by a newer release may hold data this build would misread: refuse to start. One that
+     * cannot be reached now is fine: the pool keeps trying, and /ready says so. */
+    int schema;
+    if (sc_migrate_current(st.database_url, 2, &schema) == 0) {
+        if (schema > sc_migrate_latest()) {
+            sc_log_error("database schema version %d is newer than this build knows (%d): refusing to start",
+                         schema, sc_migrate_latest());
+            sc_cidr_list_free(&trusted);
+            sc_settings_free(&st);
+            return 1;
+        }
+        if (schema < sc_migrate_latest())
+            sc_log_warn("database schema version %d is older than this build needs (%d): run staccato migrate",
+                        schema, sc_migrate_latest());
+    } else {
+        sc_log_warn("database not reachable at startup; will keep trying");
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 

@@ -43,6 +43,26 @@ const sc_setting sc_settings_table[] = {
     {"STACCATO_ENV_FILE", SC_SET_STRING, F(env_file), ".env",
      "Settings file of KEY=VALUE lines read before the environment (skipped when the default is absent).", 0, 0,
      NULL},
+    {"DATABASE_URL", SC_SET_STRING, F(database_url), "",
+     "PostgreSQL connection string or URL; empty: libpq's PGHOST, PGPORT, PGUSER... variables. Use a numeric "
+     "address or a socket directory: the connect must not wait for DNS.",
+     0, 0, NULL},
+    U("STACCATO_DB_POOL_SIZE", db_pool_size, "4", 1, 1000, "PostgreSQL connections per worker."),
+    U("STACCATO_DB_QUEUE_MAX", db_queue_max, "4096", 0, 10000000,
+      "Queries waiting for a connection; beyond it requests get 503 at once."),
+    U("STACCATO_DB_PIPELINE_DEPTH", db_pipeline_depth, "64", 1, 100000,
+      "Queries in flight per connection (pipeline mode)."),
+    U("STACCATO_DB_QUERY_TIMEOUT_MS", db_query_timeout_ms, "5000", 10, 3600000,
+      "Deadline of a query (504 beyond); also the server-side statement_timeout."),
+    U("STACCATO_DB_CONNECT_TIMEOUT_MS", db_connect_timeout_ms, "3000", 10, 600000,
+      "Deadline of a connection attempt, setup included."),
+    {"REDIS_URL", SC_SET_STRING, F(redis_url), "", "Redis address as redis://HOST:PORT; empty: REDIS_HOST and REDIS_PORT.",
+     0, 0, NULL},
+    {"REDIS_HOST", SC_SET_STRING, F(redis_host), "127.0.0.1", "Redis host (numeric address) when REDIS_URL is empty.",
+     0, 0, NULL},
+    U("REDIS_PORT", redis_port, "6379", 1, 65535, "Redis port when REDIS_URL is empty."),
+    U("STACCATO_REDIS_TIMEOUT_MS", redis_timeout_ms, "250", 1, 600000,
+      "Deadline of a Redis command; beyond it a cache read is a miss."),
 };
 
 const size_t sc_settings_count = sizeof(sc_settings_table) / sizeof(sc_settings_table[0]);

@@ -29,6 +29,16 @@ typedef struct sc_settings {
     char *trusted_proxies;
     bool debug_routes;
     char *env_file;
+    char *database_url;
+    unsigned long long db_pool_size;
+    unsigned long long db_queue_max;
+    unsigned long long db_pipeline_depth;
+    unsigned long long db_query_timeout_ms;
+    unsigned long long db_connect_timeout_ms;
+    char *redis_url;
+    char *redis_host;
+    unsigned long long redis_port;
+    unsigned long long redis_timeout_ms;
 } sc_settings;
 
 extern const sc_setting sc_settings_table[];

@@ -5,11 +5,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cache/redis.h"
+#include "db/pg.h"
 #include "http/router.h"
 
 /* The application context every handler reaches through req->app. */
 typedef struct sc_app {
     bool debug_routes;
+    sc_pg_pool *pg;
+    sc_redis *redis;
 } sc_app;
 
 /* Returns the route table for this configuration (debug routes only when enabled); *n is its length. The table is
@@ -19,6 +23,7 @@ const sc_route *sc_api_routes(const sc_app *app, size_t *n);
 /* Handlers, one group per file. */
 int sc_api_health(sc_req *req);
 int sc_api_metrics(sc_req *req);
+int sc_api_ready(sc_req *req);
 int sc_api_debug_echo(sc_req *req);
 int sc_api_debug_sleep(sc_req *req);
 

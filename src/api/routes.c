@@ -5,11 +5,13 @@
 static const sc_route routes[] = {
     {SC_M_GET, "/health", sc_api_health, 0},
     {SC_M_GET, "/metrics", sc_api_metrics, 0},
+    {SC_M_GET, "/ready", sc_api_ready, 0},
 };
 
 static const sc_route debug_routes[] = {
     {SC_M_GET, "/health", sc_api_health, 0},
     {SC_M_GET, "/metrics", sc_api_metrics, 0},
+    {SC_M_GET, "/ready", sc_api_ready, 0},
     {SC_M_POST | SC_M_PUT, "/_debug/echo", sc_api_debug_echo, 0},
     {SC_M_GET, "/_debug/sleep", sc_api_debug_sleep, 0},
 };

@@ -923,26 +923,9 @@ static void conn_close(sc_conn *c)
     maybe_done(s);
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+/* Sets up a connection whose socket is open; accepted over the limit, it is answered 503 and closed. */
+static void conn_start(sc_server *s, sc_conn *c)
 {
-    sc_server *s = listener->data;
-    if (status < 0) {
-        sc_log_warn("accept: %s", uv_strerror(status));
-        return;
-    }
-    sc_conn *c = sc_calloc(sizeof(*c));
-    c->server = s;
-    uv_tcp_init(s->loop, &c->tcp);
-    uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c;
-    c->timer.data = c;
-    c->refs = 2;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        c->closing = true;
-        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-        return;
-    }
     uv_tcp_nodelay(&c->tcp, 1);
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
@@ -967,7 +950,6 @@ static void on_connection(uv_stream_t *listener, int status)
         /* Over the limit: answer 503 and close, so the client learns why instead of timing out. */
         c->shed = true;
         s->metrics.connections_shed++;
-        c->req.start_ns = uv_hrtime();
         respond_error(c, 503);
         conn_flush(c);
         conn_update(c);
@@ -979,6 +961,53 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     conn_update(c);
+}
+
+static sc_conn *conn_new(sc_server *s)
+{
+    sc_conn *c = sc_calloc(sizeof(*c));
+    c->server = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->refs = 2;
+    return c;
+}
+
+/* Drops a connection object that never started. */
+static void conn_discard(sc_conn *c)
+{
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    sc_server *s = listener->data;
+    if (status < 0) {
+        sc_log_warn("accept: %s", uv_strerror(status));
+        return;
+    }
+    sc_conn *c = conn_new(s);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_discard(c);
+        return;
+    }
+    conn_start(s, c);
+}
+
+int sc_server_adopt(sc_server *s, int fd)
+{
+    sc_conn *c = conn_new(s);
+    int rc = uv_tcp_open(&c->tcp, fd);
+    if (rc != 0) {
+        conn_discard(c);
+        return rc;
+    }
+    conn_start(s, c);
+    return 0;
 }
 
 /* ---- server ----------------------------------------------------------------------------------------------- */

@@ -39,6 +39,9 @@ typedef struct sc_server sc_server;
 sc_server *sc_server_new(uv_loop_t *loop, const sc_server_config *cfg);
 /* Starts accepting on a bound socket fd (listening or not yet). Returns 0 or a libuv error code. */
 int sc_server_listen_fd(sc_server *s, int fd, int backlog);
+/* Serves an already connected stream socket as a client connection (the server owns fd afterwards). Used by the
+ * fuzz driver with one end of a socketpair; also fit for sockets handed over by a supervisor. */
+int sc_server_adopt(sc_server *s, int fd);
 /* Graceful stop: no new connections, in-flight requests finish (their responses say Connection: close), idle
  * connections close; after the drain timeout whatever remains is closed. on_done runs once every connection and
  * handle of the server is closed. */

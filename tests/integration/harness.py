@@ -27,7 +27,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 
 LOOPBACK = "127.0.0.1"
 START_DEADLINE_S = 10.0      # time allowed for the "listening on" line
-STOP_DEADLINE_S = 10.0       # time allowed to exit after SIGTERM/SIGINT
+STOP_DEADLINE_S = 15.0       # time allowed to exit after SIGTERM/SIGINT (> default drain)
 SOCK_TIMEOUT_S = 5.0         # default per-operation socket timeout
 LISTEN_RE = re.compile(r"listening on http://([0-9A-Za-z.:\[\]-]+):(\d+)")
 
@@ -188,7 +188,7 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         if self.alive():
             self.proc.send_signal(sig)
 
@@ -198,9 +198,16 @@ class Server:
             self.returncode = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
-        self.out.wait_done(2)
-        self.err.wait_done(2)
+        self._close_pipes()
         return self.returncode
+
+    def _close_pipes(self):
+        for coll, pipe in ((self.out, self.proc.stdout), (self.err, self.proc.stderr)):
+            if coll.wait_done(2):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_DEADLINE_S):
         """Send sig and wait; returns the exit code (None => had to SIGKILL)."""
@@ -231,6 +238,8 @@ class Server:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        if self.proc is not None and self.proc.poll() is not None and hasattr(self, "out"):
+            self._close_pipes()
         self.cleanup_tmp()
 
     def cleanup_tmp(self):
@@ -367,7 +376,11 @@ class Conn:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(timeout)
         self.timeout = timeout
-        self.sock.connect((host, port))
+        try:
+            self.sock.connect((host, port))
+        except BaseException:
+            self.sock.close()
+            raise
         self.buf = bytearray()
         self.eof = False
 

@@ -1,0 +1,138 @@
+/* libFuzzer driver: client bytes through the real connection code (llhttp glue, limits, routing, handlers,
+ * response writing, access log, connection close).
+ *
+ * One server lives for the whole run. Each input is one client connection: one end of a socketpair is adopted by
+ * the server, the input is written to the other end followed by end-of-input, and the loop runs (a bounded number
+ * of non-blocking iterations) while the driver reads and discards whatever the server answers. Then the client end
+ * is closed and the loop runs until the connection is gone. A connection that outlives its client is a bug (it
+ * would leak into the next input), so the driver aborts on it.
+ *
+ * The route table is the API's with debug routes, minus /_debug/sleep (it arms timers that would outlive the
+ * bounded loop), plus a parameter route. Access-log lines go to standard output, which the driver points at
+ * /dev/null; libFuzzer reports on standard error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "core/log.h"
+#include "http/method.h"
+#include "http/server.h"
+#include "net/addr.h"
+
+#define RUN_STEPS 50     /* loop iterations while the client is connected */
+#define CLOSE_STEPS 1000 /* loop iterations allowed for the connection to go after the client closed */
+
+static uv_loop_t loop;
+static sc_server *server;
+static sc_app app = {.debug_routes = true};
+static sc_route routes[16];
+static sc_cidr_list trusted;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    signal(SIGPIPE, SIG_IGN);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull < 0 || dup2(devnull, STDOUT_FILENO) < 0)
+        abort();
+    close(devnull);
+    /* Access log on, so that client_address() and the log escaping see every request; errors only on stderr. */
+    sc_log_configure(SC_LOG_ERROR, false, true);
+
+    size_t n, k = 0;
+    const sc_route *api = sc_api_routes(&app, &n);
+    for (size_t i = 0; i < n && k < sizeof(routes) / sizeof(routes[0]) - 1; i++)
+        if (api[i].handler != sc_api_debug_sleep)
+            routes[k++] = api[i];
+    routes[k++] = (sc_route){SC_M_GET, "/albums/{id}", sc_api_health, 0};
+
+    /* The peer of a socketpair has no IP address, so it counts as "::": trusting ::/0 makes the server walk
+     * X-Forwarded-For. */
+    char err[128];
+    if (sc_cidr_list_parse("::/0", &trusted, err, sizeof(err)) != 0)
+        abort();
+
+    if (uv_loop_init(&loop) != 0)
+        abort();
+    sc_server_config cfg = {
+        .limits =
+            {
+                .max_connections = 8,
+                .max_header_bytes = 4096,
+                .max_headers = 32,
+                .max_url_bytes = 1024,
+                .max_body_bytes = 4096,
+                .max_write_buffer = 16384,
+                .header_timeout_ms = 3600000,
+                .body_timeout_ms = 3600000,
+                .keepalive_timeout_ms = 3600000,
+                .send_timeout_ms = 3600000,
+                .drain_timeout_ms = 3600000,
+            },
+        .routes = routes,
+        .nroutes = k,
+        .trusted_proxies = &trusted,
+        .app = &app,
+    };
+    server = sc_server_new(&loop, &cfg);
+    return 0;
+}
+
+/* Reads and discards what the server wrote. */
+static void drain(int fd)
+{
+    char buf[16384];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+        abort();
+    if (sc_server_adopt(server, fds[0]) != 0)
+        abort();
+    if (fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0)
+        abort();
+
+    /* Alternate the log format so that both escapers see client bytes. */
+    sc_log_configure(SC_LOG_ERROR, size & 1, true);
+
+    size_t off = 0;
+    bool shut = false;
+    for (int step = 0; step < RUN_STEPS; step++) {
+        if (!shut && off < size) {
+            ssize_t w = write(fds[1], data + off, size - off);
+            if (w > 0)
+                off += (size_t)w;
+            else if (w < 0 && errno != EAGAIN && errno != EINTR)
+                off = size; /* the server closed its end: nothing more can be sent */
+        }
+        if (!shut && off == size) {
+            shutdown(fds[1], SHUT_WR);
+            shut = true;
+        }
+        drain(fds[1]);
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    close(fds[1]);
+    for (int step = 0; step < CLOSE_STEPS && uv_loop_alive(&loop); step++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    if (uv_loop_alive(&loop)) {
+        fprintf(stderr, "fuzz_http: the connection is still open %d loop iterations after its client closed\n",
+                CLOSE_STEPS);
+        abort();
+    }
+    sc_log_flush();
+    return 0;
+}

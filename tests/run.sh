@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test: unit and integration tests on a normal build, a short fuzzing pass over each libFuzzer target,
+# and the whole ctest suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Installs what it needs (deps/install.sh) and starts its own throw-away services on free ports.
+#   tests/run.sh            everything
+#   FUZZ_SECONDS=0 tests/run.sh   skip the fuzzing pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+
+deps/install.sh test
+
+step() { printf '\n=== %s\n' "$*"; }
+# Configures and builds quietly; shows the whole log when it fails.
+build() {
+  local dir=$1; shift
+  if ! { cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j"$JOBS"; } >"$dir.log" 2>&1; then
+    cat "$dir.log"; echo "build in $dir failed" >&2; exit 1
+  fi
+}
+
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  step "fuzz targets (${FUZZ_SECONDS}s each)"
+  build build-fuzz -DFUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  for fuzzer in build-fuzz/tests/fuzz_*; do
+    [ -x "$fuzzer" ] || continue
+    name=$(basename "$fuzzer")
+    corpus=$(mktemp -d)
+    cp -r "tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
+    dict=()
+    [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
+    echo "fuzzing $name"
+    "$fuzzer" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -print_final_stats=1 "${dict[@]}" \
+      -artifact_prefix="build-fuzz/" "$corpus" 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' || true
+    rm -rf "$corpus"
+    if ls build-fuzz/crash-* build-fuzz/leak-* build-fuzz/timeout-* >/dev/null 2>&1; then
+      echo "fuzzer $name found a failing input:"; ls build-fuzz/crash-* build-fuzz/leak-* build-fuzz/timeout-* 2>/dev/null
+      exit 1
+    fi
+  done
+fi
+
+step "build and test (Debug)"
+build build -DCMAKE_BUILD_TYPE=Debug
+ctest --test-dir build --output-on-failure -j"$JOBS"
+
+step "build and test under AddressSanitizer + UndefinedBehaviorSanitizer"
+build build-asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=address,undefined
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$JOBS"
