@@ -2,7 +2,8 @@
 # Staccato: multi-stage image on Debian 12 (bookworm).
 #   docker build -t staccato .
 #   docker run --rm -p 5000:5000 staccato
-# Settings are environment variables (see the README / `staccato --help`), e.g. -e STACCATO_LOG_FORMAT=json.
+# Settings are environment variables (`staccato --help`), e.g. -e DATABASE_URL=postgresql://... -e REDIS_URL=redis://...
+#   docker run --rm -e DATABASE_URL=... staccato migrate      # apply the (embedded) migrations and exit
 
 ############################ build stage ############################
 FROM debian:12 AS build
@@ -14,9 +15,15 @@ COPY deps/install.sh deps/install.sh
 RUN bash deps/install.sh build \
  && rm -rf /var/lib/apt/lists/*
 
-COPY . .
-# Build outside the source tree so that a build/ directory copied from a checkout cannot interfere.
-RUN cmake -S . -B /tmp/build -DCMAKE_BUILD_TYPE=Release \
+# The parts of the repo the build reads (db/migrations is compiled into the binary). Listed rather than
+# `COPY . .` so that a checkout's build*/ trees, .git and .state/ (live PostgreSQL/Redis data and Unix
+# sockets of deps/services.sh) never enter the build context's copy; add new top-level source dirs here.
+COPY CMakeLists.txt ./
+COPY deps/ deps/
+COPY src/ src/
+COPY db/ db/
+# Out-of-tree build; the tests are not built into the image.
+RUN cmake -S . -B /tmp/build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
  && cmake --build /tmp/build -j"$(nproc)" \
  && install -D -m 0755 /tmp/build/staccato /out/staccato \
  && strip --strip-unneeded /out/staccato \

@@ -10,6 +10,7 @@
 #   WRK_THREADS=1 WRK_CONNS=64 WRK_DURATION=10s WRK_WARMUP=2s
 #   BENCH_ROUNDS=1    health: rounds of (Staccato, then nginx); medians are reported when > 1
 #   IDLE_CONNS=10000 IDLE_RSS_LIMIT_MIB=64
+#   BENCH_WAIT_QUIET=0  before each run, wait up to this many seconds for the CPUs to be >= 90% idle
 #   BENCH_KEEP_TMP=1  keep the temp dir (server logs, nginx config, wrk output)
 #
 # Needs: wrk, nginx (nginx-light), curl, python3, taskset (deps/install.sh all).
@@ -20,7 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 MODE=${1:-health}
 case $MODE in
@@ -35,6 +36,8 @@ WRK_DURATION=${WRK_DURATION:-10s}
 WRK_WARMUP=${WRK_WARMUP:-2s}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 BENCH_ROUNDS=${BENCH_ROUNDS:-1}
+BENCH_WAIT_QUIET=${BENCH_WAIT_QUIET:-0}
+case $BENCH_WAIT_QUIET in ''|*[!0-9]*) echo "bench: BENCH_WAIT_QUIET must be a number of seconds" >&2; exit 2 ;; esac
 case $BENCH_ROUNDS in ''|*[!0-9]*|0) echo "bench: BENCH_ROUNDS must be a positive integer" >&2; exit 2 ;; esac
 IDLE_RSS_LIMIT_MIB=${IDLE_RSS_LIMIT_MIB:-64}
 
@@ -80,6 +83,25 @@ if [ "${#CPUS[@]}" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
   SRV_PIN=(taskset -c "${CPUS[0]}"); CLI_PIN=(taskset -c "${CPUS[1]}")
   PIN_NOTE="server pinned to CPU ${CPUS[0]}, client pinned to CPU ${CPUS[1]}"
 fi
+
+cpu_idle_pct() { # percentage of CPU time idle over the next second, all cores (/proc/stat)
+  local a b
+  a=$(head -n1 /proc/stat); sleep 1; b=$(head -n1 /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN { n = split(a, x); split(b, y); t = 0
+    for (i = 2; i <= n; i++) t += y[i] - x[i]
+    idle = (y[5] - x[5]) + (y[6] - x[6]); printf "%d", (t > 0) ? 100 * idle / t : 0 }'
+}
+
+check_quiet() { # warn when other processes are using the CPUs (results would be unreliable)
+  local idle waited=0; idle=$(cpu_idle_pct)
+  # BENCH_WAIT_QUIET=N: wait up to N seconds for the machine to become >= 90% idle first.
+  while [ "$idle" -lt 90 ] && [ "$waited" -lt "$BENCH_WAIT_QUIET" ]; do
+    sleep 4; waited=$((waited + 5)); idle=$(cpu_idle_pct)
+  done
+  [ "$waited" -gt 0 ] && say "  waited ${waited}s for the machine to become quiet"
+  say "  machine idle before this run: $idle% of all CPUs"
+  [ "$idle" -ge 90 ] || warn "the machine is busy (only $idle% idle): other processes compete with the benchmark, figures are unreliable"
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -182,17 +204,39 @@ check_health_response() { # check_health_response NAME URL: body and Content-Typ
   say "  $name: $(head -n1 "$hdr" | tr -d '\r'), Content-Type: $ct, $(printf %s "$body" | wc -c) body bytes"
 }
 
-# run_wrk NAME URL TAG: warm-up then measured run; leaves "RESULT server=NAME round=R ..." in $TMP/result.TAG
+sched() { # sched PID: "on-cpu-ns runqueue-wait-ns timeslices", summed over the threads' /proc schedstat
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ a += $1; b += $2; c += $3 } END { printf "%d %d %d\n", a, b, c }'
+}
+
+# run_wrk NAME URL TAG SERVER_PID: warm-up then measured run; leaves
+# "RESULT server=NAME round=R ... srv_cpu_pct= srv_wait_pct= wrk_cpu_pct= wrk_wait_pct=" in $TMP/result.TAG.
+# *_wait_pct: time the process was runnable but waiting for a CPU, in % of the run (from schedstat):
+# more than a few % means something else competed for the cores during the run.
 run_wrk() {
-  local name=$1 url=$2 tag=$3 out=$TMP/wrk.$3.txt
+  local name=$1 url=$2 tag=$3 spid=$4 out=$TMP/wrk.$3.txt s0 s1 w w1="0 0 0" t0 t1 wpid extra
   "${CLI_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_WARMUP" "$url" >"$TMP/wrk.$tag.warmup.txt" 2>&1 ||
     { cat "$TMP/wrk.$tag.warmup.txt" >&2; die "wrk warm-up against $name failed"; }
-  "${CLI_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" -s "$BENCH/report.lua" "$url" >"$out" 2>&1 ||
-    { cat "$out" >&2; die "wrk against $name failed"; }
+  s0=$(sched "$spid"); t0=$(date +%s%N)
+  "${CLI_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" -s "$BENCH/report.lua" "$url" >"$out" 2>&1 &
+  wpid=$!
+  while kill -0 "$wpid" 2>/dev/null; do
+    w=$(sched "$wpid"); [ "$w" = "0 0 0" ] || w1=$w
+    sleep 0.2
+  done
+  wait "$wpid" || { cat "$out" >&2; die "wrk against $name failed"; }
+  s1=$(sched "$spid"); t1=$(date +%s%N)
+  extra=$(awk -v s0="$s0" -v s1="$s1" -v w="$w1" -v dt="$((t1 - t0))" 'BEGIN {
+    split(s0, a); split(s1, b); split(w, c)
+    printf "srv_cpu_pct=%.1f srv_wait_pct=%.1f wrk_cpu_pct=%.1f wrk_wait_pct=%.1f",
+      100 * (b[1] - a[1]) / dt, 100 * (b[2] - a[2]) / dt, 100 * c[1] / dt, 100 * c[2] / dt }')
   say "--- wrk output ($name, round ${tag##*.}) ---"
   grep -v '^RESULT ' "$out" | sed 's/^/  /'
-  grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT server=$name round=${tag##*.} /" >"$TMP/result.$tag"
+  grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT server=$name round=${tag##*.} /; s/\$/ $extra/" >"$TMP/result.$tag"
   [ -s "$TMP/result.$tag" ] || die "no RESULT line from wrk's done() hook for $name"
+  say "  CPU: $extra"
+  awk -v a="$(field "$TMP/result.$tag" srv_wait_pct)" -v b="$(field "$TMP/result.$tag" wrk_wait_pct)" 'BEGIN { exit !(a > 5 || b > 5) }' &&
+    warn "$name round ${tag##*.}: server or wrk waited for a CPU > 5% of the run: other load on the machine, figures unreliable"
+  return 0
 }
 
 field() { # field FILE KEY
@@ -208,14 +252,16 @@ row() { # row LABEL RESULT_FILE
   awk -v n="$1" -v rps="$(field "$f" rps)" -v p50="$(field "$f" lat_p50_us)" -v p99="$(field "$f" lat_p99_us)" \
       -v p999="$(field "$f" lat_p999_us)" -v mx="$(field "$f" lat_max_us)" \
       -v e="$(field "$f" err_status) $(field "$f" err_connect)/$(field "$f" err_read)/$(field "$f" err_write)/$(field "$f" err_timeout)" \
-      'BEGIN { printf "%-12s %12.1f %9.3f %9.3f %9.3f %9.3f  %s\n", n, rps, p50/1000, p99/1000, p999/1000, mx/1000, e }'
+      -v sw="$(field "$f" srv_wait_pct)" -v ww="$(field "$f" wrk_wait_pct)" \
+      'BEGIN { printf "%-12s %12.1f %9.3f %9.3f %9.3f %9.3f  %-10s %5.1f/%-5.1f\n", n, rps, p50/1000, p99/1000, p999/1000, mx/1000, e, sw, ww }'
 }
 
 health_round() { # health_round R: Staccato then nginx, each freshly started
   local r=$1 rc=0 tag=staccato.$1
+  check_quiet
   start_staccato "$tag"
   check_health_response staccato "http://127.0.0.1:$STACCATO_PORT/health"
-  run_wrk staccato "http://127.0.0.1:$STACCATO_PORT/health" "$tag"
+  run_wrk staccato "http://127.0.0.1:$STACCATO_PORT/health" "$tag" "$STACCATO_PID"
   if ! kill -0 "$STACCATO_PID" 2>/dev/null; then
     warn "Staccato died during the benchmark; last lines of its log:"; tail -n 20 "$TMP/staccato.$tag.log" >&2
     rc=1
@@ -230,9 +276,12 @@ health_round() { # health_round R: Staccato then nginx, each freshly started
   fi
   stop_pid "$STACCATO_PID"; forget_pid "$STACCATO_PID"
 
+  check_quiet
   start_nginx
   check_health_response nginx "http://127.0.0.1:$NGINX_PORT/health"
-  run_wrk nginx "http://127.0.0.1:$NGINX_PORT/health" "nginx.$r"
+  local worker
+  worker=$(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" 2>/dev/null | awk '{ print $1 }')
+  run_wrk nginx "http://127.0.0.1:$NGINX_PORT/health" "nginx.$r" "${worker:-$NGINX_PID}"
   stop_pid "$NGINX_PID" QUIT; forget_pid "$NGINX_PID"
   return $rc
 }
@@ -254,7 +303,9 @@ bench_health() {
     say "RESULT round=$r ratio_rps=$ratio"
   done
   say ""
-  printf '%-12s %12s %9s %9s %9s %9s  %s\n' server 'req/s' 'p50 ms' 'p99 ms' 'p99.9 ms' 'max ms' 'errors: non2xx connect/read/write/timeout'
+  say "(errors: non-2xx responses, then socket errors connect/read/write/timeout; wait%: time the server/wrk"
+  say " waited for a CPU, in % of the run: more than a few % means other load competed with the benchmark)"
+  printf '%-12s %12s %9s %9s %9s %9s  %-10s %s\n' server 'req/s' 'p50 ms' 'p99 ms' 'p99.9 ms' 'max ms' errors 'wait% srv/wrk'
   for name in staccato nginx; do
     for r in $(seq "$BENCH_ROUNDS"); do
       if [ "$BENCH_ROUNDS" -gt 1 ]; then row "$name#$r" "$TMP/result.$name.$r"; else row "$name" "$TMP/result.$name.$r"; fi
@@ -286,6 +337,7 @@ bench_health() {
 bench_idle() {
   local want=$((IDLE_CONNS + 1024)) hard rc=0
   say "== $IDLE_CONNS idle keep-alive connections to Staccato, $PIN_NOTE =="
+  check_quiet
   # The server needs one fd per connection too: raise this shell's limit, which it inherits.
   hard=$(ulimit -Hn)
   if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then

@@ -63,9 +63,13 @@ as_pg() {
   fi
 }
 
+# The system interpreter when there is one: a version manager's shim (pyenv) costs a noticeable start-up delay.
+PYTHON=python3
+[ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
+
 # Prints N free TCP ports on 127.0.0.1 (all held open together, so they differ).
 free_ports() {
-  python3 - "$1" <<'EOF'
+  "$PYTHON" - "$1" <<'EOF'
 import socket, sys
 socks = []
 for _ in range(int(sys.argv[1])):
@@ -79,7 +83,7 @@ EOF
 # Whether PORT can be bound on 127.0.0.1 now (SO_REUSEADDR, as the servers themselves use: a TIME_WAIT leftover does
 # not count as taken, a listener does).
 port_free() {
-  python3 - "$1" <<'EOF'
+  "$PYTHON" - "$1" <<'EOF'
 import socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -93,7 +97,7 @@ EOF
 valid_port() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
 
 load_ports() {
-  PG_PORT= REDIS_PORT=
+  PG_PORT='' REDIS_PORT=''
   if [ -f "$STATE/ports" ]; then
     PG_PORT=$(sed -n 's/^PG_PORT=\([0-9]*\)$/\1/p' "$STATE/ports")
     REDIS_PORT=$(sed -n 's/^REDIS_PORT=\([0-9]*\)$/\1/p' "$STATE/ports")
@@ -142,6 +146,7 @@ set_paths() {
   [ -n "${1:-}" ] || { usage >&2; exit 2; }
   case $cmd in
     start|start-pg|start-redis) mkdir -p "$1" ;;
+    stop|stop-pg|stop-redis) [ -d "$1" ] || exit 0 ;;  # nothing to stop: fine for a test's cleanup
     *) [ -d "$1" ] || die "no state directory $1 (run: $0 start $1)" ;;
   esac
   STATE=$(cd "$1" && pwd -P)
@@ -199,7 +204,7 @@ pg_init() {
     die "initdb failed"
   fi
   # Trust on the local socket and on 127.0.0.1 only (initdb's default also lets in ::1).
-  as_pg sh -c 'cat >"$1/pg_hba.conf"' sh "$tmp" <<'EOF'
+  as_pg tee "$tmp/pg_hba.conf" >/dev/null <<'EOF'
 # TYPE  DATABASE     USER  ADDRESS        METHOD
 local   all          all                  trust
 host    all          all   127.0.0.1/32   trust
@@ -208,7 +213,7 @@ host    replication  all   127.0.0.1/32   trust
 EOF
   # The settings that change between starts (port, socket directory, durability) go in an included file that
   # every start rewrites.
-  as_pg sh -c 'cat >>"$1/postgresql.conf"' sh "$tmp" <<'EOF'
+  as_pg tee -a "$tmp/postgresql.conf" >/dev/null <<'EOF'
 
 # listen_addresses, port, unix_socket_directories and durability: written by deps/services.sh at each start.
 include_if_exists = 'staccato.conf'
@@ -253,7 +258,7 @@ full_page_writes = off"
   else
     durable="fsync = on"
   fi
-  as_pg sh -c 'cat >"$1/staccato.conf"' sh "$PGDATA" <<EOF
+  as_pg tee "$PGDATA/staccato.conf" >/dev/null <<EOF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = $(conf_quote "$sockdir")
@@ -334,7 +339,9 @@ start_redis() {
 stop_redis() {
   local pid i
   pid=$(redis_pid) || { rm -f "$STATE/redis/redis.pid"; return 0; }
-  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  if [ -z "${REDIS_PORT:-}" ] || ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1; then
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
   for ((i = 0; i < 200; i++)); do
     alive "$pid" || { rm -f "$STATE/redis/redis.pid"; return 0; }
     sleep 0.05
@@ -382,7 +389,7 @@ choose_ports() {
 
 need_ports() {
   load_ports
-  [ -n "$PG_PORT" ] && [ -n "$REDIS_PORT" ] || die "no services in $STATE yet (run: $0 start $STATE)"
+  if [ -z "$PG_PORT" ] || [ -z "$REDIS_PORT" ]; then die "no services in $STATE yet (run: $0 start $STATE)"; fi
 }
 
 # ---- commands --------------------------------------------------------------------------------------------------
@@ -391,7 +398,9 @@ cmd=${1:-}
 case $cmd in
   -h|--help|help|"") usage; [ -n "$cmd" ]; exit ;;
 esac
-[ -n "$PG_BIN" ] && [ -x "$PG_BIN/pg_ctl" ] || die "PostgreSQL server binaries not found (run deps/install.sh runtime)"
+if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/pg_ctl" ]; then
+  die "PostgreSQL server binaries not found (run deps/install.sh runtime)"
+fi
 command -v redis-server >/dev/null || die "redis-server not found (run deps/install.sh runtime)"
 
 case $cmd in
@@ -399,32 +408,33 @@ case $cmd in
   *) usage >&2; exit 2 ;;
 esac
 set_paths "${2:-}"
-PGUSER_NAME=$(pg_user)
+# Only the commands that run PostgreSQL programs need (and may create) the unprivileged user.
+case $cmd in env|status|psql) PGUSER_NAME=$(id -un) ;; *) PGUSER_NAME=$(pg_user) ;; esac
 
 case $cmd in
   start)
     [ $# -eq 2 ] || [ $# -eq 4 ] || die "usage: $0 start STATE_DIR [PG_PORT REDIS_PORT]"
-    if [ $# -eq 4 ]; then valid_port "$3" && valid_port "$4" || die "ports must be numbers from 1 to 65535"; fi
+    if [ $# -eq 4 ] && ! { valid_port "$3" && valid_port "$4"; }; then die "ports must be numbers from 1 to 65535"; fi
     lock_state
     choose_ports "${3:-}" "${4:-}"
     start_pg
     start_redis
     ;;
   stop)
-    lock_state; need_ports
+    lock_state; load_ports
     stop_redis
     stop_pg
     ;;
   start-pg)
     lock_state; choose_ports "" ""; start_pg ;;
   stop-pg)
-    lock_state; need_ports; stop_pg ;;
+    lock_state; stop_pg ;;
   restart-pg)
     lock_state; need_ports; stop_pg; start_pg ;;
   start-redis)
     lock_state; choose_ports "" ""; start_redis ;;
   stop-redis)
-    lock_state; need_ports; stop_redis ;;
+    lock_state; load_ports; stop_redis ;;
   restart-redis)
     lock_state; need_ports; stop_redis; start_redis ;;
   env)

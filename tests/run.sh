@@ -41,8 +41,20 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
   done
 fi
 
+# Throw-away PostgreSQL and Redis on free ports for the whole run, removed afterwards.
+SERVICES_DIR=$(mktemp -d /tmp/staccato-test.XXXXXX)
+cleanup() { deps/services.sh stop "$SERVICES_DIR" >/dev/null 2>&1 || true; rm -rf "$SERVICES_DIR"; }
+trap cleanup EXIT
+step "services"
+SERVICES_EPHEMERAL=1 deps/services.sh start "$SERVICES_DIR"
+set -a
+eval "$(deps/services.sh env "$SERVICES_DIR")"
+set +a
+export SC_SERVICES_DIR="$SERVICES_DIR"
+
 step "build and test (Debug)"
 build build -DCMAKE_BUILD_TYPE=Debug
+build/staccato migrate
 ctest --test-dir build --output-on-failure -j"$JOBS"
 
 step "build and test under AddressSanitizer + UndefinedBehaviorSanitizer"

@@ -26,5 +26,6 @@ int sc_api_metrics(sc_req *req);
 int sc_api_ready(sc_req *req);
 int sc_api_debug_echo(sc_req *req);
 int sc_api_debug_sleep(sc_req *req);
+int sc_api_debug_db(sc_req *req);
 
 #endif

@@ -3,6 +3,8 @@
 #include "api/api.h"
 #include "core/log.h"
 
+#include <string.h>
+
 const sc_pg_stmt sc_api_stmts[] = {
 #define X(name, sql) {"s_" #name, sql},
     SC_API_STMTS(X)
@@ -42,7 +44,8 @@ void sc_api_db(sc_req *req, int stmt, int nparams, const char *const *values, sc
 
 int sc_api_db_error(sc_req *req, const char *err, PGresult *res)
 {
-    if (err == SC_PG_ERR_TIMEOUT)
+    /* 57014: the server's statement_timeout fired before our own deadline did. */
+    if (err == SC_PG_ERR_TIMEOUT || (err == SC_PG_ERR_QUERY && strcmp(sc_pg_sqlstate(res), "57014") == 0))
         return sc_res_error(req, 504, "the database did not answer in time");
     if (err == SC_PG_ERR_QUERY) {
         sc_log_error("query failed for %.*s %.*s: %s", (int)req->method_name.len, req->method_name.ptr,

@@ -7,7 +7,9 @@
 #include "http/request.h"
 
 /* Prepared statements, prepared on every pooled connection. */
-#define SC_API_STMTS(X) X(PING, "SELECT 1")
+#define SC_API_STMTS(X)                                                                                           \
+    X(PING, "SELECT 1")                                                                                           \
+    X(DEBUG_SLEEP, "SELECT $1::text, pg_sleep($2::float8 / 1000)")
 
 enum {
 #define X(name, sql) SC_STMT_##name,

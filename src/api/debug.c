@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/db.h"
 #include "core/mem.h"
 #include "http/request.h"
 #include "http/server.h"
@@ -90,5 +91,41 @@ int sc_api_debug_sleep(sc_req *req)
     s->timer.data = s;
     uv_timer_start(&s->timer, on_sleep_done, ms, 0);
     sc_req_on_dispose(req, sleeper_dispose, s);
+    return SC_ASYNC;
+}
+
+static void on_debug_db(sc_req *req, const char *err, PGresult *res)
+{
+    if (err) {
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+        return;
+    }
+    req->res.content_type = "application/json; charset=utf-8";
+    sc_jw w;
+    sc_jw_init(&w, req->res.body);
+    sc_jw_obj_begin(&w);
+    sc_jw_key(&w, "status");
+    sc_jw_cstr(&w, "success");
+    sc_jw_key(&w, "data");
+    sc_jw_obj_begin(&w);
+    sc_jw_key(&w, "tag");
+    sc_jw_cstr(&w, PQgetvalue(res, 0, 0));
+    sc_jw_obj_end(&w);
+    sc_jw_obj_end(&w);
+    sc_req_finish(req, 200);
+}
+
+/* Runs one query that echoes `tag` after `sleep_ms` on the database, to test the pool under concurrency, slow
+ * queries, timeouts and clients that leave mid-query. */
+int sc_api_debug_db(sc_req *req)
+{
+    sc_slice tag = SC_SLICE_LIT(""), sleep = SC_SLICE_LIT("0");
+    unsigned long long ms;
+    sc_req_query(req, "tag", &tag);
+    sc_req_query(req, "sleep_ms", &sleep);
+    if (sc_slice_to_u64(sleep, 600000, &ms) != 0)
+        return sc_res_error(req, 400, "sleep_ms must be a whole number of milliseconds up to 600000");
+    const char *params[] = {tag.ptr, sleep.ptr};
+    sc_api_db(req, SC_STMT_DEBUG_SLEEP, 2, params, on_debug_db);
     return SC_ASYNC;
 }

@@ -14,6 +14,7 @@ static const sc_route debug_routes[] = {
     {SC_M_GET, "/ready", sc_api_ready, 0},
     {SC_M_POST | SC_M_PUT, "/_debug/echo", sc_api_debug_echo, 0},
     {SC_M_GET, "/_debug/sleep", sc_api_debug_sleep, 0},
+    {SC_M_GET, "/_debug/db", sc_api_debug_db, 0},
 };
 
 const sc_route *sc_api_routes(const sc_app *app, size_t *n)

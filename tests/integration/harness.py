@@ -7,7 +7,6 @@ hanging the suite.
 Server binary: $STACCATO_BIN, else build/staccato relative to the repo root.
 """
 
-import errno
 import json
 import os
 import re
@@ -16,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -562,6 +560,35 @@ class Conn:
         return False
 
 
+def pipeline_all(conn, reqs, timeout=3.0):
+    """Send all requests (one sendall from a helper thread, so a server that
+    stops reading cannot block us) while reading the responses as they come.
+    reqs: list of (method, target). Returns (responses, error) where error is
+    None or the exception that stopped the reading (e.g. a stall)."""
+    data = b"".join(build_request(m, t) for m, t in reqs)
+    send_err = []
+
+    def sender():
+        try:
+            conn.sock.sendall(data)
+        except OSError as e:
+            send_err.append(e)
+
+    th = threading.Thread(target=sender, daemon=True)
+    th.start()
+    out = []
+    err = None
+    try:
+        for m, _ in reqs:
+            out.append(conn.read_response(method=m, timeout=timeout))
+    except (AssertionError, OSError) as e:
+        err = e
+    if err is not None:
+        conn.close()          # unblocks the sender
+    th.join(timeout)
+    return out, err
+
+
 def closed_by_server(conn, timeout=3.0):
     """(closed, extra_bytes): whether the server closes the connection within
     timeout, and any bytes that arrived before the close."""
@@ -697,6 +724,7 @@ class ServerTestCase(unittest.TestCase):
         closed, extra = closed_by_server(conn, timeout)
         self.assertEqual(extra, b"", "unexpected bytes after the response: %r" % extra[:200])
         self.assertTrue(closed, "server did not close the connection within %.1fs" % timeout)
+        conn.close()  # like a real client: the server may be lingering for our FIN
 
 
 def main():

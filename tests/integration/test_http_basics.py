@@ -83,6 +83,28 @@ class Basics(harness.ServerTestCase):
         r = c.request("GET", "/health")
         self.assertEqual(r.json(), HEALTH_BODY)
 
+    def test_head_error_responses_have_no_body(self):
+        c = self.conn()
+        for path, status in (("/nope", 404), ("/_debug/echo", 405)):
+            c.send(build_request("HEAD", path))
+            r = c.read_response(method="HEAD")
+            self.assertEqual(r.status, status, r)
+            self.assertIsNotNone(r.header("content-length"))
+            if not c.nothing_arrives(0.2):
+                extra, _ = c.read_until_eof(0.3)
+                self.fail("HEAD %s: bytes after the headers: %r" % (path, extra[:200]))
+        self.assertEqual(c.request("GET", "/health").status, 200)
+
+    def test_get_with_body_is_consumed(self):
+        # a body on a GET must be read and skipped, not parsed as the next request
+        c = self.conn()
+        c.send(build_request("GET", "/health", body=b"hello") + build_request("GET", "/health"))
+        for i in range(2):
+            r = c.read_response()
+            self.assertEqual(r.status, 200, "response %d: %r" % (i, r))
+            self.assertEqual(r.json(), HEALTH_BODY)
+        self.assertTrue(c.nothing_arrives(0.2))
+
     # -- errors ------------------------------------------------------------
     def test_404_json_keeps_connection(self):
         c = self.conn()
@@ -202,6 +224,19 @@ class Basics(harness.ServerTestCase):
                 self.assertEqual(r.json()["data"]["json"], {"i": n},
                                  "response %d out of order: %r" % (n, r.body))
         self.assertClosesAfter(c, r)
+
+    def test_deep_pipelining_large_responses(self):
+        # ~5 MB of responses to one pipelined write, the client reading all the time
+        # (default STACCATO_MAX_WRITE_BUFFER, 1 MiB): nothing may stall.
+        c = self.conn()
+        n = 2000
+        rs, err = harness.pipeline_all(c, [("GET", "/metrics")] * n)
+        self.assertIsNone(err, "pipeline of %d GET /metrics stalled after %d responses: %r"
+                          % (n, len(rs), err))
+        self.assertEqual([r.status for r in rs], [200] * n)
+        rs, err = harness.pipeline_all(c, [("GET", "/health"), ("HEAD", "/health")] * 5000)
+        self.assertIsNone(err, "pipeline of 10000 small requests stalled after %d responses: %r"
+                          % (len(rs), err))
 
     def test_request_split_one_byte_per_send(self):
         c = self.conn()

@@ -120,8 +120,8 @@ class Shutdown(harness.ServerTestCase):
         self.assertEqual(idle.request("GET", "/health").status, 200)
         busy = srv.connect()
         self.addCleanup(busy.close)
-        busy.send(build_request("GET", "/_debug/sleep?ms=500"))
-        time.sleep(0.15)                          # let the request reach its timer
+        busy.send(build_request("GET", "/_debug/sleep?ms=800"))
+        time.sleep(0.3)                           # let the request reach its timer
         srv.send_signal(signal.SIGTERM)
         time.sleep(0.15)
         self.assertTrue(srv.alive(), "server exited before its in-flight request completed")
@@ -132,6 +132,7 @@ class Shutdown(harness.ServerTestCase):
         closed, extra = closed_by_server(idle, 3)
         self.assertTrue(closed, "idle keep-alive connection not closed on shutdown")
         self.assertEqual(extra, b"")
+        idle.close()
         rc = srv.wait(10)
         self.assertEqual(rc, 0, "exit code after SIGTERM with drained request")
 
@@ -177,12 +178,15 @@ class Workers(harness.ServerTestCase):
             self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
         busy = srv.connect()
         self.addCleanup(busy.close)
-        busy.send(build_request("GET", "/_debug/sleep?ms=300"))
-        time.sleep(0.1)
+        busy.send(build_request("GET", "/_debug/sleep?ms=800"))
+        time.sleep(0.3)
         srv.send_signal(signal.SIGTERM)
         r = busy.read_response(timeout=5)
         self.assertEqual(r.status, 200, "in-flight request on a worker during shutdown: %r" % r)
         self.assertIn("close", r.connection_tokens())
+        _, closed = busy.read_until_eof(3)
+        self.assertTrue(closed, "worker did not close the drained connection")
+        busy.close()
         rc = srv.wait(10)
         self.assertEqual(rc, 0, "parent exit code with --workers 2")
         left = [k for k in kids if harness.process_running(k)]

@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 """Request limits, timeouts, connection shedding and write backpressure."""
 
-import errno
-import json
 import os
 import select
 import socket
@@ -59,6 +57,43 @@ class HeaderAndUrlLimits(LimitCase):
         hdrs = [("X-H%d" % i, "v" * 50) for i in range(6)]   # 7 headers with Host, ~380 bytes
         r = c.request("GET", "/health?pad=" + "a" * 150, hdrs)
         self.assertEqual(r.status, 200, r)
+
+    def test_boundaries_exactly_at_limits(self):
+        c = self.conn()
+        # exactly 10 header fields (Host + 9)
+        r = c.request("GET", "/health", [("X-N%d" % i, "1") for i in range(9)])
+        self.assertEqual(r.status, 200, "10 headers with STACCATO_MAX_HEADERS=10: %r" % r)
+        # names+values totalling exactly 1024 bytes: Host(4)+"127.0.0.1"(9) + X-Fill(6)+value
+        r = c.request("GET", "/health", [("X-Fill", "f" * (1024 - 13 - 6))])
+        self.assertEqual(r.status, 200, "header bytes == 1024 with STACCATO_MAX_HEADER_BYTES=1024: %r" % r)
+        # request-target of exactly 256 bytes
+        t = "/health?pad="
+        r = c.request("GET", t + "a" * (256 - len(t)))
+        self.assertEqual(r.status, 200, "256-byte target with STACCATO_MAX_URL_BYTES=256: %r" % r)
+
+    def test_just_over_limits(self):
+        c = self.conn()
+        c.send(build_request("GET", "/health", [("X-N%d" % i, "1") for i in range(10)]))
+        self.assertLimitError(c, 431)
+        c = self.conn()
+        c.send(build_request("GET", "/health", [("X-Fill", "f" * (1024 - 13 - 6 + 1))]))
+        self.assertLimitError(c, 431)
+        c = self.conn()
+        t = "/health?pad="
+        c.send(build_request("GET", t + "a" * (257 - len(t))))
+        self.assertLimitError(c, 414)
+
+    def test_431_head_has_no_body(self):
+        # HEAD responses never carry a body, error or not (spec: HEAD ... no body)
+        c = self.conn()
+        c.send(build_request("HEAD", "/health", [("X-N%d" % i, "1") for i in range(20)]))
+        r = c.read_response(method="HEAD", timeout=5)
+        self.assertEqual(r.status, 431, r)
+        self.assertIsNotNone(r.header("content-length"))
+        self.assertIn("close", r.connection_tokens())
+        extra, closed = c.read_until_eof(3)
+        self.assertEqual(extra, b"", "HEAD 431 response carries a body: %r" % extra[:200])
+        self.assertTrue(closed)
 
     def test_431_one_big_header(self):
         c = self.conn()
@@ -207,7 +242,7 @@ class Timeouts(LimitCase):
 
 
 class KeepAliveTimeout(LimitCase):
-    ENV = {"STACCATO_KEEPALIVE_TIMEOUT_MS": "300", "STACCATO_HEADER_TIMEOUT_MS": "500"}
+    ENV = {"STACCATO_KEEPALIVE_TIMEOUT_MS": "500", "STACCATO_HEADER_TIMEOUT_MS": "500"}
 
     def test_idle_keepalive_closed_silently(self):
         c = self.conn()
@@ -215,7 +250,7 @@ class KeepAliveTimeout(LimitCase):
         self.assertEqual(r.status, 200)
         self.assertNotIn("close", r.connection_tokens())
         closed, extra = closed_by_server(c, 4)
-        self.assertTrue(closed, "idle keep-alive connection not closed within 4s (timeout 300ms)")
+        self.assertTrue(closed, "idle keep-alive connection not closed within 4s (timeout 500ms)")
         self.assertEqual(extra, b"", "idle keep-alive close must be silent, got %r" % extra[:200])
 
     def test_silent_new_connection_closed(self):
@@ -225,9 +260,9 @@ class KeepAliveTimeout(LimitCase):
 
     def test_active_connection_not_closed(self):
         c = self.conn()
-        for _ in range(6):                        # ~1.2 s of activity, gaps < 300ms
+        for _ in range(10):                       # ~1 s of activity, gaps well under 500ms
             self.assertEqual(c.request("GET", "/health").status, 200)
-            time.sleep(0.15)
+            time.sleep(0.1)
 
 
 class MaxConnections(LimitCase):
@@ -285,7 +320,18 @@ class MaxConnections(LimitCase):
 
 
 class Backpressure(LimitCase):
-    ENV = {"STACCATO_SEND_TIMEOUT_MS": "2500", "STACCATO_MAX_WRITE_BUFFER": "65536"}
+    ENV = {"STACCATO_SEND_TIMEOUT_MS": "2500", "STACCATO_MAX_WRITE_BUFFER": "65536",
+           "STACCATO_DRAIN_TIMEOUT_MS": "2000"}
+
+    def test_reading_client_deep_pipeline_all_answered(self):
+        # Output above STACCATO_MAX_WRITE_BUFFER pauses reading, but once the client drains
+        # it the server must resume: every pipelined request gets its response.
+        c = self.conn()
+        n = 2000
+        rs, err = harness.pipeline_all(c, [("GET", "/metrics")] * n)
+        self.assertIsNone(err, "pipeline of %d GET /metrics stalled after %d responses "
+                          "(client reading everything): %r" % (n, len(rs), err))
+        self.assertEqual([r.status for r in rs], [200] * n)
 
     def open_connections(self):
         c = self.srv.connect()
@@ -296,6 +342,7 @@ class Backpressure(LimitCase):
         return metric_value(harness.parse_metrics(r.text()), "staccato_http_open_connections")
 
     def test_non_reading_client_is_paused_and_closed(self):
+        baseline = self.open_connections()       # normally 1: the metrics connection itself
         a = self.conn(rcvbuf=4096)
         a.sock.setblocking(False)
         one = build_request("GET", "/metrics")
@@ -331,9 +378,10 @@ class Backpressure(LimitCase):
         b.close()
 
         # after STACCATO_SEND_TIMEOUT_MS the stuck client is closed (gauge back to just us)
-        closed = harness.wait_until(lambda: self.open_connections() == 1, 10, 0.2)
+        closed = harness.wait_until(lambda: self.open_connections() <= baseline, 7.5, 0.2)
         self.assertTrue(closed, "non-reading client still open well after the send timeout "
-                        "(open_connections=%r)" % self.open_connections())
+                        "(open_connections=%r, %r before it connected)"
+                        % (self.open_connections(), baseline))
         # draining it now ends in EOF/RST, without all the requests having been answered
         a.sock.setblocking(True)
         a.sock.settimeout(5)
@@ -355,7 +403,7 @@ class Backpressure(LimitCase):
                 break
             got += len(d)
             responses += (tail + d).count(b"HTTP/1.1 200")
-            tail = d[-16:]
+            tail = d[-11:]                     # len("HTTP/1.1 200") - 1: no double count
         self.assertTrue(ended, "stuck client's connection was not closed by the server")
         self.assertLess(responses, requests_sent, "all %d pipelined requests were answered; expected "
                         "the connection to be cut" % requests_sent)
