@@ -38,15 +38,23 @@ static void wait_ready(sc_pg_pool *p)
 {
     uint64_t until = uv_now(loop) + 3000;
     while (!sc_pg_pool_ready(p) && uv_now(loop) < until)
-        uv_run(loop, UV_RUN_ONCE);
+        uv_run(loop, UV_RUN_ONCE); /* connection attempts keep a timer armed, so this wakes */
 }
 
 static int pending;
+static void on_guard(uv_timer_t *t) { (void)t; }
+
+/* Runs the loop until every submitted query has called back (or 10 s); a guard timer keeps the loop waking. */
 static void run_until_done(void)
 {
+    uv_timer_t guard;
+    uv_timer_init(loop, &guard);
+    uv_timer_start(&guard, on_guard, 10, 10);
     uint64_t until = uv_now(loop) + 10000;
     while (pending > 0 && uv_now(loop) < until)
         uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
 }
 
 typedef struct outcome {

@@ -40,11 +40,19 @@ static void on_reply(void *data, const char *err, redisReply *r)
     pending--;
 }
 
+static void on_guard(uv_timer_t *t) { (void)t; }
+
+/* Runs the loop until done() or ms have passed; a guard timer makes sure the loop wakes up to notice. */
 static void run_until(int (*done)(void *), void *arg, uint64_t ms)
 {
+    uv_timer_t guard;
+    uv_timer_init(loop, &guard);
+    uv_timer_start(&guard, on_guard, 10, 10);
     uint64_t until = uv_now(loop) + ms;
     while (!done(arg) && uv_now(loop) < until)
         uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
 }
 
 static int no_pending(void *arg)
