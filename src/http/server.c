@@ -119,7 +119,7 @@ struct sc_server {
 
 static void conn_close(sc_conn *c);
 static void conn_flush(sc_conn *c);
-static void conn_process_input(sc_conn *c);
+static void conn_pump(sc_conn *c);
 static void conn_update(sc_conn *c);
 static void respond_error(sc_conn *c, int status);
 static void finish(sc_req *req, int status);
@@ -435,9 +435,7 @@ void sc_req_finish(sc_req *req, int status)
     finish(req, status);
     if (c->in_parser)
         return; /* the parser loop goes on by itself */
-    conn_process_input(c);
-    conn_flush(c);
-    conn_update(c);
+    conn_pump(c);
 }
 
 static void dispatch(sc_conn *c)
@@ -560,6 +558,16 @@ static unsigned method_bit(llhttp_t *p)
     }
 }
 
+/* The method is known before the headers: an error found while reading them (431) still answers a HEAD
+ * without a body. */
+static int on_method_complete(llhttp_t *p)
+{
+    sc_conn *c = CONN(p);
+    c->req.method_name = sc_slice_cstr(llhttp_method_name(llhttp_get_method(p)));
+    c->req.method = method_bit(p);
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     sc_conn *c = CONN(p);
@@ -578,13 +586,19 @@ static int on_headers_complete(llhttp_t *p)
     long q = sc_slice_find(r->target, '?');
     r->path = q < 0 ? r->target : (sc_slice){r->target.ptr, (size_t)q};
     r->query = q < 0 ? SC_SLICE_NULL : (sc_slice){r->target.ptr + q + 1, r->target.len - (size_t)q - 1};
-    r->method_name = sc_slice_cstr(llhttp_method_name(llhttp_get_method(p)));
-    r->method = method_bit(p);
     c->http10 = p->http_major == 1 && p->http_minor == 0;
     c->keep_alive = llhttp_should_keep_alive(p);
 
+    if (p->http_major != 1)
+        return reject(c, 505);
     if (!r->method || p->upgrade)
         return reject(c, 501);
+    /* RFC 9112: an HTTP/1.1 request carries exactly one Host header. */
+    int hosts = 0;
+    for (size_t i = 0; i < r->nheaders; i++)
+        hosts += sc_slice_eq_nocase(r->headers[i].name, SC_SLICE_LIT("host"));
+    if (hosts > 1 || (hosts == 0 && !c->http10))
+        return reject(c, 400);
     if (r->path.len == 0 || r->path.ptr[0] != '/')
         return reject(c, 400); /* absolute-form and asterisk-form targets are for proxies */
 
@@ -661,6 +675,20 @@ static void conn_process_input(sc_conn *c)
     }
 }
 
+/* Parses what can be parsed and writes what was produced, until input runs out or something blocks. A flush that
+ * the kernel takes whole completes without a write callback, so the loop here is what resumes the parsing that
+ * output backpressure had paused. */
+static void conn_pump(sc_conn *c)
+{
+    for (;;) {
+        conn_process_input(c);
+        conn_flush(c);
+        if (c->closing || c->writing || c->in.len == 0 || parse_blocked(c))
+            break;
+    }
+    conn_update(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     sc_conn *c = (sc_conn *)h;
@@ -700,10 +728,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             sc_buf_append(&c->in, buf->base + used, (size_t)nread - used);
     } else {
         c->in.len += (size_t)nread;
-        conn_process_input(c);
     }
-    conn_flush(c);
-    conn_update(c);
+    conn_pump(c);
 }
 
 /* ---- output ----------------------------------------------------------------------------------------------- */
@@ -744,9 +770,7 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
     } else if (!c->closing) {
         c->write_since = now_ms(c);
-        conn_process_input(c);
-        conn_flush(c);
-        conn_update(c);
+        conn_pump(c);
     }
     conn_unref(c);
 }
@@ -802,8 +826,6 @@ static void respond_error(sc_conn *c, int status)
         c->close_after = true;
         return;
     }
-    if (r->method == SC_M_HEAD)
-        r->method = SC_M_GET; /* an error always carries its JSON body */
     c->close_after = true;
     c->keep_alive = false;
     r->res.headers->len = 0;
@@ -1024,6 +1046,7 @@ sc_server *sc_server_new(uv_loop_t *loop, const sc_server_config *cfg)
     s->readbuf = sc_alloc(READ_BUF_SIZE);
     llhttp_settings_init(&s->settings);
     s->settings.on_message_begin = on_message_begin;
+    s->settings.on_method_complete = on_method_complete;
     s->settings.on_url = on_url;
     s->settings.on_url_complete = on_url_complete;
     s->settings.on_header_field = on_header_field;

@@ -28,6 +28,7 @@
     X(501, "Not Implemented", "not implemented")                                                                  \
     X(503, "Service Unavailable", "service unavailable")                                                          \
     X(504, "Gateway Timeout", "upstream timed out")                                                               \
+    X(505, "HTTP Version Not Supported", "HTTP version not supported")                                            \
     X(507, "Insufficient Storage", "insufficient storage")
 
 /* Reason phrase for a status code ("Unknown" for codes outside the table). */
