@@ -10,7 +10,10 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/auth.h"
 #include "api/db.h"
+#include "api/ratelimit.h"
+#include "auth/password.h"
 #include "cache/redis.h"
 #include "db/migrate.h"
 #include "db/pg.h"
@@ -87,6 +90,10 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
     w.loop = uv_default_loop();
     sc_app *app = &w.app;
     app->debug_routes = st->debug_routes;
+    app->settings = st;
+    app->loop = w.loop;
+    app->local_limits = sc_ratelimit_new();
+    app->compat_openmusic = strcmp(st->compat, "openmusic") == 0;
     sc_pg_config pgc = {
         .conninfo = st->database_url,
         .pool_size = (unsigned)st->db_pool_size,
@@ -142,6 +149,7 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
     uv_run(w.loop, UV_RUN_DEFAULT);
 
     sc_server_free(w.server);
+    sc_ratelimit_free(app->local_limits);
     int exit_code = 0;
     if (uv_loop_close(w.loop) != 0) {
         uv_walk(w.loop, on_walk, NULL);
@@ -280,51 +288,54 @@ int main(int argc, char **argv)
     }
 
     sc_settings st = {0};
-    char err[512];
+    sc_cidr_list trusted = {0};
+    char err[512] = "";
+    int code = 2;
     if (sc_settings_load(&st, argc, argv, &argi, err, sizeof(err)) != 0) {
         fprintf(stderr, "staccato: %s\n", err);
-        sc_settings_free(&st);
-        return 2;
+        goto out;
     }
     if (argi < argc) {
         fprintf(stderr, "staccato: unexpected argument '%s' (see --help)\n", argv[argi]);
-        sc_settings_free(&st);
-        return 2;
+        goto out;
     }
-    sc_cidr_list trusted;
     if (sc_cidr_list_parse(st.trusted_proxies, &trusted, err, sizeof(err)) != 0) {
         fprintf(stderr, "staccato: %s\n", err);
-        sc_settings_free(&st);
-        return 2;
+        goto out;
     }
     if (*st.redis_url) {
         char host[256];
         int port;
         if (sc_redis_parse_url(st.redis_url, host, sizeof(host), &port, err, sizeof(err)) != 0) {
             fprintf(stderr, "staccato: %s\n", err);
-            sc_cidr_list_free(&trusted);
-            sc_settings_free(&st);
-            return 2;
+            goto out;
         }
     }
     sc_log_configure((sc_log_level)sc_log_level_parse(st.log_level), strcmp(st.log_format, "json") == 0,
                      st.access_log);
     if (strcmp(command, "migrate") == 0) {
-        int rc = sc_migrate_run(st.database_url, false) == 0 ? 0 : 1;
-        sc_cidr_list_free(&trusted);
-        sc_settings_free(&st);
-        return rc;
+        code = sc_migrate_run(st.database_url, false) == 0 ? 0 : 1;
+        goto out;
+    }
+    /* Keys and the dummy password hash are made before workers fork, so that all of them share them. */
+    sc_password_params pw = {(uint32_t)st.argon2_t, (uint32_t)st.argon2_m_kib, (uint32_t)st.argon2_p};
+    if (sc_auth_init(&st, err, sizeof(err)) != 0) {
+        fprintf(stderr, "staccato: %s\n", err);
+        goto out;
+    }
+    if (sc_password_init(&pw) != 0) {
+        fprintf(stderr, "staccato: unusable Argon2 parameters\n");
+        goto out;
     }
     /* A database migrated by a newer release may hold data this build would misread: refuse to start. One that
      * cannot be reached now is fine: the pool keeps trying, and /ready says so. */
     int schema;
+    code = 1;
     if (sc_migrate_current(st.database_url, 2, &schema) == 0) {
         if (schema > sc_migrate_latest()) {
             sc_log_error("database schema version %d is newer than this build knows (%d): refusing to start",
                          schema, sc_migrate_latest());
-            sc_cidr_list_free(&trusted);
-            sc_settings_free(&st);
-            return 1;
+            goto out;
         }
         if (schema < sc_migrate_latest())
             sc_log_warn("database schema version %d is older than this build needs (%d): run staccato migrate",
@@ -335,7 +346,6 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
-    int code;
     unsigned port;
     bool many = st.workers > 1;
     /* With several workers this socket only reserves the port (and learns it when PORT=0); each worker listens
@@ -343,18 +353,20 @@ int main(int argc, char **argv)
     int fd = sc_listener_open(st.host, (unsigned)st.port, many, !many, (int)st.backlog, &port, err, sizeof(err));
     if (fd < 0) {
         sc_log_error("%s", err);
-        code = 1;
-    } else {
-        log_listening(st.host, port, st.workers);
-        if (many) {
-            code = supervise(&st, &trusted, port);
-            close(fd);
-        } else {
-            code = run_worker(&st, &trusted, fd);
-        }
+        goto out;
     }
+    log_listening(st.host, port, st.workers);
+    if (many) {
+        code = supervise(&st, &trusted, port);
+        close(fd);
+    } else {
+        code = run_worker(&st, &trusted, fd);
+    }
+out:
     sc_cidr_list_free(&trusted);
     sc_settings_free(&st);
+    sc_auth_shutdown();
+    sc_password_shutdown();
     sc_arena_pool_drain();
     sc_log_shutdown();
     return code;

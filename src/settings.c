@@ -63,6 +63,38 @@ const sc_setting sc_settings_table[] = {
     U("REDIS_PORT", redis_port, "6379", 1, 65535, "Redis port when REDIS_URL is empty."),
     U("STACCATO_REDIS_TIMEOUT_MS", redis_timeout_ms, "250", 1, 600000,
       "Deadline of a Redis command; beyond it a cache read is a miss."),
+    {"ACCESS_TOKEN_KEY", SC_SET_STRING, F(access_token_key), "",
+     "Secret for signing access tokens (HS256); at least 32 bytes. Empty: a random key per start (tokens do not "
+     "survive a restart).",
+     0, 0, NULL},
+    {"REFRESH_TOKEN_KEY", SC_SET_STRING, F(refresh_token_key), "",
+     "Secret for signing refresh tokens; must differ from ACCESS_TOKEN_KEY. Empty: a random key per start.", 0, 0,
+     NULL},
+    U("ACCESS_TOKEN_AGE", access_token_age, "1800", 10, 86400 * 7, "Access token lifetime in seconds."),
+    U("STACCATO_REFRESH_TOKEN_AGE", refresh_token_age, "2592000", 60, 86400 * 365,
+      "Refresh token lifetime in seconds."),
+    U("STACCATO_TOKEN_LEEWAY_S", token_leeway_s, "30", 0, 600, "Clock skew allowed when checking exp, nbf and iat."),
+    U("STACCATO_ARGON2_T", argon2_t, "2", 1, 100, "Argon2id iterations for password hashes."),
+    U("STACCATO_ARGON2_M_KIB", argon2_m_kib, "19456", 8, 4194304, "Argon2id memory per hash in KiB."),
+    U("STACCATO_ARGON2_P", argon2_p, "1", 1, 16, "Argon2id lanes per hash."),
+    U("STACCATO_PASSWORD_MIN_LENGTH", password_min_length, "6", 1, 128,
+      "Shortest password accepted at registration (OpenMusic clients use 6)."),
+    U("STACCATO_LOGIN_MAX_PER_ACCOUNT", login_max_per_account, "10", 1, 1000000,
+      "Login attempts per account per window (429 beyond)."),
+    U("STACCATO_LOGIN_MAX_PER_ADDRESS", login_max_per_address, "50", 1, 1000000,
+      "Login attempts per client address per window (429 beyond)."),
+    U("STACCATO_LOGIN_WINDOW_S", login_window_s, "60", 1, 86400, "Length of the login rate-limit window in seconds."),
+    {"STACCATO_COOKIE_ORIGINS", SC_SET_STRING, F(cookie_origins), "",
+     "Comma-separated origins (https://app.example) allowed to send cookie-authenticated unsafe requests, besides "
+     "the server's own host.",
+     0, 0, NULL},
+    {"STACCATO_COMPAT", SC_SET_ENUM, F(compat), "strict",
+     "openmusic: anyone signed in (or not, as OpenMusic) may write albums and songs; strict: artists and admins, "
+     "owners only.",
+     0, 0, "strict|openmusic"},
+    {"STACCATO_PUBLIC_URL", SC_SET_STRING, F(public_url), "",
+     "Absolute base URL of the server for links it returns (coverUrl); empty: derived from the Host header.", 0, 0,
+     NULL},
 };
 
 const size_t sc_settings_count = sizeof(sc_settings_table) / sizeof(sc_settings_table[0]);

@@ -39,6 +39,21 @@ typedef struct sc_settings {
     char *redis_host;
     unsigned long long redis_port;
     unsigned long long redis_timeout_ms;
+    char *access_token_key;
+    char *refresh_token_key;
+    unsigned long long access_token_age;
+    unsigned long long refresh_token_age;
+    unsigned long long token_leeway_s;
+    unsigned long long argon2_t;
+    unsigned long long argon2_m_kib;
+    unsigned long long argon2_p;
+    unsigned long long password_min_length;
+    unsigned long long login_max_per_account;
+    unsigned long long login_max_per_address;
+    unsigned long long login_window_s;
+    char *cookie_origins;
+    char *compat;
+    char *public_url;
 } sc_settings;
 
 extern const sc_setting sc_settings_table[];

@@ -8,12 +8,19 @@
 #include "cache/redis.h"
 #include "db/pg.h"
 #include "http/router.h"
+#include "settings.h"
+
+typedef struct sc_ratelimit sc_ratelimit;
 
 /* The application context every handler reaches through req->app. */
 typedef struct sc_app {
     bool debug_routes;
+    const sc_settings *settings;
     sc_pg_pool *pg;
     sc_redis *redis;
+    uv_loop_t *loop;
+    sc_ratelimit *local_limits; /* login counters while Redis is away */
+    bool compat_openmusic;
 } sc_app;
 
 /* Returns the route table for this configuration (debug routes only when enabled); *n is its length. The table is
@@ -24,6 +31,16 @@ const sc_route *sc_api_routes(const sc_app *app, size_t *n);
 int sc_api_health(sc_req *req);
 int sc_api_metrics(sc_req *req);
 int sc_api_ready(sc_req *req);
+int sc_api_users_create(sc_req *req);
+int sc_api_users_me(sc_req *req);
+int sc_api_users_me_update(sc_req *req);
+int sc_api_users_list(sc_req *req);
+int sc_api_users_get(sc_req *req);
+int sc_api_users_update(sc_req *req);
+int sc_api_users_delete(sc_req *req);
+int sc_api_auth_login(sc_req *req);
+int sc_api_auth_refresh(sc_req *req);
+int sc_api_auth_logout(sc_req *req);
 int sc_api_debug_echo(sc_req *req);
 int sc_api_debug_sleep(sc_req *req);
 int sc_api_debug_db(sc_req *req);

@@ -6,10 +6,14 @@
 #include "db/pg.h"
 #include "http/request.h"
 
-/* Prepared statements, prepared on every pooled connection. */
-#define SC_API_STMTS(X)                                                                                           \
+#include "api/sql_users.h"
+
+/* Prepared statements, prepared on every pooled connection: one list per resource, joined here. */
+#define SC_STMTS_OPS(X)                                                                                           \
     X(PING, "SELECT 1")                                                                                           \
     X(DEBUG_SLEEP, "SELECT $1::text, pg_sleep($2::float8 / 1000)")
+
+#define SC_API_STMTS(X) SC_STMTS_OPS(X) SC_STMTS_USERS(X)
 
 enum {
 #define X(name, sql) SC_STMT_##name,

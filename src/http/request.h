@@ -37,6 +37,7 @@ struct sc_req {
     int route_index;    /* -1 when no route matched */
     sc_route_match match;
     void *app;          /* the application context given to the server */
+    void *state;        /* the handler's own per-request state, for its asynchronous steps */
     sc_server *server;
     uint64_t start_ns;
 
@@ -57,6 +58,8 @@ sc_slice sc_req_header(const sc_req *req, const char *name);
 sc_slice sc_req_param(const sc_req *req, const char *name);
 /* The percent-decoded value of a query parameter; false when absent. Decoded into the arena. */
 bool sc_req_query(const sc_req *req, const char *name, sc_slice *out);
+/* The client's address: the peer, or with a trusted proxy as peer, the address X-Forwarded-For names. */
+sc_slice sc_req_client(sc_req *req);
 /* Registers a hook run (in reverse order of registration) when the request ends. */
 void sc_req_on_dispose(sc_req *req, void (*cb)(void *data), void *data);
 

@@ -365,6 +365,11 @@ static sc_slice client_address(sc_conn *c)
     return client;
 }
 
+sc_slice sc_req_client(sc_req *req)
+{
+    return client_address((sc_conn *)((char *)req - offsetof(sc_conn, req)));
+}
+
 static void append_status_line(sc_buf *out, int status)
 {
     sc_buf_append_str(out, "HTTP/1.1 ");

@@ -729,3 +729,104 @@ class ServerTestCase(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# ---------------------------------------------------------------------------
+# Private PostgreSQL + Redis (deps/services.sh)
+# ---------------------------------------------------------------------------
+
+SERVICES_SH = os.path.join(REPO_ROOT, "deps", "services.sh")
+
+
+class Services:
+    """A throw-away PostgreSQL + Redis pair managed by deps/services.sh
+    (SERVICES_EPHEMERAL=1) in a temp directory of its own, so a test file may
+    stop and restart them without disturbing anything else. Typical use:
+    setUpModule: svc = Services(); svc.start(); tearDownModule: svc.destroy()."""
+
+    def __init__(self, prefix="staccato-svc-"):
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.database_url = None
+        self.redis_url = None
+
+    def run(self, *args, timeout=120.0, check=True, extra_env=None):
+        """deps/services.sh CMD DIR [ARGS...] -> (rc, stdout, stderr); raises on a
+        non-zero exit when check is true (rc None: killed at the deadline).
+        extra_env: e.g. {"SERVICES_PG_STOP_MODE": "immediate"}."""
+        cmd = ["bash", SERVICES_SH, args[0], self.dir] + list(args[1:])
+        env = dict(os.environ, SERVICES_EPHEMERAL="1")
+        env.update(extra_env or {})
+        p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            out, err = p.communicate(timeout=timeout)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate(timeout=10)
+            rc = None
+        out, err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        if check and rc != 0:
+            raise AssertionError("services.sh %s failed (rc=%r):\n%s%s" % (" ".join(args), rc, out, err))
+        return rc, out, err
+
+    def env(self):
+        """{'DATABASE_URL': ..., 'REDIS_URL': ...} as printed by services.sh env."""
+        _, out, _ = self.run("env", timeout=30)
+        d = {}
+        for line in out.splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                d[k.strip()] = v.strip()
+        return d
+
+    def start(self):
+        self.run("start")
+        d = self.env()
+        self.database_url, self.redis_url = d["DATABASE_URL"], d["REDIS_URL"]
+        return self
+
+    def db_url(self, dbname):
+        """DATABASE_URL for another database of the same PostgreSQL instance."""
+        return self.database_url.rsplit("/", 1)[0] + "/" + dbname
+
+    def psql(self, sql, dbname=None, timeout=30.0, check=True):
+        """Runs sql as the application role (psql -At, stops on the first
+        error). Returns stdout stripped; with check=False (rc, out, err)."""
+        url = self.db_url(dbname) if dbname else self.database_url
+        env = dict(os.environ, PGCONNECT_TIMEOUT="5")
+        for k in ("PGSERVICE", "PGOPTIONS", "PGDATABASE", "PGUSER", "PGHOST", "PGPORT"):
+            env.pop(k, None)
+        p = subprocess.Popen(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            out, err = p.communicate(timeout=timeout)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate(timeout=10)
+            rc = None
+        out, err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        if not check:
+            return rc, out, err
+        if rc != 0:
+            raise AssertionError("psql %r failed (rc=%r): %s" % (sql, rc, err.strip()))
+        return out.strip()
+
+    def create_database(self, name):
+        self.psql('CREATE DATABASE "%s" OWNER staccato' % name)
+        return self.db_url(name)
+
+    def destroy(self):
+        """Stops both services and removes every file (also those behind the
+        symlinks services.sh may create in /var/tmp and /tmp)."""
+        try:
+            self.run("stop", timeout=90, check=False)
+        finally:
+            extra = []
+            for link in (os.path.join(self.dir, "pg", "run"), os.path.join(self.dir, "pg")):
+                if os.path.islink(link):
+                    extra.append(os.path.realpath(link))
+            for d in extra + [self.dir]:
+                shutil.rmtree(d, ignore_errors=True)

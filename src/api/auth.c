@@ -1,0 +1,210 @@
+#include "api/auth.h"
+
+#include <mbedtls/sha256.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/jwt.h"
+#include "core/base64.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/random.h"
+#include "http/method.h"
+
+static char *access_key, *refresh_key;
+static size_t access_key_len, refresh_key_len;
+
+static char *make_key(const char *configured, const char *name, size_t *len)
+{
+    if (*configured) {
+        *len = strlen(configured);
+        return sc_strdup(configured);
+    }
+    sc_log_warn("%s is not set: using a random key, so tokens will not survive a restart", name);
+    unsigned char raw[32];
+    sc_random_bytes(raw, sizeof(raw));
+    sc_buf b = {0};
+    sc_base64url_encode(&b, raw, sizeof(raw));
+    sc_buf_append_char(&b, '\0');
+    *len = b.len - 1;
+    return b.ptr;
+}
+
+int sc_auth_init(const sc_settings *st, char *err, size_t errlen)
+{
+    if (*st->access_token_key && strcmp(st->access_token_key, st->refresh_token_key) == 0) {
+        snprintf(err, errlen, "ACCESS_TOKEN_KEY and REFRESH_TOKEN_KEY must differ");
+        return -1;
+    }
+    if ((*st->access_token_key && strlen(st->access_token_key) < 32) ||
+        (*st->refresh_token_key && strlen(st->refresh_token_key) < 32))
+        sc_log_warn("token keys shorter than 32 bytes are weak");
+    sc_auth_shutdown();
+    access_key = make_key(st->access_token_key, "ACCESS_TOKEN_KEY", &access_key_len);
+    refresh_key = make_key(st->refresh_token_key, "REFRESH_TOKEN_KEY", &refresh_key_len);
+    return 0;
+}
+
+void sc_auth_shutdown(void)
+{
+    free(access_key);
+    free(refresh_key);
+    access_key = refresh_key = NULL;
+}
+
+const char *sc_auth_refresh_key(size_t *len)
+{
+    *len = refresh_key_len;
+    return refresh_key;
+}
+
+sc_slice sc_req_cookie(const sc_req *req, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (!sc_slice_eq_nocase(req->headers[i].name, SC_SLICE_LIT("cookie")))
+            continue;
+        sc_slice rest = req->headers[i].value;
+        while (rest.len) {
+            long semi = sc_slice_find(rest, ';');
+            sc_slice pair = sc_slice_trim((sc_slice){rest.ptr, semi < 0 ? rest.len : (size_t)semi});
+            rest = semi < 0 ? SC_SLICE_NULL : (sc_slice){rest.ptr + semi + 1, rest.len - (size_t)semi - 1};
+            if (pair.len > nl && pair.ptr[nl] == '=' && memcmp(pair.ptr, name, nl) == 0)
+                return (sc_slice){pair.ptr + nl + 1, pair.len - nl - 1};
+        }
+    }
+    return SC_SLICE_NULL;
+}
+
+static int unauthorized(sc_req *req, const char *message)
+{
+    sc_res_header(req, "WWW-Authenticate", SC_SLICE_LIT("Bearer realm=\"staccato\""));
+    return sc_res_error(req, 401, message);
+}
+
+int sc_auth_forbidden(sc_req *req, const char *message)
+{
+    return sc_res_error(req, 403, message ? message : "you are not allowed to do this");
+}
+
+/* The host part of an origin or a Host header: "https://a.example:8443" and "a.example:8443" both give
+ * "a.example:8443". */
+static sc_slice origin_host(sc_slice s)
+{
+    static const char sep[] = "://";
+    for (size_t i = 0; i + 3 <= s.len; i++)
+        if (memcmp(s.ptr + i, sep, 3) == 0)
+            return (sc_slice){s.ptr + i + 3, s.len - i - 3};
+    return s;
+}
+
+/* Cookies ride along on cross-site requests, so a cookie-authenticated request that changes something must come
+ * from our own origin (or one configured as trusted). SameSite=Lax stops most of it; this stops the rest. */
+static bool same_origin(sc_req *req)
+{
+    unsigned unsafe = SC_M_POST | SC_M_PUT | SC_M_PATCH | SC_M_DELETE;
+    if (!(req->method & unsafe))
+        return true;
+    sc_slice origin = sc_req_header(req, "origin");
+    if (!origin.ptr) {
+        sc_slice site = sc_req_header(req, "sec-fetch-site");
+        return site.ptr && (sc_slice_eq(site, SC_SLICE_LIT("same-origin")) || sc_slice_eq(site, SC_SLICE_LIT("none")));
+    }
+    sc_slice host = sc_req_header(req, "host");
+    if (host.ptr && sc_slice_eq_nocase(origin_host(origin), host))
+        return true;
+    const sc_app *app = req->app;
+    sc_slice allowed = sc_slice_cstr(app->settings->cookie_origins);
+    while (allowed.len) {
+        long comma = sc_slice_find(allowed, ',');
+        sc_slice item = sc_slice_trim((sc_slice){allowed.ptr, comma < 0 ? allowed.len : (size_t)comma});
+        allowed = comma < 0 ? SC_SLICE_NULL : (sc_slice){allowed.ptr + comma + 1, allowed.len - (size_t)comma - 1};
+        if (item.len && sc_slice_eq_nocase(item, origin))
+            return true;
+    }
+    return false;
+}
+
+static int authenticate(sc_req *req, sc_principal **out, bool required)
+{
+    const sc_app *app = req->app;
+    *out = NULL;
+    sc_slice token = SC_SLICE_NULL;
+    bool cookie = false;
+    sc_slice authz = sc_req_header(req, "authorization");
+    if (authz.ptr) {
+        if (authz.len < 7 || strncasecmp(authz.ptr, "Bearer ", 7) != 0)
+            return unauthorized(req, "use a bearer token");
+        token = sc_slice_trim((sc_slice){authz.ptr + 7, authz.len - 7});
+    } else {
+        token = sc_req_cookie(req, SC_ACCESS_COOKIE);
+        cookie = token.ptr != NULL;
+    }
+    if (!token.ptr)
+        return required ? unauthorized(req, "missing authentication") : 0;
+    sc_jwt_claims claims;
+    int rc = sc_jwt_verify(token.ptr, token.len, access_key, access_key_len, (int64_t)time(NULL),
+                           (int64_t)app->settings->token_leeway_s, "access", &claims);
+    if (rc != SC_JWT_OK)
+        return unauthorized(req, sc_jwt_strerror(rc));
+    if (cookie && !same_origin(req))
+        return sc_auth_forbidden(req, "cross-origin request with cookie credentials");
+    sc_principal *p = sc_arena_alloc(req->arena, sizeof(*p));
+    memcpy(p->id, claims.sub, sizeof(p->id));
+    memcpy(p->role, claims.role[0] ? claims.role : "user", sizeof(p->role));
+    p->via_cookie = cookie;
+    *out = p;
+    return 0;
+}
+
+int sc_auth_require(sc_req *req, sc_principal **out) { return authenticate(req, out, true); }
+int sc_auth_optional(sc_req *req, sc_principal **out) { return authenticate(req, out, false); }
+
+bool sc_auth_is(const sc_principal *p, const char *role)
+{
+    return p && (strcmp(p->role, "admin") == 0 || strcmp(p->role, role) == 0);
+}
+
+void sc_auth_access_token(const sc_app *app, const char *user_id, const char *role, sc_buf *out)
+{
+    sc_jwt_claims c = {0};
+    snprintf(c.sub, sizeof(c.sub), "%s", user_id);
+    snprintf(c.role, sizeof(c.role), "%s", role);
+    snprintf(c.typ, sizeof(c.typ), "access");
+    c.iat = (int64_t)time(NULL);
+    c.exp = c.iat + (int64_t)app->settings->access_token_age;
+    sc_jwt_sign(&c, access_key, access_key_len, out);
+}
+
+void sc_auth_token_hash(sc_slice token, char hash[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char d[32];
+    mbedtls_sha256_ret((const unsigned char *)token.ptr, token.len, d, 0);
+    for (int i = 0; i < 32; i++) {
+        hash[2 * i] = hex[d[i] >> 4];
+        hash[2 * i + 1] = hex[d[i] & 15];
+    }
+    hash[64] = '\0';
+}
+
+void sc_auth_refresh_token(const sc_app *app, const char *user_id, const char *fam, sc_buf *out, char hash[65],
+                           char family[64])
+{
+    sc_jwt_claims c = {0};
+    snprintf(c.sub, sizeof(c.sub), "%s", user_id);
+    snprintf(c.typ, sizeof(c.typ), "refresh");
+    if (fam)
+        snprintf(c.fam, sizeof(c.fam), "%s", fam);
+    else
+        sc_random_id("fam", c.fam, sizeof(c.fam));
+    sc_random_id("rt", c.jti, sizeof(c.jti));
+    c.iat = (int64_t)time(NULL);
+    c.exp = c.iat + (int64_t)app->settings->refresh_token_age;
+    size_t start = out->len;
+    sc_jwt_sign(&c, refresh_key, refresh_key_len, out);
+    sc_auth_token_hash((sc_slice){out->ptr + start, out->len - start}, hash);
+    memcpy(family, c.fam, 64);
+}

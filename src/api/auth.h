@@ -1,0 +1,51 @@
+/* Authentication for handlers: who is calling (bearer token or access cookie), role checks, and issuing tokens.
+ *
+ * Access tokens carry sub, role, typ "access", iat and exp; they are checked without touching the database, so
+ * a role change or a deleted account takes effect when the access token expires (ACCESS_TOKEN_AGE). Refresh
+ * tokens carry sub, fam (their rotation family) and a random jti; the database keeps only their SHA-256. */
+#ifndef SC_API_AUTH_H
+#define SC_API_AUTH_H
+
+#include <stdbool.h>
+
+#include "api/api.h"
+#include "core/buf.h"
+#include "http/request.h"
+
+#define SC_ACCESS_COOKIE "staccato_access"
+#define SC_REFRESH_COOKIE "staccato_refresh"
+
+typedef struct sc_principal {
+    char id[64];
+    char role[16];
+    bool via_cookie;
+} sc_principal;
+
+/* Authenticates the request. Returns 0 and sets *out, or answers 401 (with WWW-Authenticate: Bearer) or, for a
+ * cookie-authenticated unsafe request from a foreign origin, 403, and returns that status. */
+int sc_auth_require(sc_req *req, sc_principal **out);
+/* Like sc_auth_require, but a request without credentials is fine (*out NULL); bad credentials still fail. */
+int sc_auth_optional(sc_req *req, sc_principal **out);
+/* Whether the principal has the role (admins have every role). */
+bool sc_auth_is(const sc_principal *p, const char *role);
+/* Answers 403 and returns it. */
+int sc_auth_forbidden(sc_req *req, const char *message);
+
+/* The value of a cookie from the Cookie header(s), or a slice with ptr NULL. */
+sc_slice sc_req_cookie(const sc_req *req, const char *name);
+
+/* Appends a signed access token. */
+void sc_auth_access_token(const sc_app *app, const char *user_id, const char *role, sc_buf *out);
+/* Appends a signed refresh token for the user in family fam (NULL: a new family) and writes its hash (64 hex
+ * digits and NUL) and family id. */
+void sc_auth_refresh_token(const sc_app *app, const char *user_id, const char *fam, sc_buf *out, char hash[65],
+                           char family[64]);
+/* SHA-256 of a token as 64 hex digits. */
+void sc_auth_token_hash(sc_slice token, char hash[65]);
+
+/* Sets up the signing keys from settings (random ones when unset); returns 0 or -1 with a message. */
+int sc_auth_init(const sc_settings *st, char *err, size_t errlen);
+void sc_auth_shutdown(void);
+const char *sc_auth_refresh_key(size_t *len);
+
+#endif

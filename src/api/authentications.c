@@ -1,0 +1,265 @@
+/* Sessions: login (POST), refresh with rotation (PUT) and logout (DELETE) of /authentications, with tokens in the
+ * body or, with ?cookie=1, also in HttpOnly cookies. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "api/auth.h"
+#include "api/db.h"
+#include "api/ratelimit.h"
+#include "api/respond.h"
+#include "auth/jwt.h"
+#include "auth/password.h"
+#include "json/read.h"
+
+typedef struct session_ctx {
+    sc_req *req;
+    sc_password_job *job;
+    bool cookies;
+    const char *username;
+    const char *password;
+    size_t password_len;
+    char user_id[64];
+    char role[16];
+    char old_hash[65];
+    char new_hash[65];
+    char family[64];
+    sc_buf refresh;
+    bool refresh_from_cookie;
+} session_ctx;
+
+static void on_request_gone(void *data)
+{
+    session_ctx *ctx = data;
+    sc_password_cancel(ctx->job);
+    ctx->job = NULL;
+    sc_buf_free(&ctx->refresh);
+}
+
+static session_ctx *ctx_new(sc_req *req)
+{
+    session_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->req = req;
+    req->state = ctx;
+    sc_req_on_dispose(req, on_request_gone, ctx);
+    sc_slice v;
+    ctx->cookies = sc_req_query(req, "cookie", &v) && (sc_slice_eq(v, SC_SLICE_LIT("1")) ||
+                                                       sc_slice_eq(v, SC_SLICE_LIT("true")));
+    return ctx;
+}
+
+static void set_cookie(sc_req *req, const char *name, sc_slice value, const char *path, unsigned long long max_age)
+{
+    sc_buf b = {0};
+    sc_buf_printf(&b, "%s=%.*s; Path=%s; Max-Age=%llu; HttpOnly; Secure; SameSite=Lax", name, (int)value.len,
+                  value.ptr, path, max_age);
+    sc_res_header(req, "Set-Cookie", sc_buf_slice(&b));
+    sc_buf_free(&b);
+}
+
+/* Answers with a new access token and the refresh token in ctx->refresh. */
+static int respond_tokens(session_ctx *ctx, int status, const char *message)
+{
+    sc_req *req = ctx->req;
+    const sc_app *app = req->app;
+    sc_buf access = {0};
+    sc_auth_access_token(app, ctx->user_id, ctx->role, &access);
+    sc_jw *w = sc_api_begin(req);
+    sc_jw_key(w, "message");
+    sc_jw_cstr(w, message);
+    sc_jw_key(w, "data");
+    sc_jw_obj_begin(w);
+    sc_jw_key(w, "accessToken");
+    sc_jw_str(w, sc_buf_slice(&access));
+    sc_jw_key(w, "refreshToken");
+    sc_jw_str(w, sc_buf_slice(&ctx->refresh));
+    sc_jw_obj_end(w);
+    sc_api_end(w, status);
+    if (ctx->cookies || ctx->refresh_from_cookie) {
+        set_cookie(req, SC_ACCESS_COOKIE, sc_buf_slice(&access), "/", app->settings->access_token_age);
+        set_cookie(req, SC_REFRESH_COOKIE, sc_buf_slice(&ctx->refresh), "/authentications",
+                   app->settings->refresh_token_age);
+    }
+    sc_buf_free(&access);
+    return status;
+}
+
+/* ---- POST /authentications -------------------------------------------------------------------------------- */
+
+static void on_refresh_stored(sc_req *req, const char *err, PGresult *res)
+{
+    session_ctx *ctx = req->state;
+    if (err)
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+    else
+        sc_req_finish(req, respond_tokens(ctx, 201, "authentication added"));
+}
+
+static void on_verified(void *data, bool match)
+{
+    session_ctx *ctx = data;
+    sc_req *req = ctx->req;
+    ctx->job = NULL;
+    if (!match) {
+        /* One message for an unknown user and a wrong password alike. */
+        sc_req_finish(req, sc_res_error(req, 401, "invalid username or password"));
+        return;
+    }
+    sc_ratelimit_login_succeeded(req, sc_slice_cstr(ctx->username));
+    const sc_app *app = req->app;
+    sc_auth_refresh_token(app, ctx->user_id, NULL, &ctx->refresh, ctx->new_hash, ctx->family);
+    char age[24];
+    snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
+    const char *params[] = {ctx->new_hash, ctx->user_id, ctx->family, age};
+    sc_api_db(req, SC_STMT_REFRESH_INSERT, 4, params, on_refresh_stored);
+}
+
+static void on_user_found(sc_req *req, const char *err, PGresult *res)
+{
+    session_ctx *ctx = req->state;
+    if (err) {
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+        return;
+    }
+    const char *hash = NULL;
+    if (PQntuples(res) > 0) {
+        snprintf(ctx->user_id, sizeof(ctx->user_id), "%s", PQgetvalue(res, 0, 0));
+        hash = PQgetvalue(res, 0, 1);
+        snprintf(ctx->role, sizeof(ctx->role), "%s", PQgetvalue(res, 0, 2));
+    }
+    /* An unknown user is verified against a dummy hash: the answer takes as long as for a wrong password. */
+    ctx->job = sc_password_verify(((sc_app *)req->app)->loop, hash, ctx->password, ctx->password_len, on_verified,
+                                  ctx);
+}
+
+static void on_rate_checked(sc_req *req, bool allowed, uint64_t retry_after)
+{
+    session_ctx *ctx = req->state;
+    if (!allowed) {
+        char v[24];
+        snprintf(v, sizeof(v), "%llu", (unsigned long long)(retry_after ? retry_after : 1));
+        sc_res_header(req, "Retry-After", sc_slice_cstr(v));
+        sc_req_finish(req, sc_res_error(req, 429, "too many login attempts; try again later"));
+        return;
+    }
+    const char *params[] = {ctx->username};
+    sc_api_db(req, SC_STMT_USER_LOGIN, 1, params, on_user_found);
+}
+
+int sc_api_auth_login(sc_req *req)
+{
+    sc_jr jr;
+    sc_jr_begin(&jr, req);
+    sc_slice username = sc_jr_str(&jr, "username", SC_JR_REQUIRED);
+    sc_slice password = sc_jr_str(&jr, "password", SC_JR_REQUIRED);
+    if (sc_jr_failed(&jr))
+        return sc_jr_error(&jr);
+    if (username.len > 50 || password.len > 1024)
+        return sc_res_error(req, 401, "invalid username or password");
+    session_ctx *ctx = ctx_new(req);
+    ctx->username = sc_arena_strndup(req->arena, username.ptr, username.len);
+    ctx->password = password.ptr;
+    ctx->password_len = password.len;
+    sc_ratelimit_login(req, username, on_rate_checked);
+    return SC_ASYNC;
+}
+
+/* ---- PUT and DELETE /authentications ---------------------------------------------------------------------- */
+
+/* Reads and verifies the presented refresh token (body, else cookie). Returns 0 or answers 400. */
+static int presented_refresh(sc_req *req, session_ctx *ctx, sc_jwt_claims *claims)
+{
+    sc_jr jr;
+    sc_jr_begin(&jr, req);
+    sc_slice token = sc_jr_str(&jr, "refreshToken", SC_JR_OPTIONAL);
+    if (sc_jr_failed(&jr))
+        return sc_jr_error(&jr);
+    if (!token.ptr) {
+        token = sc_req_cookie(req, SC_REFRESH_COOKIE);
+        ctx->refresh_from_cookie = token.ptr != NULL;
+    }
+    if (!token.ptr)
+        return sc_res_error(req, 400, "refreshToken is required");
+    const sc_app *app = req->app;
+    size_t keylen;
+    const char *key = sc_auth_refresh_key(&keylen);
+    int rc = sc_jwt_verify(token.ptr, token.len, key, keylen, (int64_t)time(NULL),
+                           (int64_t)app->settings->token_leeway_s, "refresh", claims);
+    if (rc != SC_JWT_OK || !claims->fam[0])
+        return sc_res_error(req, 400, "refresh token is not valid");
+    sc_auth_token_hash(token, ctx->old_hash);
+    return 0;
+}
+
+static void on_family_revoked(sc_req *req, const char *err, PGresult *res)
+{
+    (void)res;
+    (void)err;
+    sc_req_finish(req, sc_res_error(req, 400, "refresh token is not valid"));
+}
+
+static void on_rotated(sc_req *req, const char *err, PGresult *res)
+{
+    session_ctx *ctx = req->state;
+    if (err) {
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        /* Unknown, expired or already used: if it was used before, its whole family is compromised. */
+        const char *params[] = {ctx->old_hash};
+        sc_api_db(req, SC_STMT_REFRESH_REUSE, 1, params, on_family_revoked);
+        return;
+    }
+    snprintf(ctx->user_id, sizeof(ctx->user_id), "%s", PQgetvalue(res, 0, 0));
+    snprintf(ctx->role, sizeof(ctx->role), "%s", PQgetvalue(res, 0, 1));
+    sc_req_finish(req, respond_tokens(ctx, 200, "access token refreshed"));
+}
+
+int sc_api_auth_refresh(sc_req *req)
+{
+    session_ctx *ctx = ctx_new(req);
+    sc_jwt_claims claims;
+    int st = presented_refresh(req, ctx, &claims);
+    if (st)
+        return st;
+    const sc_app *app = req->app;
+    sc_auth_refresh_token(app, claims.sub, claims.fam, &ctx->refresh, ctx->new_hash, ctx->family);
+    char age[24];
+    snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
+    const char *params[] = {ctx->old_hash, ctx->new_hash, age};
+    sc_api_db(req, SC_STMT_REFRESH_ROTATE, 3, params, on_rotated);
+    return SC_ASYNC;
+}
+
+static void on_revoked(sc_req *req, const char *err, PGresult *res)
+{
+    session_ctx *ctx = req->state;
+    if (err) {
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        sc_req_finish(req, sc_res_error(req, 400, "refresh token is not valid"));
+        return;
+    }
+    if (ctx->refresh_from_cookie || ctx->cookies) {
+        set_cookie(req, SC_ACCESS_COOKIE, SC_SLICE_LIT(""), "/", 0);
+        set_cookie(req, SC_REFRESH_COOKIE, SC_SLICE_LIT(""), "/authentications", 0);
+    }
+    sc_req_finish(req, sc_api_message(req, 200, "refresh token deleted"));
+}
+
+int sc_api_auth_logout(sc_req *req)
+{
+    session_ctx *ctx = ctx_new(req);
+    sc_jwt_claims claims;
+    int st = presented_refresh(req, ctx, &claims);
+    if (st)
+        return st;
+    const char *params[] = {ctx->old_hash};
+    sc_api_db(req, SC_STMT_REFRESH_REVOKE, 1, params, on_revoked);
+    return SC_ASYNC;
+}

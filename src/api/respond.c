@@ -1,0 +1,81 @@
+#include "api/respond.h"
+
+#include <stdio.h>
+
+sc_jw *sc_api_begin(sc_req *req)
+{
+    sc_jw *w = sc_arena_alloc(req->arena, sizeof(*w));
+    req->res.content_type = "application/json; charset=utf-8";
+    req->res.body->len = 0;
+    sc_jw_init(w, req->res.body);
+    sc_jw_obj_begin(w);
+    sc_jw_key(w, "status");
+    sc_jw_cstr(w, "success");
+    return w;
+}
+
+int sc_api_end(sc_jw *w, int status)
+{
+    sc_jw_obj_end(w);
+    return status;
+}
+
+int sc_api_message(sc_req *req, int status, const char *msg)
+{
+    sc_jw *w = sc_api_begin(req);
+    sc_jw_key(w, "message");
+    sc_jw_cstr(w, msg);
+    return sc_api_end(w, status);
+}
+
+int sc_api_data_str(sc_req *req, int status, const char *msg, const char *key, const char *value)
+{
+    sc_jw *w = sc_api_begin(req);
+    if (msg) {
+        sc_jw_key(w, "message");
+        sc_jw_cstr(w, msg);
+    }
+    sc_jw_key(w, "data");
+    sc_jw_obj_begin(w);
+    sc_jw_key(w, key);
+    sc_jw_cstr(w, value);
+    sc_jw_obj_end(w);
+    return sc_api_end(w, status);
+}
+
+static int number_param(sc_req *req, const char *name, uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
+{
+    sc_slice v;
+    unsigned long long n;
+    *out = def;
+    if (!sc_req_query(req, name, &v))
+        return 0;
+    if (sc_slice_to_u64(v, max, &n) != 0 || n < min) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "%s must be a whole number from %llu to %llu", name, (unsigned long long)min,
+                 (unsigned long long)max);
+        return sc_res_error(req, 400, sc_arena_strndup(req->arena, msg, strlen(msg)));
+    }
+    *out = n;
+    return 0;
+}
+
+int sc_api_page(sc_req *req, sc_page *p)
+{
+    int st = number_param(req, "page", 1, 1, 1000000, &p->page);
+    if (!st)
+        st = number_param(req, "limit", 100, 1, 1000, &p->limit);
+    if (st)
+        return st;
+    p->offset = (p->page - 1) * p->limit;
+    snprintf(p->limit_str, sizeof(p->limit_str), "%llu", (unsigned long long)p->limit);
+    snprintf(p->offset_str, sizeof(p->offset_str), "%llu", (unsigned long long)p->offset);
+    return 0;
+}
+
+void sc_api_total(sc_req *req, uint64_t total)
+{
+    char v[24];
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)total);
+    sc_res_header(req, "X-Total-Count", sc_slice_cstr(v));
+}

@@ -1,0 +1,29 @@
+/* Building the success envelope {"status":"success","message"?,"data"?} and reading list paging. */
+#ifndef SC_API_RESPOND_H
+#define SC_API_RESPOND_H
+
+#include <stdint.h>
+
+#include "http/request.h"
+#include "json/write.h"
+
+/* Starts a success body; returns a writer positioned inside the top-level object (after "status"). */
+sc_jw *sc_api_begin(sc_req *req);
+/* Closes the top-level object; returns status. */
+int sc_api_end(sc_jw *w, int status);
+/* {"status":"success","message":msg} */
+int sc_api_message(sc_req *req, int status, const char *msg);
+/* {"status":"success","message":msg,"data":{key:value}} (msg may be NULL) */
+int sc_api_data_str(sc_req *req, int status, const char *msg, const char *key, const char *value);
+
+typedef struct sc_page {
+    uint64_t page, limit, offset;
+    char limit_str[24], offset_str[24];
+} sc_page;
+
+/* Reads ?page= (from 1) and ?limit= (default 100, at most 1000). Returns 0, or answers 400 and returns it. */
+int sc_api_page(sc_req *req, sc_page *out);
+/* Sets X-Total-Count. */
+void sc_api_total(sc_req *req, uint64_t total);
+
+#endif

@@ -1,0 +1,375 @@
+/* Accounts: registration, one's own profile, and user management for admins. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/auth.h"
+#include "api/db.h"
+#include "api/respond.h"
+#include "auth/password.h"
+#include "core/random.h"
+#include "json/read.h"
+
+/* State of one account request across its asynchronous steps (req->state). */
+typedef struct user_ctx {
+    sc_req *req;
+    sc_principal *who;
+    sc_password_job *job;
+    const char *id;
+    const char *username;
+    const char *password; /* the new password, when one is set */
+    size_t password_len;
+    const char *current;  /* the current password, to change it */
+    size_t current_len;
+    const char *fullname;
+    const char *role;
+} user_ctx;
+
+static void on_request_gone(void *data)
+{
+    user_ctx *ctx = data;
+    sc_password_cancel(ctx->job);
+    ctx->job = NULL;
+}
+
+static user_ctx *ctx_new(sc_req *req)
+{
+    user_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->req = req;
+    req->state = ctx;
+    sc_req_on_dispose(req, on_request_gone, ctx);
+    return ctx;
+}
+
+static const char *dup(sc_req *req, sc_slice s) { return s.ptr ? sc_arena_strndup(req->arena, s.ptr, s.len) : NULL; }
+
+static uv_loop_t *loop_of(sc_req *req) { return ((sc_app *)req->app)->loop; }
+
+static bool valid_username(sc_slice u)
+{
+    if (u.len < 3 || u.len > 50)
+        return false;
+    for (size_t i = 0; i < u.len; i++) {
+        char c = u.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* A new password: long enough, bounded, and without NUL (it is hashed as bytes). */
+static const char *password_problem(const sc_req *req, sc_slice pw)
+{
+    const sc_app *app = req->app;
+    if (pw.len < app->settings->password_min_length)
+        return "password is too short";
+    if (pw.len > 1024)
+        return "password is too long";
+    if (memchr(pw.ptr, '\0', pw.len))
+        return "password must not contain NUL characters";
+    return NULL;
+}
+
+static const char *fullname_problem(sc_slice f)
+{
+    if (sc_slice_trim(f).len == 0)
+        return "fullname must not be empty";
+    if (f.len > 200)
+        return "fullname is too long";
+    return NULL;
+}
+
+static bool valid_role(sc_slice r)
+{
+    return sc_slice_eq(r, SC_SLICE_LIT("user")) || sc_slice_eq(r, SC_SLICE_LIT("artist")) ||
+           sc_slice_eq(r, SC_SLICE_LIT("admin"));
+}
+
+/* Writes {id, username, fullname, role, createdAt} from a row of SC_USER_COLUMNS. */
+static void write_user(sc_jw *w, PGresult *res, int row)
+{
+    static const char *const keys[] = {"id", "username", "fullname", "role", "createdAt"};
+    sc_jw_obj_begin(w);
+    for (int i = 0; i < 5; i++) {
+        sc_jw_key(w, keys[i]);
+        sc_jw_cstr(w, PQgetvalue(res, row, i));
+    }
+    sc_jw_obj_end(w);
+}
+
+static int user_response(sc_req *req, const char *err, PGresult *res)
+{
+    if (err)
+        return sc_api_db_error(req, err, res);
+    if (PQntuples(res) == 0)
+        return sc_res_error(req, 404, "user not found");
+    sc_jw *w = sc_api_begin(req);
+    sc_jw_key(w, "data");
+    sc_jw_obj_begin(w);
+    sc_jw_key(w, "user");
+    write_user(w, res, 0);
+    sc_jw_obj_end(w);
+    return sc_api_end(w, 200);
+}
+
+static void finish_user(sc_req *req, const char *err, PGresult *res) { sc_req_finish(req, user_response(req, err, res)); }
+
+/* ---- POST /users ------------------------------------------------------------------------------------------ */
+
+static void on_user_inserted(sc_req *req, const char *err, PGresult *res)
+{
+    user_ctx *ctx = req->state;
+    if (err == SC_PG_ERR_QUERY && strcmp(sc_pg_sqlstate(res), "23505") == 0)
+        sc_req_finish(req, sc_res_error(req, 400, "username already taken"));
+    else if (err)
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+    else
+        sc_req_finish(req, sc_api_data_str(req, 201, "user added", "userId", ctx->id));
+}
+
+static void on_new_hash(void *data, const char *encoded)
+{
+    user_ctx *ctx = data;
+    sc_req *req = ctx->req;
+    ctx->job = NULL;
+    if (!encoded) {
+        sc_req_finish(req, sc_res_error(req, 500, NULL));
+        return;
+    }
+    char id[40];
+    sc_random_id("user", id, sizeof(id));
+    ctx->id = sc_arena_strndup(req->arena, id, strlen(id));
+    const char *params[] = {ctx->id, ctx->username, encoded, ctx->fullname, ctx->role ? ctx->role : "user"};
+    sc_api_db(req, SC_STMT_USER_INSERT, 5, params, on_user_inserted);
+}
+
+static void on_name_checked(sc_req *req, const char *err, PGresult *res)
+{
+    user_ctx *ctx = req->state;
+    if (err)
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+    else if (PQntuples(res) > 0)
+        sc_req_finish(req, sc_res_error(req, 400, "username already taken"));
+    else /* the hash is the expensive part: only for names that are free */
+        ctx->job = sc_password_hash(loop_of(req), ctx->password, ctx->password_len, on_new_hash, ctx);
+}
+
+int sc_api_users_create(sc_req *req)
+{
+    sc_jr jr;
+    sc_jr_begin(&jr, req);
+    sc_slice username = sc_jr_str(&jr, "username", SC_JR_REQUIRED);
+    sc_slice password = sc_jr_str(&jr, "password", SC_JR_REQUIRED);
+    sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_REQUIRED);
+    if (sc_jr_failed(&jr))
+        return sc_jr_error(&jr);
+    if (!valid_username(username))
+        return sc_res_error(req, 400, "username must be 3 to 50 characters of letters, digits, _ . -");
+    const char *problem = password_problem(req, password);
+    if (!problem)
+        problem = fullname_problem(fullname);
+    if (problem)
+        return sc_res_error(req, 400, problem);
+    user_ctx *ctx = ctx_new(req);
+    ctx->username = dup(req, username);
+    ctx->password = password.ptr;
+    ctx->password_len = password.len;
+    ctx->fullname = dup(req, fullname);
+    const char *params[] = {ctx->username};
+    sc_api_db(req, SC_STMT_USER_NAME_TAKEN, 1, params, on_name_checked);
+    return SC_ASYNC;
+}
+
+/* ---- GET/PUT /users/me ------------------------------------------------------------------------------------ */
+
+int sc_api_users_me(sc_req *req)
+{
+    sc_principal *who;
+    int st = sc_auth_require(req, &who);
+    if (st)
+        return st;
+    const char *params[] = {who->id};
+    sc_api_db(req, SC_STMT_USER_GET, 1, params, finish_user);
+    return SC_ASYNC;
+}
+
+static void update_user(user_ctx *ctx, const char *hash)
+{
+    const char *params[] = {ctx->id, ctx->fullname, ctx->role, hash};
+    sc_api_db(ctx->req, SC_STMT_USER_UPDATE, 4, params, finish_user);
+}
+
+static void on_changed_hash(void *data, const char *encoded)
+{
+    user_ctx *ctx = data;
+    ctx->job = NULL;
+    if (!encoded)
+        sc_req_finish(ctx->req, sc_res_error(ctx->req, 500, NULL));
+    else
+        update_user(ctx, encoded);
+}
+
+static void on_current_verified(void *data, bool match)
+{
+    user_ctx *ctx = data;
+    ctx->job = NULL;
+    if (!match)
+        sc_req_finish(ctx->req, sc_res_error(ctx->req, 400, "currentPassword is not correct"));
+    else
+        ctx->job = sc_password_hash(loop_of(ctx->req), ctx->password, ctx->password_len, on_changed_hash, ctx);
+}
+
+static void on_current_hash(sc_req *req, const char *err, PGresult *res)
+{
+    user_ctx *ctx = req->state;
+    if (err)
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+    else if (PQntuples(res) == 0)
+        sc_req_finish(req, sc_res_error(req, 404, "user not found"));
+    else
+        ctx->job = sc_password_verify(loop_of(req), PQgetvalue(res, 0, 0), ctx->current, ctx->current_len,
+                                      on_current_verified, ctx);
+}
+
+int sc_api_users_me_update(sc_req *req)
+{
+    sc_principal *who;
+    int st = sc_auth_require(req, &who);
+    if (st)
+        return st;
+    sc_jr jr;
+    sc_jr_begin(&jr, req);
+    sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_OPTIONAL);
+    sc_slice password = sc_jr_str(&jr, "password", SC_JR_OPTIONAL);
+    sc_slice current = sc_jr_str(&jr, "currentPassword", password.ptr ? SC_JR_REQUIRED : SC_JR_OPTIONAL);
+    if (sc_jr_failed(&jr))
+        return sc_jr_error(&jr);
+    const char *problem = fullname.ptr ? fullname_problem(fullname) : NULL;
+    if (!problem && password.ptr)
+        problem = password_problem(req, password);
+    if (problem)
+        return sc_res_error(req, 400, problem);
+    user_ctx *ctx = ctx_new(req);
+    ctx->id = who->id;
+    ctx->fullname = dup(req, fullname);
+    if (!password.ptr) {
+        update_user(ctx, NULL);
+        return SC_ASYNC;
+    }
+    ctx->password = password.ptr;
+    ctx->password_len = password.len;
+    ctx->current = current.ptr;
+    ctx->current_len = current.len;
+    const char *params[] = {who->id};
+    sc_api_db(req, SC_STMT_USER_HASH, 1, params, on_current_hash);
+    return SC_ASYNC;
+}
+
+/* ---- admin: /users, /users/{id} --------------------------------------------------------------------------- */
+
+/* User management is for admins only, checked before anything about the target is looked up, so that other
+ * callers learn nothing (not even whether an id exists). */
+static int require_admin(sc_req *req, sc_principal **who)
+{
+    int st = sc_auth_require(req, who);
+    if (st)
+        return st;
+    return sc_auth_is(*who, "admin") ? 0 : sc_auth_forbidden(req, "admins only");
+}
+
+static void on_user_list(sc_req *req, const char *err, PGresult *res)
+{
+    if (err) {
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+        return;
+    }
+    int n = PQntuples(res);
+    sc_jw *w = sc_api_begin(req);
+    sc_jw_key(w, "data");
+    sc_jw_obj_begin(w);
+    sc_jw_key(w, "users");
+    sc_jw_arr_begin(w);
+    for (int i = 0; i < n; i++)
+        write_user(w, res, i);
+    sc_jw_arr_end(w);
+    sc_jw_obj_end(w);
+    sc_api_end(w, 200);
+    unsigned long long total = 0;
+    if (n > 0)
+        sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 5)), UINT64_MAX, &total);
+    sc_api_total(req, total);
+    sc_req_finish(req, 200);
+}
+
+int sc_api_users_list(sc_req *req)
+{
+    sc_principal *who;
+    sc_page page;
+    int st = require_admin(req, &who);
+    if (!st)
+        st = sc_api_page(req, &page);
+    if (st)
+        return st;
+    const char *params[] = {page.limit_str, page.offset_str};
+    sc_api_db(req, SC_STMT_USER_LIST, 2, params, on_user_list);
+    return SC_ASYNC;
+}
+
+int sc_api_users_get(sc_req *req)
+{
+    sc_principal *who;
+    int st = require_admin(req, &who);
+    if (st)
+        return st;
+    const char *params[] = {dup(req, sc_req_param(req, "id"))};
+    sc_api_db(req, SC_STMT_USER_GET, 1, params, finish_user);
+    return SC_ASYNC;
+}
+
+int sc_api_users_update(sc_req *req)
+{
+    sc_principal *who;
+    int st = require_admin(req, &who);
+    if (st)
+        return st;
+    sc_jr jr;
+    sc_jr_begin(&jr, req);
+    sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_OPTIONAL);
+    sc_slice role = sc_jr_str(&jr, "role", SC_JR_OPTIONAL);
+    if (sc_jr_failed(&jr))
+        return sc_jr_error(&jr);
+    if (role.ptr && !valid_role(role))
+        return sc_res_error(req, 400, "role must be user, artist or admin");
+    const char *problem = fullname.ptr ? fullname_problem(fullname) : NULL;
+    if (problem)
+        return sc_res_error(req, 400, problem);
+    user_ctx *ctx = ctx_new(req);
+    ctx->id = dup(req, sc_req_param(req, "id"));
+    ctx->fullname = dup(req, fullname);
+    ctx->role = dup(req, role);
+    update_user(ctx, NULL);
+    return SC_ASYNC;
+}
+
+static void on_user_deleted(sc_req *req, const char *err, PGresult *res)
+{
+    if (err)
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+    else if (strcmp(PQcmdTuples(res), "0") == 0)
+        sc_req_finish(req, sc_res_error(req, 404, "user not found"));
+    else
+        sc_req_finish(req, sc_api_message(req, 200, "user deleted"));
+}
+
+int sc_api_users_delete(sc_req *req)
+{
+    sc_principal *who;
+    int st = require_admin(req, &who);
+    if (st)
+        return st;
+    const char *params[] = {dup(req, sc_req_param(req, "id"))};
+    sc_api_db(req, SC_STMT_USER_DELETE, 1, params, on_user_deleted);
+    return SC_ASYNC;
+}

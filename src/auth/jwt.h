@@ -1,0 +1,54 @@
+/* JSON Web Tokens signed with HMAC-SHA256 (RFC 7519, RFC 7515), on mbedTLS's HMAC.
+ *
+ * Only HS256 is accepted: a token whose header names any other algorithm (including "none") is rejected before
+ * its signature is looked at, and the signature is compared in constant time. The claims this server uses are
+ * parsed into a fixed struct; `typ` tells access and refresh tokens apart, so a token of one kind can never pass
+ * for the other even if the two keys were configured alike.
+ *
+ * Wire format: base64url(header) "." base64url(payload) "." base64url(HMAC-SHA256(key, first two parts)). */
+#ifndef SC_AUTH_JWT_H
+#define SC_AUTH_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+#define SC_JWT_ERRORS(X)                                                                                          \
+    X(MALFORMED, "malformed token")                                                                               \
+    X(BAD_ALG, "unsupported token algorithm")                                                                     \
+    X(BAD_SIGNATURE, "invalid token signature")                                                                   \
+    X(EXPIRED, "token expired")                                                                                   \
+    X(NOT_YET_VALID, "token not yet valid")                                                                       \
+    X(WRONG_TYPE, "wrong kind of token")
+
+typedef enum {
+    SC_JWT_OK = 0,
+#define X(name, msg) SC_JWT_##name,
+    SC_JWT_ERRORS(X)
+#undef X
+} sc_jwt_error;
+
+const char *sc_jwt_strerror(int err);
+
+typedef struct sc_jwt_claims {
+    char sub[64];  /* user id */
+    char role[16]; /* access tokens */
+    char typ[16];  /* "access" or "refresh" */
+    char fam[64];  /* refresh tokens: the rotation family */
+    char jti[64];  /* token id */
+    int64_t iat, exp, nbf; /* nbf 0: absent */
+} sc_jwt_claims;
+
+#define SC_JWT_MAX_LEN 4096
+
+/* Appends a signed token for the claims (empty strings and a zero nbf are left out). */
+void sc_jwt_sign(const sc_jwt_claims *claims, const void *key, size_t keylen, sc_buf *out);
+
+/* Verifies token (len bytes, not NUL-terminated) and fills *out. Checks algorithm, signature, exp and nbf/iat
+ * against now (Unix seconds) with leeway seconds of clock skew, and that typ equals want_typ (when not NULL).
+ * Returns SC_JWT_OK or an sc_jwt_error. */
+int sc_jwt_verify(const char *token, size_t len, const void *key, size_t keylen, int64_t now, int64_t leeway,
+                  const char *want_typ, sc_jwt_claims *out);
+
+#endif
