@@ -13,6 +13,7 @@
 #include "api/auth.h"
 #include "api/db.h"
 #include "api/ratelimit.h"
+#include "api/user_cli.h"
 #include "auth/password.h"
 #include "cache/redis.h"
 #include "db/migrate.h"
@@ -34,7 +35,8 @@ static void usage(FILE *f)
                "Usage: staccato [COMMAND] [OPTIONS]\n\n"
                "Commands:\n"
                "  serve        run the HTTP server (default)\n"
-               "  migrate      apply database migrations (DATABASE_URL) and exit\n\n"
+               "  migrate      apply database migrations (DATABASE_URL) and exit\n"
+               "  user         manage accounts: user create|set-role|delete|list (see staccato user)\n\n"
                "Options:\n"
                "  --help       show this help and exit\n"
                "  --version    print the version and exit\n\n"
@@ -282,7 +284,9 @@ int main(int argc, char **argv)
             return 0;
         }
     }
-    if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0) {
+    if (strcmp(command, "user") == 0)
+        argc = sc_user_cli_take_args(argc, argv, argi);
+    else if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0) {
         fprintf(stderr, "staccato: unknown command '%s' (see --help)\n", command);
         return 2;
     }
@@ -317,6 +321,10 @@ int main(int argc, char **argv)
         code = sc_migrate_run(st.database_url, false) == 0 ? 0 : 1;
         goto out;
     }
+    if (strcmp(command, "user") == 0) {
+        code = sc_user_cli(&st, argc, argv);
+        goto out;
+    }
     /* Keys and the dummy password hash are made before workers fork, so that all of them share them. */
     sc_password_params pw = {(uint32_t)st.argon2_t, (uint32_t)st.argon2_m_kib, (uint32_t)st.argon2_p};
     if (sc_auth_init(&st, err, sizeof(err)) != 0) {
@@ -340,6 +348,8 @@ int main(int argc, char **argv)
         if (schema < sc_migrate_latest())
             sc_log_warn("database schema version %d is older than this build needs (%d): run staccato migrate",
                         schema, sc_migrate_latest());
+        if (sc_user_ensure_admin(&st) != 0)
+            sc_log_error("could not create the admin account %s", st.admin_username);
     } else {
         sc_log_warn("database not reachable at startup; will keep trying");
     }

@@ -95,6 +95,11 @@ const sc_setting sc_settings_table[] = {
     {"STACCATO_PUBLIC_URL", SC_SET_STRING, F(public_url), "",
      "Absolute base URL of the server for links it returns (coverUrl); empty: derived from the Host header.", 0, 0,
      NULL},
+    {"STACCATO_ADMIN_USERNAME", SC_SET_STRING, F(admin_username), "",
+     "With STACCATO_ADMIN_PASSWORD: at start, create this admin account (or make the existing one an admin).", 0, 0,
+     NULL},
+    {"STACCATO_ADMIN_PASSWORD", SC_SET_STRING, F(admin_password), "", "Password for STACCATO_ADMIN_USERNAME's account.",
+     0, 0, NULL},
 };
 
 const size_t sc_settings_count = sizeof(sc_settings_table) / sizeof(sc_settings_table[0]);

@@ -54,6 +54,8 @@ typedef struct sc_settings {
     char *cookie_origins;
     char *compat;
     char *public_url;
+    char *admin_username;
+    char *admin_password;
 } sc_settings;
 
 extern const sc_setting sc_settings_table[];

@@ -115,6 +115,12 @@ def check_db_response(r, tag, allowed=(200,)):
     return None
 
 
+def server_complaints(srv, limit=3000):
+    """The server's stderr without info/debug lines (for failure messages)."""
+    lines = [ln for ln in srv.stderr_lines() if " info " not in ln and " debug " not in ln]
+    return "server warnings/errors:\n" + "\n".join(lines)[-limit:]
+
+
 def backend_count():
     """Client connections of the application role to its database, other than
     the psql session asking."""
@@ -262,8 +268,7 @@ class DataCase(harness.ServerTestCase):
             msg = "%s: %d of %d requests went wrong, e.g.:\n%s" % (
                 what, len(bad), len(loader_records), "\n".join("  %s: %s" % (r[2], r[4]) for r in bad[:10]))
             if srv is not None:
-                msg += "\nserver warnings/errors:\n" + "\n".join(
-                    ln for ln in srv.stderr_lines() if " info " not in ln and " debug " not in ln)[-3000:]
+                msg += "\n" + server_complaints(srv)
             self.fail(msg)
 
 
@@ -481,7 +486,8 @@ class DatabaseRestart(DataCase):
             st, _ = self.ready(srv, timeout=4)
             return st == 200
         self.assertTrue(harness.wait_until(ready_again, 15, interval=0.2),
-                        "/ready still not 200 15 s after the database came back: %r" % (self.ready(srv),))
+                        "/ready still not 200 15 s after the database came back: %r\n%s"
+                        % (self.ready(srv), server_complaints(srv)))
         self.assertDbAnswer(self.get_db(srv, "back"), "back")
         self.assertTrue(harness.wait_until(lambda: loader.count(200, t_up) >= 10, 10),
                         "the load did not recover: %r" % loader.snapshot()[-5:])
