@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Staccato locally: the one command in the README.
 #
-#   deps/dev.sh run      install the packages, build (Release, into build/), start PostgreSQL and Redis under
+#   deps/dev.sh run      install the packages, build (Release, into build-release/), start PostgreSQL and Redis under
 #                        .state/, apply the migrations, then serve (PORT, default 5000)
 #   deps/dev.sh stop     stop PostgreSQL and Redis (their data stays in .state/)
 #   deps/dev.sh env      print the environment the server runs with (sourceable: set -a; . <(deps/dev.sh env))
@@ -55,8 +55,20 @@ start_services() {
   fi
 }
 
+# Token keys are made once and kept in the state directory, so sessions survive a restart of the server.
+token_keys() {
+  if [ ! -f "$STATE/keys" ]; then
+    mkdir -p "$STATE"
+    (umask 077; printf 'ACCESS_TOKEN_KEY=%s\nREFRESH_TOKEN_KEY=%s\n' \
+      "$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')" "$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')" \
+      >"$STATE/keys")
+  fi
+  cat "$STATE/keys"
+}
+
 print_env() {
   "$SERVICES" env "$STATE"
+  [ -n "${ACCESS_TOKEN_KEY:-}" ] || token_keys
   echo "PORT=${PORT:-5000}"
   echo "STACCATO_MEDIA_DIR=${STACCATO_MEDIA_DIR:-$STATE/media}"
 }
@@ -65,19 +77,15 @@ case ${1:-} in
   run)
     "$ROOT/deps/install.sh" all
     cd "$ROOT"
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-    cmake --build build -j"$(nproc)"
+    cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release
+    cmake --build build-release -j"$(nproc)"
     start_services
     # Read line by line rather than eval'd, so that a checkout path with spaces survives.
     while IFS='=' read -r key value; do export "$key=$value"; done < <(print_env)
     mkdir -p "$STACCATO_MEDIA_DIR"
-    if build/staccato migrate --help >/dev/null 2>&1; then
-      build/staccato migrate
-    else
-      note "this build has no 'staccato migrate' command yet: skipping migrations"
-    fi
+    build-release/staccato migrate
     note "serving on port $PORT (DATABASE_URL=$DATABASE_URL, REDIS_URL=$REDIS_URL); deps/dev.sh stop stops the services"
-    exec build/staccato serve
+    exec build-release/staccato serve
     ;;
   stop)
     if [ -d "$STATE" ]; then "$SERVICES" stop "$STATE"; fi
