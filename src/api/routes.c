@@ -1,6 +1,9 @@
 /* The one route table. Every endpoint of the server is a row here; the debug rows exist only when
  * STACCATO_DEBUG_ROUTES is on. */
 #include "api/api.h"
+#include "api/routes_catalog.h"
+#include "api/routes_playlists.h"
+#include "api/routes_social.h"
 #include "http/method.h"
 
 #define ROUTES(X)                                                                                                 \
@@ -16,7 +19,10 @@
     X(SC_M_DELETE, "/users/{id}", sc_api_users_delete)                                                            \
     X(SC_M_POST, "/authentications", sc_api_auth_login)                                                           \
     X(SC_M_PUT, "/authentications", sc_api_auth_refresh)                                                          \
-    X(SC_M_DELETE, "/authentications", sc_api_auth_logout)
+    X(SC_M_DELETE, "/authentications", sc_api_auth_logout)                                                       \
+    SC_ROUTES_CATALOG(X)                                                                                          \
+    SC_ROUTES_PLAYLISTS(X)                                                                                        \
+    SC_ROUTES_SOCIAL(X)
 
 #define DEBUG_ROUTES(X)                                                                                           \
     X(SC_M_POST | SC_M_PUT, "/_debug/echo", sc_api_debug_echo)                                                   \

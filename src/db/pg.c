@@ -259,6 +259,16 @@ const char *sc_pg_sqlstate(const PGresult *res)
     return s ? s : "";
 }
 
+/* An error result that says the server is going away (class 57P: admin or crash shutdown, cannot connect now) or
+ * the connection broke (class 08) is the database being unavailable, not a failed query. */
+static const char *error_of(const PGresult *r)
+{
+    const char *state = sc_pg_sqlstate(r);
+    if (strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0 || !r)
+        return SC_PG_ERR_UNAVAILABLE;
+    return SC_PG_ERR_QUERY;
+}
+
 /* ---- sending ------------------------------------------------------------------------------------------------ */
 
 static void fifo_push(pg_conn *c, sc_pg_query *q)
@@ -551,7 +561,7 @@ static bool complete(pg_conn *c, sc_pg_query *q)
         pending_push(p, q, true);
         return true;
     }
-    deliver(q, result_ok(q->result) ? NULL : SC_PG_ERR_QUERY);
+    deliver(q, result_ok(q->result) ? NULL : error_of(q->result));
     return true;
 }
 
