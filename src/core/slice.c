@@ -9,7 +9,7 @@ int sc_slice_to_u64(sc_slice s, unsigned long long max, unsigned long long *out)
         unsigned d = (unsigned char)s.ptr[i] - '0';
         if (d > 9)
             return -1;
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return -1;
         v = v * 10 + d;
     }

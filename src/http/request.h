@@ -63,6 +63,10 @@ sc_slice sc_req_client(sc_req *req);
 /* Registers a hook run (in reverse order of registration) when the request ends. */
 void sc_req_on_dispose(sc_req *req, void (*cb)(void *data), void *data);
 
+/* Runs the dispose hooks now (newest first) and forgets them. The server calls it when a request ends; exposed for
+ * drivers that build requests by hand (fuzzing). */
+void sc_req_run_dispose_hooks(sc_req *req);
+
 /* Adds a response header line. */
 void sc_res_header(sc_req *req, const char *name, sc_slice value);
 /* Sets a JSON error body ({"status":"fail"|"error","message":...}) and returns status, so handlers can write

@@ -153,9 +153,11 @@ void sc_router_allow_header(unsigned allow, char *out, size_t outlen)
     for (unsigned bit = 1; bit <= SC_M_OPTIONS; bit <<= 1) {
         if (!(allow & bit))
             continue;
-        int w = snprintf(out + o, outlen - o, "%s%s", o ? ", " : "", sc_method_name(bit));
+        char item[16];
+        int w = snprintf(item, sizeof(item), "%s%s", o ? ", " : "", sc_method_name(bit));
         if (w < 0 || (size_t)w >= outlen - o)
-            break;
+            break; /* only whole entries: a truncated list is still a well-formed header */
+        memcpy(out + o, item, (size_t)w + 1);
         o += (size_t)w;
     }
 }

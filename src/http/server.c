@@ -72,6 +72,7 @@ struct sc_conn {
     bool shed;        /* accepted above the connection limit, answered 503 */
     bool keep_alive;
     bool http10;
+    bool trailers; /* past the headers: header callbacks now deliver chunked trailers */
     int error_status; /* set by a parser callback that rejects the request */
 
     uint64_t deadline;    /* when the timer is due, NO_DEADLINE when stopped */
@@ -302,6 +303,7 @@ static void req_reset(sc_conn *c)
     c->body_bytes = 0;
     c->body_limit = s->cfg.limits.max_body_bytes;
     c->error_status = 0;
+    c->trailers = false;
 }
 
 static void shrink(sc_buf *b)
@@ -313,9 +315,8 @@ static void shrink(sc_buf *b)
 }
 
 /* Runs the dispose hooks and releases everything the request allocated. */
-static void req_dispose(sc_conn *c)
+void sc_req_run_dispose_hooks(sc_req *r)
 {
-    sc_req *r = &c->req;
     sc_dispose_hook *h = r->hooks;
     r->hooks = NULL;
     while (h) {
@@ -323,6 +324,11 @@ static void req_dispose(sc_conn *c)
         h->cb(h->data);
         h = next;
     }
+}
+
+static void req_dispose(sc_conn *c)
+{
+    sc_req_run_dispose_hooks(&c->req);
     sc_arena_reset(&c->arena);
     shrink(&c->body);
     shrink(&c->res_body);
@@ -498,18 +504,23 @@ static int header_bytes(sc_conn *c, size_t len)
     return c->header_bytes > c->server->cfg.limits.max_header_bytes ? reject(c, 431) : 0;
 }
 
+/* Trailers of a chunked body count against the header limit but are not kept: the request's slices point into
+ * c->raw, which must not grow (and move) once the headers are complete. */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     sc_conn *c = CONN(p);
     if (header_bytes(c, len))
         return -1;
-    sc_buf_append(&c->raw, at, len);
+    if (!c->trailers)
+        sc_buf_append(&c->raw, at, len);
     return 0;
 }
 
 static int on_header_field_complete(llhttp_t *p)
 {
     sc_conn *c = CONN(p);
+    if (c->trailers)
+        return 0;
     if (c->nraw >= c->server->cfg.limits.max_headers)
         return reject(c, 431);
     if (c->nraw == c->raw_cap) {
@@ -529,13 +540,16 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     sc_conn *c = CONN(p);
     if (header_bytes(c, len))
         return -1;
-    sc_buf_append(&c->raw, at, len);
+    if (!c->trailers)
+        sc_buf_append(&c->raw, at, len);
     return 0;
 }
 
 static int on_header_value_complete(llhttp_t *p)
 {
     sc_conn *c = CONN(p);
+    if (c->trailers)
+        return 0;
     raw_header *h = &c->raw_headers[c->nraw - 1];
     h->value_len = (uint32_t)(c->raw.len - h->value_off);
     c->cur_off = (uint32_t)c->raw.len;
@@ -580,6 +594,7 @@ static int on_headers_complete(llhttp_t *p)
     sc_server *s = c->server;
 
     /* The raw buffer no longer grows, so slices into it are stable until the request ends. */
+    c->trailers = true;
     r->target = (sc_slice){c->raw.ptr, c->url_len};
     r->headers = sc_arena_alloc(r->arena, sizeof(sc_header) * (c->nraw ? c->nraw : 1));
     for (size_t i = 0; i < c->nraw; i++) {

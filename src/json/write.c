@@ -79,6 +79,8 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 void sc_json_escape(sc_buf *out, sc_slice s)
 {
     static const char hex[] = "0123456789abcdef";
+    if (s.len == 0)
+        return;
     const unsigned char *p = (const unsigned char *)s.ptr;
     size_t i = 0, run = 0;
     while (i < s.len) {

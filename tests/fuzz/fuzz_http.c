@@ -69,7 +69,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* Access log on, so that client_address() and the log escaping see every request; errors only on stderr. */
     sc_log_configure(SC_LOG_ERROR, false, true);
 
-    /* The API's rows for the handlers that answer at once without a database; then a parameter route. */
+    /* The API's rows for the handlers that answer at once without a database, then two parameter routes. */
     size_t n, k = 0;
     const sc_route *api = sc_api_routes(&app, &n);
     for (size_t i = 0; i < n && k < sizeof(routes) / sizeof(routes[0]) - 1; i++)
