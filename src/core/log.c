@@ -116,6 +116,12 @@ void sc_log(sc_log_level level, const char *fmt, ...)
         json_escape(&line, msg, len);
         sc_buf_append_str(&line, "\"}\n");
     } else {
+        /* One event, one line: line breaks inside messages (libpq's often have them) become spaces. */
+        while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+            len--;
+        for (size_t i = 0; i < len; i++)
+            if (msg[i] == '\n' || msg[i] == '\r' || msg[i] == '\t')
+                msg[i] = ' ';
         sc_buf_printf(&line, "%s %s ", ts, level_names[level]);
         sc_buf_append(&line, msg, len);
         sc_buf_append_char(&line, '\n');

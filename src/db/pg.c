@@ -55,7 +55,6 @@ struct sc_pg_query {
     const char *err;   /* for deferred delivery */
     bool queued;       /* in the pending queue */
     bool sent;
-    bool retried;
 };
 
 struct sc_pg_tx {
@@ -552,11 +551,11 @@ static bool complete(pg_conn *c, sc_pg_query *q)
         break;
     }
     ExecStatusType st = q->result ? PQresultStatus(q->result) : PGRES_FATAL_ERROR;
-    if (st == PGRES_PIPELINE_ABORTED && q->kind == K_USER && !q->retried && (q->cb || q->tx_cb)) {
-        /* Aborted by another query's error: it never ran, so it is safe to send again. */
+    if (st == PGRES_PIPELINE_ABORTED && q->kind == K_USER && (q->cb || q->tx_cb)) {
+        /* Aborted by another query's error: it never ran, so it is safe to send again, as often as that happens
+         * (the first query of every batch runs, so each round makes progress). */
         PQclear(q->result);
         q->result = NULL;
-        q->retried = true;
         q->sent = false;
         pending_push(p, q, true);
         return true;
@@ -794,10 +793,19 @@ static void connect_step(pg_conn *c)
     }
 }
 
+/* Notices and warnings from the server go to our log as one line, not straight to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    pg_conn *c = arg;
+    sc_log_warn("database connection %d: %s", c->index, message);
+}
+
 static void conn_connect(pg_conn *c)
 {
     sc_pg_pool *p = c->pool;
     c->pg = PQconnectStart(p->conninfo);
+    if (c->pg)
+        PQsetNoticeProcessor(c->pg, on_notice, c);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
         c->state = PC_CONNECTING;
         conn_broken(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
@@ -837,7 +845,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
         return;
     }
     if (status < 0) {
-        conn_broken(c, uv_strerror(status));
+        /* libuv reports a socket error without saying which; libpq finds the real one when it reads. */
+        conn_broken(c, PQconsumeInput(c->pg) ? "socket error" : PQerrorMessage(c->pg));
         return;
     }
     if (events & UV_READABLE) {
