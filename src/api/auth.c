@@ -102,7 +102,7 @@ static sc_slice origin_host(sc_slice s)
 
 /* Cookies ride along on cross-site requests, so a cookie-authenticated request that changes something must come
  * from our own origin (or one configured as trusted). SameSite=Lax stops most of it; this stops the rest. */
-static bool same_origin(sc_req *req)
+bool sc_auth_same_origin(sc_req *req)
 {
     unsigned unsafe = SC_M_POST | SC_M_PUT | SC_M_PATCH | SC_M_DELETE;
     if (!(req->method & unsafe))
@@ -149,11 +149,11 @@ static int authenticate(sc_req *req, sc_principal **out, bool required)
                            (int64_t)app->settings->token_leeway_s, "access", &claims);
     if (rc != SC_JWT_OK)
         return unauthorized(req, sc_jwt_strerror(rc));
-    if (cookie && !same_origin(req))
+    if (cookie && !sc_auth_same_origin(req))
         return sc_auth_forbidden(req, "cross-origin request with cookie credentials");
     sc_principal *p = sc_arena_alloc(req->arena, sizeof(*p));
-    memcpy(p->id, claims.sub, sizeof(p->id));
-    memcpy(p->role, claims.role[0] ? claims.role : "user", sizeof(p->role));
+    snprintf(p->id, sizeof(p->id), "%s", claims.sub);
+    snprintf(p->role, sizeof(p->role), "%s", claims.role[0] ? claims.role : "user");
     p->via_cookie = cookie;
     *out = p;
     return 0;

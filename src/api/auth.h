@@ -31,6 +31,10 @@ bool sc_auth_is(const sc_principal *p, const char *role);
 /* Answers 403 and returns it. */
 int sc_auth_forbidden(sc_req *req, const char *message);
 
+/* Whether an unsafe request comes from the server's own origin (Origin matching Host, Sec-Fetch-Site
+ * same-origin) or one in STACCATO_COOKIE_ORIGINS; safe methods always pass. Cookie-authenticated requests must. */
+bool sc_auth_same_origin(sc_req *req);
+
 /* The value of a cookie from the Cookie header(s), or a slice with ptr NULL. */
 sc_slice sc_req_cookie(const sc_req *req, const char *name);
 

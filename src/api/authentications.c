@@ -179,6 +179,8 @@ static int presented_refresh(sc_req *req, session_ctx *ctx, sc_jwt_claims *claim
     if (!token.ptr) {
         token = sc_req_cookie(req, SC_REFRESH_COOKIE);
         ctx->refresh_from_cookie = token.ptr != NULL;
+        if (token.ptr && !sc_auth_same_origin(req))
+            return sc_auth_forbidden(req, "cross-origin request with cookie credentials");
     }
     if (!token.ptr)
         return sc_res_error(req, 400, "refreshToken is required");

@@ -10,9 +10,12 @@
     X(USER_LOGIN, "SELECT id, password_hash, role FROM users WHERE lower(username) = lower($1)")                  \
     X(USER_GET, "SELECT " SC_USER_COLUMNS " FROM users WHERE id = $1")                                            \
     X(USER_HASH, "SELECT password_hash FROM users WHERE id = $1")                                                 \
+    /* One row: the total (also past the last page) and the page as a JSON array. */                            \
     X(USER_LIST,                                                                                                  \
-      "SELECT " SC_USER_COLUMNS ", (SELECT count(*) FROM users) FROM users ORDER BY created_at, id "              \
-      "LIMIT $1 OFFSET $2")                                                                                       \
+      "SELECT (SELECT count(*) FROM users), coalesce(json_agg(json_build_object('id', id, 'username', username, " \
+      "'fullname', fullname, 'role', role, 'createdAt', created)), '[]') FROM (SELECT id, username, fullname, "    \
+      "role, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created FROM users "      \
+      "ORDER BY created_at, id LIMIT $1 OFFSET $2) page")                                                         \
     /* A new password also revokes every refresh token of the account. */                                        \
     X(USER_UPDATE,                                                                                                \
       "WITH revoked AS (UPDATE refresh_tokens SET revoked_at = now() "                                            \

@@ -285,20 +285,15 @@ static void on_user_list(sc_req *req, const char *err, PGresult *res)
         sc_req_finish(req, sc_api_db_error(req, err, res));
         return;
     }
-    int n = PQntuples(res);
     sc_jw *w = sc_api_begin(req);
     sc_jw_key(w, "data");
     sc_jw_obj_begin(w);
     sc_jw_key(w, "users");
-    sc_jw_arr_begin(w);
-    for (int i = 0; i < n; i++)
-        write_user(w, res, i);
-    sc_jw_arr_end(w);
+    sc_jw_raw(w, sc_slice_cstr(PQgetvalue(res, 0, 1)));
     sc_jw_obj_end(w);
     sc_api_end(w, 200);
     unsigned long long total = 0;
-    if (n > 0)
-        sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 5)), UINT64_MAX, &total);
+    sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 0)), UINT64_MAX, &total);
     sc_api_total(req, total);
     sc_req_finish(req, 200);
 }

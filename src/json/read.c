@@ -23,7 +23,7 @@ void sc_jr_begin(sc_jr *jr, sc_req *req)
     if (req->body->len == 0)
         root = json_object();
     else
-        root = json_loadb(req->body->ptr, req->body->len, 0, &err);
+        root = json_loadb(req->body->ptr, req->body->len, JSON_DECODE_ANY, &err);
     if (!root) {
         jr->error = "request body is not valid JSON";
         return;

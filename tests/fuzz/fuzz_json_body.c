@@ -112,7 +112,7 @@ static void check_reader(const uint8_t *data, size_t size)
 
     /* jansson's own view of the body, for comparison. */
     json_error_t jerr;
-    json_t *doc = size ? json_loadb((const char *)data, size, 0, &jerr) : json_object();
+    json_t *doc = size ? json_loadb((const char *)data, size, JSON_DECODE_ANY, &jerr) : json_object();
 
     sc_jr jr;
     sc_jr_begin(&jr, &req);

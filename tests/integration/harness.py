@@ -830,3 +830,48 @@ class Services:
                     extra.append(os.path.realpath(link))
             for d in extra + [self.dir]:
                 shutil.rmtree(d, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# A tiny JSON HTTP client (one request per fresh connection)
+# ---------------------------------------------------------------------------
+
+class Headers(list):
+    """Response headers as a list of (name, value) in order, with
+    case-insensitive get(name) (first value) and get_all(name)."""
+
+    def get(self, name, default=None):
+        n = name.lower()
+        for k, v in self:
+            if k.lower() == n:
+                return v
+        return default
+
+    def get_all(self, name):
+        n = name.lower()
+        return [v for k, v in self if k.lower() == n]
+
+
+def request(port, method, path, body=None, headers=None, timeout=SOCK_TIMEOUT_S):
+    """One request to 127.0.0.1:port on a fresh connection (closed afterwards).
+    body: a dict or list is sent as JSON (Content-Type application/json), str or
+    bytes as is, None for no body. headers: dict or list of (name, value); a
+    Host header given there replaces the default. Returns (status, Headers, json)
+    where json is the parsed body, or None when the body is empty or not JSON."""
+    if isinstance(headers, dict):
+        headers = list(headers.items())
+    headers = list(headers or [])
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode("utf-8")
+        if "content-type" not in {k.lower() for k, _ in headers}:
+            headers.append(("Content-Type", "application/json"))
+    c = Conn(port, timeout=timeout)
+    try:
+        r = c.request(method, path, headers=headers, body=body, timeout=timeout)
+    finally:
+        c.close()
+    try:
+        j = json.loads(r.body.decode("utf-8")) if r.body else None
+    except ValueError:
+        j = None
+    return r.status, Headers(r.headers), j
