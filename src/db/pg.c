@@ -1,9 +1,13 @@
 /* The PostgreSQL pool: libpq's non-blocking connect and pipeline mode driven by uv_poll.
  *
  * Each connection keeps a FIFO of what it has sent and awaits: queries, and the Sync markers that end each batch.
- * libpq returns, for every query, its result(s) followed by NULL; for every Sync a PGRES_PIPELINE_SYNC result. An
- * error aborts the queries behind it up to the next Sync (PGRES_PIPELINE_ABORTED): those never ran, so they are
- * sent again once.
+ * libpq returns, for every query, its result(s) followed by NULL; for every Sync a PGRES_PIPELINE_SYNC result.
+ *
+ * The queries of one batch run in one implicit transaction that commits at the Sync. An error aborts the queries
+ * behind it (PGRES_PIPELINE_ABORTED) and rolls back the ones before it, even though their results already arrived.
+ * So results are held until the batch's Sync: a clean batch is delivered; in a failed batch only the failing query
+ * gets its error, and every other query (rolled back or never run) is sent again. Each retry round loses at least
+ * the failing query, so it ends.
  *
  * The uv_prepare handle runs right before the loop polls: it delivers failures that must not be reported from
  * inside the submitting call, and sends one Sync on each connection that has unsynced queries. */
@@ -75,6 +79,8 @@ struct pg_conn {
     uv_timer_t timer; /* reconnect backoff and connect timeout */
     conn_state state;
     sc_pg_query *head, *tail;
+    sc_pg_query *batch_head, *batch_tail; /* answered queries of the batch whose Sync is awaited */
+    bool batch_error;                     /* a query of that batch failed, so the batch rolled back */
     unsigned depth;   /* user queries in flight */
     bool need_sync;
     bool reserved;    /* draining to be pinned by a waiting transaction */
@@ -550,18 +556,60 @@ static bool complete(pg_conn *c, sc_pg_query *q)
     default:
         break;
     }
-    ExecStatusType st = q->result ? PQresultStatus(q->result) : PGRES_FATAL_ERROR;
-    if (st == PGRES_PIPELINE_ABORTED && q->kind == K_USER && (q->cb || q->tx_cb)) {
-        /* Aborted by another query's error: it never ran, so it is safe to send again, as often as that happens
-         * (the first query of every batch runs, so each round makes progress). */
-        PQclear(q->result);
-        q->result = NULL;
-        q->sent = false;
-        pending_push(p, q, true);
+    if (q->kind == K_USER) {
+        /* Held until the Sync says whether the batch committed. */
+        ExecStatusType st = q->result ? PQresultStatus(q->result) : PGRES_FATAL_ERROR;
+        if (!result_ok(q->result) && st != PGRES_PIPELINE_ABORTED)
+            c->batch_error = true;
+        q->next = NULL;
+        if (c->batch_tail)
+            c->batch_tail->next = q;
+        else
+            c->batch_head = q;
+        c->batch_tail = q;
         return true;
     }
     deliver(q, result_ok(q->result) ? NULL : error_of(q->result));
     return true;
+}
+
+/* The Sync of a batch arrived: deliver its queries, or after an error, the error and send the rest again. */
+static void settle_batch(pg_conn *c)
+{
+    sc_pg_pool *p = c->pool;
+    sc_pg_query *q = c->batch_head, *retry_head = NULL, **retry_tail = &retry_head;
+    bool failed = c->batch_error;
+    c->batch_head = c->batch_tail = NULL;
+    c->batch_error = false;
+    while (q) {
+        sc_pg_query *next = q->next;
+        bool ok = result_ok(q->result);
+        ExecStatusType st = q->result ? PQresultStatus(q->result) : PGRES_FATAL_ERROR;
+        if (!failed || (!ok && st != PGRES_PIPELINE_ABORTED) || (!q->cb && !q->tx_cb)) {
+            deliver(q, ok ? NULL : error_of(q->result));
+        } else {
+            PQclear(q->result);
+            q->result = NULL;
+            q->sent = false;
+            q->next = NULL;
+            *retry_tail = q;
+            retry_tail = &q->next;
+        }
+        q = next;
+    }
+    /* Back to the front of the queue, in their original order. */
+    sc_pg_query *rev = NULL;
+    while (retry_head) {
+        sc_pg_query *next = retry_head->next;
+        retry_head->next = rev;
+        rev = retry_head;
+        retry_head = next;
+    }
+    while (rev) {
+        sc_pg_query *next = rev->next;
+        pending_push(p, rev, true);
+        rev = next;
+    }
 }
 
 static void read_results(pg_conn *c)
@@ -583,6 +631,7 @@ static void read_results(pg_conn *c)
             if (!c->head)
                 c->tail = NULL;
             item_free(q);
+            settle_batch(c);
             if (c->state == PC_SETUP && !c->head) {
                 conn_ready(c);
             }
@@ -667,6 +716,15 @@ static void conn_watch(pg_conn *c, int events)
 
 static void fail_fifo(pg_conn *c, const char *err)
 {
+    /* Answered but not committed: without their Sync, their transaction never committed. */
+    sc_pg_query *b = c->batch_head;
+    c->batch_head = c->batch_tail = NULL;
+    c->batch_error = false;
+    while (b) {
+        sc_pg_query *next = b->next;
+        deliver(b, err);
+        b = next;
+    }
     sc_pg_query *q = c->head;
     c->head = c->tail = NULL;
     while (q) {

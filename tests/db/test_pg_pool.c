@@ -234,6 +234,42 @@ static void test_transactions(void)
     sc_pg_pool_close(p, NULL, NULL);
 }
 
+/* Regression: queries of one pipeline batch share an implicit transaction, so an error rolls back the writes
+ * before it. Those writes were once reported as done although they never committed. */
+static void test_error_rolls_back_batch(void)
+{
+    sc_pg_pool *p = pool_new(url, 1, 64, 100, 5000);
+    wait_ready(p);
+    char sql[256];
+    outcome o = {0};
+    snprintf(sql, sizeof(sql), "CREATE TABLE batch_test_%d (v int UNIQUE)", (int)getpid());
+    pending++;
+    sc_pg_exec_sql(p, sql, 0, NULL, on_result, &o);
+    run_until_done();
+    CHECK(o.err == NULL);
+    outcome first = {0}, dup = {0}, last = {0}, count = {0};
+    snprintf(sql, sizeof(sql), "INSERT INTO batch_test_%d VALUES ($1::int)", (int)getpid());
+    const char *one[] = {"1"}, *two[] = {"2"};
+    pending += 3;
+    sc_pg_exec_sql(p, sql, 1, one, on_result, &first);
+    sc_pg_exec_sql(p, sql, 1, one, on_result, &dup);
+    sc_pg_exec_sql(p, sql, 1, two, on_result, &last);
+    run_until_done();
+    CHECK(first.err == NULL);
+    CHECK(dup.err == SC_PG_ERR_QUERY && strcmp(dup.sqlstate, "23505") == 0);
+    CHECK(last.err == NULL);
+    snprintf(sql, sizeof(sql), "SELECT string_agg(v::text, ',' ORDER BY v) FROM batch_test_%d", (int)getpid());
+    pending++;
+    sc_pg_exec_sql(p, sql, 0, NULL, on_result, &count);
+    run_until_done();
+    CHECK(count.err == NULL && strcmp(count.value, "1,2") == 0); /* what was reported done is really there */
+    snprintf(sql, sizeof(sql), "DROP TABLE batch_test_%d", (int)getpid());
+    pending++;
+    sc_pg_exec_sql(p, sql, 0, NULL, on_result, &o);
+    run_until_done();
+    sc_pg_pool_close(p, NULL, NULL);
+}
+
 static void test_unreachable(void)
 {
     /* Port 1 on loopback: nothing listens, the connect is refused at once. */
@@ -293,6 +329,7 @@ int main(void)
     test_error_isolation_and_cancel();
     test_timeout_and_queue();
     test_transactions();
+    test_error_rolls_back_batch();
     test_unreachable();
     test_close_with_work_pending();
     uv_run(loop, UV_RUN_DEFAULT);
