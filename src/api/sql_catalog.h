@@ -1,7 +1,118 @@
-/* SQL of the catalog endpoints. */
+/* SQL of the catalog endpoints: albums, songs, genres, moderation.
+ *
+ * Reads that depend on who asks take the caller as two parameters: the user id (NULL for anonymous callers) and
+ * whether the caller is an admin ('true'/'false'). A flagged or private song, and a flagged album, is visible only
+ * to admins and its owner; everything else is public. Responses are built as JSON by the database (one row, one
+ * value) with the contract's keys. */
 #ifndef SC_API_SQL_CATALOG_H
 #define SC_API_SQL_CATALOG_H
 
-#define SC_STMTS_CATALOG(X)
+/* Visibility of song s / album a to the caller ($who: user id or NULL, $adm: boolean). */
+#define SC_CAT_SONG_VISIBLE(who, adm)                                                                             \
+    "(" adm "::boolean OR s.owner_id = " who "::text OR (NOT s.flagged AND s.visibility = 'public'))"
+#define SC_CAT_ALBUM_VISIBLE(who, adm) "(" adm "::boolean OR a.owner_id = " who "::text OR NOT a.flagged)"
+
+/* The absolute URL of album a's cover, or NULL without one ($base: scheme://host[:port] without a slash). */
+#define SC_CAT_COVER_URL(base)                                                                                    \
+    "CASE WHEN a.cover_media_id IS NULL THEN NULL ELSE " base "::text || '/albums/' || a.id || '/cover' END"
+
+/* GET /songs: one statement per combination of filters (bit 1 title, 2 performer, 4 genre, 8 albumId), so that
+ * every plan fits its predicates. $1 caller, $2 admin, $3 limit, $4 offset, then the filters present, in that
+ * order. Title and performer are substrings (%, _ and \ escaped by the handler), genre is case-insensitive
+ * equality. One row: the total count and the page as a JSON array. */
+#define SC_CAT_F_TITLE(n) " AND lower(s.title) LIKE '%' || lower($" #n "::text) || '%' ESCAPE '\\'"
+#define SC_CAT_F_PERFORMER(n) " AND lower(s.performer) LIKE '%' || lower($" #n "::text) || '%' ESCAPE '\\'"
+#define SC_CAT_F_GENRE(n) " AND lower(s.genre) = lower($" #n "::text)"
+#define SC_CAT_F_ALBUM(n) " AND s.album_id = $" #n "::text"
+#define SC_CAT_SONG_LIST(filters)                                                                                 \
+    "WITH m AS (SELECT s.id, s.title, s.performer FROM songs s WHERE " SC_CAT_SONG_VISIBLE("$1", "$2") filters    \
+    ") SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(json_build_object('id', p.id, 'title', p.title, " \
+    "'performer', p.performer) ORDER BY p.title, p.id) FROM (SELECT * FROM m ORDER BY title, id "                 \
+    "LIMIT $3::bigint OFFSET $4::bigint) p), '[]'::json)"
+
+/* The genre row whose name matches a song's genre text (case-insensitively), or NULL. */
+#define SC_CAT_GENRE_OF(name) "(SELECT g.id FROM genres g WHERE lower(g.name) = lower(" name "::text))"
+
+#define SC_STMTS_CATALOG(X)                                                                                       \
+    /* ---- albums ---- */                                                                                       \
+    X(ALBUM_INSERT, "INSERT INTO albums (id, name, year, owner_id) VALUES ($1, $2, $3::int, $4)")                 \
+    /* $1 id, $2 caller, $3 admin, $4 base URL */                                                                \
+    X(ALBUM_GET,                                                                                                  \
+      "SELECT json_build_object('id', a.id, 'name', a.name, 'year', a.year, 'coverUrl', " SC_CAT_COVER_URL("$4")  \
+      ", 'songs', coalesce((SELECT json_agg(json_build_object('id', s.id, 'title', s.title, 'performer', "         \
+      "s.performer) ORDER BY s.title, s.id) FROM songs s WHERE s.album_id = a.id AND "                             \
+      SC_CAT_SONG_VISIBLE("$2", "$3") "), '[]'::json)) FROM albums a WHERE a.id = $1 AND "                        \
+      SC_CAT_ALBUM_VISIBLE("$2", "$3"))                                                                            \
+    /* Existence (no row: 404) and ownership of an album the caller can see; $1 id, $2 caller, $3 admin. */     \
+    X(ALBUM_ACCESS,                                                                                               \
+      "SELECT coalesce(a.owner_id = $2::text, false) FROM albums a WHERE a.id = $1 AND "                          \
+      SC_CAT_ALBUM_VISIBLE("$2", "$3"))                                                                            \
+    X(ALBUM_UPDATE, "UPDATE albums SET name = $2, year = $3::int, updated_at = now() WHERE id = $1")             \
+    X(ALBUM_DELETE, "DELETE FROM albums WHERE id = $1")                                                          \
+    X(ALBUM_FLAG,                                                                                                 \
+      "UPDATE albums SET flagged = $2::boolean, flag_reason = CASE WHEN $2::boolean THEN $3::text END, "          \
+      "updated_at = now() WHERE id = $1")                                                                          \
+    /* ---- songs ---- */                                                                                        \
+    /* $1 id, $2 title, $3 year, $4 performer, $5 genre, $6 duration, $7 owner */                                \
+    X(SONG_INSERT,                                                                                                \
+      "INSERT INTO songs (id, title, year, performer, genre, genre_id, duration, owner_id) "                      \
+      "VALUES ($1, $2, $3::int, $4, $5::text, " SC_CAT_GENRE_OF("$5") ", $6::int, $7::text)")                     \
+    /* ... and $8 album (must exist and be visible to the caller: no row is a 404), $9 admin */                   \
+    X(SONG_INSERT_ALBUM,                                                                                          \
+      "INSERT INTO songs (id, title, year, performer, genre, genre_id, duration, album_id, owner_id) "            \
+      "SELECT $1, $2, $3::int, $4, $5::text, " SC_CAT_GENRE_OF("$5") ", $6::int, a.id, $7::text "                  \
+      "FROM albums a WHERE a.id = $8::text AND " SC_CAT_ALBUM_VISIBLE("$7", "$9") " RETURNING id")                \
+    /* $1 id, $2 caller, $3 admin, $4 base URL */                                                                \
+    X(SONG_GET,                                                                                                   \
+      "SELECT json_build_object('id', s.id, 'title', s.title, 'year', s.year, 'performer', s.performer, "         \
+      "'genre', s.genre, 'duration', s.duration, 'albumId', s.album_id, "                                          \
+      "'likes', (SELECT count(*) FROM song_likes l WHERE l.song_id = s.id), "                                     \
+      "'rating', (SELECT json_build_object('average', round(avg(r.rating), 2)::float8, 'count', count(*)) "       \
+      "  FROM ratings r WHERE r.song_id = s.id), "                                                                \
+      "'audio', CASE WHEN s.audio_media_id IS NULL THEN NULL ELSE json_build_object('mime', s.audio_mime, "       \
+      "  'size', s.audio_size, 'durationMs', s.duration_ms, 'bitrate', s.bitrate, 'sampleRate', s.sample_rate, "  \
+      "  'channels', s.channels) END, "                                                                           \
+      "'coverUrl', (SELECT " SC_CAT_COVER_URL("$4") " FROM albums a WHERE a.id = s.album_id), "                   \
+      "'visibility', s.visibility) FROM songs s WHERE s.id = $1 AND " SC_CAT_SONG_VISIBLE("$2", "$3"))            \
+    /* Existence and ownership of a song the caller can see, and whether album $4 (may be NULL) exists for the  \
+     * caller; $1 id, $2 caller, $3 admin. */                                                                    \
+    X(SONG_ACCESS,                                                                                                \
+      "SELECT coalesce(s.owner_id = $2::text, false), EXISTS (SELECT 1 FROM albums a WHERE a.id = $4::text AND "  \
+      SC_CAT_ALBUM_VISIBLE("$2", "$3") ") FROM songs s WHERE s.id = $1 AND " SC_CAT_SONG_VISIBLE("$2", "$3"))     \
+    /* $1 id, $2 title, $3 year, $4 performer, $5 genre, $6 duration, $7 album (PUT replaces every field) */      \
+    X(SONG_UPDATE,                                                                                                \
+      "UPDATE songs SET title = $2, year = $3::int, performer = $4, genre = $5::text, genre_id = "                \
+      SC_CAT_GENRE_OF("$5") ", duration = $6::int, album_id = $7::text, updated_at = now() WHERE id = $1")       \
+    X(SONG_DELETE, "DELETE FROM songs WHERE id = $1")                                                            \
+    X(SONG_FLAG,                                                                                                  \
+      "UPDATE songs SET flagged = $2::boolean, flag_reason = CASE WHEN $2::boolean THEN $3::text END, "           \
+      "updated_at = now() WHERE id = $1")                                                                          \
+    X(SONG_LIST_0, SC_CAT_SONG_LIST(""))                                                                         \
+    X(SONG_LIST_1, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5)))                                                          \
+    X(SONG_LIST_2, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(5)))                                                      \
+    X(SONG_LIST_3, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6)))                                    \
+    X(SONG_LIST_4, SC_CAT_SONG_LIST(SC_CAT_F_GENRE(5)))                                                          \
+    X(SONG_LIST_5, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_GENRE(6)))                                        \
+    X(SONG_LIST_6, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(5) SC_CAT_F_GENRE(6)))                                    \
+    X(SONG_LIST_7, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6) SC_CAT_F_GENRE(7)))                  \
+    X(SONG_LIST_8, SC_CAT_SONG_LIST(SC_CAT_F_ALBUM(5)))                                                          \
+    X(SONG_LIST_9, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_ALBUM(6)))                                        \
+    X(SONG_LIST_10, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(5) SC_CAT_F_ALBUM(6)))                                   \
+    X(SONG_LIST_11, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6) SC_CAT_F_ALBUM(7)))                 \
+    X(SONG_LIST_12, SC_CAT_SONG_LIST(SC_CAT_F_GENRE(5) SC_CAT_F_ALBUM(6)))                                       \
+    X(SONG_LIST_13, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_GENRE(6) SC_CAT_F_ALBUM(7)))                     \
+    X(SONG_LIST_14, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(5) SC_CAT_F_GENRE(6) SC_CAT_F_ALBUM(7)))                 \
+    X(SONG_LIST_15,                                                                                               \
+      SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6) SC_CAT_F_GENRE(7) SC_CAT_F_ALBUM(8)))             \
+    /* ---- genres ---- */                                                                                       \
+    X(GENRE_LIST,                                                                                                 \
+      "SELECT coalesce(json_agg(json_build_object('id', id, 'name', name) ORDER BY name, id), '[]'::json) "       \
+      "FROM genres")                                                                                               \
+    /* A new genre also links the songs that already name it. */                                                 \
+    X(GENRE_INSERT,                                                                                               \
+      "WITH g AS (INSERT INTO genres (id, name) VALUES ($1, $2) RETURNING id, name), "                            \
+      "u AS (UPDATE songs SET genre_id = g.id FROM g WHERE lower(songs.genre) = lower(g.name) RETURNING 1) "      \
+      "SELECT id FROM g")                                                                                          \
+    X(GENRE_DELETE, "DELETE FROM genres WHERE id = $1")
 
 #endif

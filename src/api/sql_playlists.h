@@ -1,7 +1,107 @@
-/* SQL of the playlists endpoints. */
+/* SQL of the playlists endpoints: playlists, their songs, their activity log and collaborations.
+ *
+ * Existence and permission come back from one query: a statement about a playlist answers whether the playlist
+ * exists (a row, or a boolean), whether the caller may act on it, and what it did. Writes are single statements
+ * with data-modifying CTEs, so that a change to playlist_songs and its playlist_activities row commit together or
+ * not at all, and conflicts are ON CONFLICT DO NOTHING rather than errors (nothing here fails on ordinary input).
+ *
+ * Activity times are clock_timestamp() taken after the change itself (which may have waited for a concurrent
+ * change of the same row to commit), so the log's time order is the order in which the changes took effect.
+ *
+ * Parameters: the caller's user id, and where songs are concerned whether the caller is an admin ('true'/'false'):
+ * a song is visible to its owner, to admins, and to everyone else only while public and not flagged. */
 #ifndef SC_API_SQL_PLAYLISTS_H
 #define SC_API_SQL_PLAYLISTS_H
 
-#define SC_STMTS_PLAYLISTS(X)
+/* Whether the user U (a parameter such as "$2") owns or collaborates on the playlist aliased p. */
+#define SC_PL_MEMBER(U)                                                                                           \
+    "(p.owner_id = " U " OR EXISTS (SELECT 1 FROM collaborations c WHERE c.playlist_id = p.id AND c.user_id = " U \
+    "))"
+
+/* Whether the song aliased s is visible to user U, ADMIN being the caller's admin flag parameter. */
+#define SC_PL_SONG_VISIBLE(U, ADMIN)                                                                              \
+    "(" ADMIN "::boolean OR s.owner_id = " U " OR (s.visibility = 'public' AND NOT s.flagged))"
+
+#define SC_STMTS_PLAYLISTS(X)                                                                                     \
+    /* $1 id, $2 name, $3 owner. No row: the caller's account no longer exists. */                               \
+    X(PLAYLIST_INSERT, "INSERT INTO playlists (id, name, owner_id) SELECT $1, $2, id FROM users WHERE id = $3 "   \
+                       "RETURNING id")                                                                            \
+    /* $1 user, $2 limit, $3 offset -> one row: total, JSON array of {id, name, username (the owner's)}. */      \
+    X(PLAYLIST_LIST,                                                                                              \
+      "WITH mine AS ("                                                                                            \
+      "  SELECT id, name, owner_id, created_at FROM playlists WHERE owner_id = $1 "                               \
+      "  UNION "                                                                                                  \
+      "  SELECT p.id, p.name, p.owner_id, p.created_at FROM collaborations c "                                    \
+      "  JOIN playlists p ON p.id = c.playlist_id WHERE c.user_id = $1), "                                        \
+      "page AS (SELECT * FROM mine ORDER BY created_at, id LIMIT $2::bigint OFFSET $3::bigint) "                  \
+      "SELECT (SELECT count(*) FROM mine), "                                                                      \
+      "  coalesce((SELECT json_agg(json_build_object('id', pg.id, 'name', pg.name, 'username', u.username) "      \
+      "    ORDER BY pg.created_at, pg.id) FROM page pg JOIN users u ON u.id = pg.owner_id), '[]'::json)")         \
+    /* $1 id, $2 user -> no row: unknown; else (caller is the owner, rows deleted). */                           \
+    X(PLAYLIST_DELETE,                                                                                            \
+      "WITH p AS (SELECT owner_id = $2 AS owner FROM playlists WHERE id = $1), "                                  \
+      "d AS (DELETE FROM playlists WHERE id = $1 AND owner_id = $2 RETURNING 1) "                                 \
+      "SELECT owner, (SELECT count(*) FROM d) FROM p")                                                            \
+    /* $1 id, $2 user, $3 admin -> no row: unknown; else (member, JSON {id, name, username, songs} when member). */ \
+    X(PLAYLIST_SONGS,                                                                                             \
+      "SELECT m.member, CASE WHEN m.member THEN json_build_object('id', p.id, 'name', p.name, "                   \
+      "  'username', u.username, 'songs', coalesce((SELECT json_agg(json_build_object('id', s.id, "                \
+      "  'title', s.title, 'performer', s.performer) ORDER BY ps.added_at, ps.song_id) "                          \
+      "  FROM playlist_songs ps JOIN songs s ON s.id = ps.song_id "                                               \
+      "  WHERE ps.playlist_id = p.id AND " SC_PL_SONG_VISIBLE("$2", "$3") "), '[]'::json)) END "                  \
+      "FROM playlists p JOIN users u ON u.id = p.owner_id "                                                       \
+      "CROSS JOIN LATERAL (SELECT " SC_PL_MEMBER("$2") " AS member) m WHERE p.id = $1")                           \
+    /* $1 playlist, $2 song, $3 user, $4 admin -> one row: (playlist exists, caller is a member, song exists and \
+     * is visible to the caller, rows added). The song and its 'add' activity go in together or not at all. */   \
+    X(PLAYLIST_SONG_ADD,                                                                                          \
+      "WITH p AS (SELECT p.id, " SC_PL_MEMBER("$3") " AS member FROM playlists p WHERE p.id = $1), "              \
+      "s AS (SELECT s.id, s.title FROM songs s WHERE s.id = $2 AND " SC_PL_SONG_VISIBLE("$3", "$4") "), "         \
+      "u AS (SELECT id, username FROM users WHERE id = $3), "                                                     \
+      "ins AS (INSERT INTO playlist_songs (playlist_id, song_id, added_by, added_at) "                            \
+      "  SELECT p.id, s.id, u.id, clock_timestamp() FROM p, s, u WHERE p.member "                                 \
+      "  ON CONFLICT DO NOTHING RETURNING playlist_id, song_id), "                                      \
+      "act AS (INSERT INTO playlist_activities (playlist_id, song_id, song_title, user_id, username, action, time) " \
+      "  SELECT ins.playlist_id, ins.song_id, s.title, u.id, u.username, 'add', clock_timestamp() FROM ins, s, u " \
+      "  RETURNING id) "                                                                                          \
+      "SELECT EXISTS (SELECT 1 FROM p), coalesce((SELECT member FROM p), false), EXISTS (SELECT 1 FROM s), "      \
+      "  (SELECT count(*) FROM ins), (SELECT count(*) FROM act)")                                                 \
+    /* $1 playlist, $2 song, $3 user, $4 admin -> one row: (playlist exists, caller is a member, song exists and \
+     * is visible to the caller, rows removed). Removal and its 'delete' activity go together. */                \
+    X(PLAYLIST_SONG_DELETE,                                                                                       \
+      "WITH p AS (SELECT p.id, " SC_PL_MEMBER("$3") " AS member FROM playlists p WHERE p.id = $1), "              \
+      "u AS (SELECT id, username FROM users WHERE id = $3), "                                                     \
+      "del AS (DELETE FROM playlist_songs ps USING p, u "                                                         \
+      "  WHERE ps.playlist_id = p.id AND ps.song_id = $2 AND p.member RETURNING ps.playlist_id, ps.song_id), "    \
+      "act AS (INSERT INTO playlist_activities (playlist_id, song_id, song_title, user_id, username, action, time) " \
+      "  SELECT del.playlist_id, del.song_id, coalesce((SELECT title FROM songs WHERE id = del.song_id), ''), "   \
+      "  u.id, u.username, 'delete', clock_timestamp() FROM del, u RETURNING id) "                                \
+      "SELECT EXISTS (SELECT 1 FROM p), coalesce((SELECT member FROM p), false), "                                \
+      "  EXISTS (SELECT 1 FROM songs s WHERE s.id = $2 AND " SC_PL_SONG_VISIBLE("$3", "$4") "), "                 \
+      "  (SELECT count(*) FROM del), (SELECT count(*) FROM act)")                                                 \
+    /* $1 id, $2 user -> no row: unknown; else (member, JSON {playlistId, activities} when member). */           \
+    X(PLAYLIST_ACTIVITIES,                                                                                        \
+      "SELECT m.member, CASE WHEN m.member THEN json_build_object('playlistId', p.id, 'activities', "             \
+      "  coalesce((SELECT json_agg(json_build_object('username', a.username, 'title', a.song_title, "              \
+      "  'action', a.action, 'time', to_char(a.time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) "   \
+      "  ORDER BY a.time, a.id) FROM playlist_activities a WHERE a.playlist_id = p.id), '[]'::json)) END "        \
+      "FROM playlists p CROSS JOIN LATERAL (SELECT " SC_PL_MEMBER("$2") " AS member) m WHERE p.id = $1")          \
+    /* $1 playlist, $2 user to add, $3 caller, $4 new id -> one row: (playlist exists, caller is the owner,     \
+     * user exists, rows added). The owner is never made a collaborator of their own playlist. */                \
+    X(COLLAB_INSERT,                                                                                              \
+      "WITH p AS (SELECT id, owner_id, owner_id = $3 AS owner FROM playlists WHERE id = $1), "                    \
+      "u AS (SELECT id FROM users WHERE id = $2), "                                                               \
+      "ins AS (INSERT INTO collaborations (id, playlist_id, user_id) SELECT $4, p.id, u.id FROM p, u "            \
+      "  WHERE p.owner AND u.id <> p.owner_id ON CONFLICT DO NOTHING RETURNING id) "                              \
+      "SELECT EXISTS (SELECT 1 FROM p), coalesce((SELECT owner FROM p), false), EXISTS (SELECT 1 FROM u), "       \
+      "  (SELECT count(*) FROM ins)")                                                                             \
+    /* $1 playlist, $2 user to remove, $3 caller -> one row: (playlist exists, caller is the owner, user        \
+     * exists, rows removed). */                                                                                 \
+    X(COLLAB_DELETE,                                                                                              \
+      "WITH p AS (SELECT id, owner_id = $3 AS owner FROM playlists WHERE id = $1), "                              \
+      "u AS (SELECT id FROM users WHERE id = $2), "                                                               \
+      "del AS (DELETE FROM collaborations c USING p WHERE c.playlist_id = p.id AND c.user_id = $2 AND p.owner "   \
+      "  RETURNING c.id) "                                                                                        \
+      "SELECT EXISTS (SELECT 1 FROM p), coalesce((SELECT owner FROM p), false), EXISTS (SELECT 1 FROM u), "       \
+      "  (SELECT count(*) FROM del)")
 
 #endif
