@@ -346,6 +346,8 @@ int sc_api_albums_get(sc_req *req)
     return SC_ASYNC;
 }
 
+static void invalidate_album_likes_then_finish(cat_ctx *ctx, int status);
+
 static void on_album_written(sc_req *req, const char *err, PGresult *res)
 {
     cat_ctx *ctx = req->state;
@@ -353,8 +355,10 @@ static void on_album_written(sc_req *req, const char *err, PGresult *res)
         sc_req_finish(req, sc_api_db_error(req, err, res));
     else if (affected_none(res))
         finish_error(req, 404, "album not found");
+    else if (ctx->deleting)
+        invalidate_album_likes_then_finish(ctx, sc_api_message(req, 200, "album deleted"));
     else
-        sc_req_finish(req, sc_api_message(req, 200, ctx->deleting ? "album deleted" : "album updated"));
+        sc_req_finish(req, sc_api_message(req, 200, "album updated"));
 }
 
 static void on_album_access(sc_req *req, const char *err, PGresult *res)
@@ -417,7 +421,11 @@ static void on_flagged(sc_req *req, const char *err, PGresult *res)
         finish_error(req, 404, fmt_msg(req, "%s", msg));
     } else {
         snprintf(msg, sizeof(msg), "%s %s", ctx->noun, ctx->flagged[0] == 't' ? "flagged" : "unflagged");
-        sc_req_finish(req, sc_api_message(req, 200, fmt_msg(req, "%s", msg)));
+        int status = sc_api_message(req, 200, fmt_msg(req, "%s", msg));
+        if (strcmp(ctx->noun, "album") == 0)
+            invalidate_album_likes_then_finish(ctx, status); /* a cached count must not outlive visibility */
+        else
+            sc_req_finish(req, status);
     }
 }
 
@@ -442,7 +450,8 @@ static int flag(sc_req *req, const char *noun, int stmt)
     if (!plausible_id(id))
         return sc_res_error(req, 404, fmt_msg(req, "%s not found", noun));
     ctx->flagged = flagged ? "true" : "false";
-    const char *params[] = {dup(req, id), ctx->flagged, dup(req, reason)};
+    ctx->id = dup(req, id);
+    const char *params[] = {ctx->id, ctx->flagged, dup(req, reason)};
     sc_api_db(req, stmt, 3, params, on_flagged);
     return SC_ASYNC;
 }
@@ -723,6 +732,19 @@ static void invalidate_genres_then_finish(cat_ctx *ctx, int status)
     const char *argv[] = {"EVAL", genres_invalidate_script, "2", GENRES_KEY, GENRES_GEN_KEY};
     size_t lens[] = {4, sizeof(genres_invalidate_script) - 1, 1, sizeof(GENRES_KEY) - 1, sizeof(GENRES_GEN_KEY) - 1};
     ctx->cmd = sc_redis_command(app_of(ctx->req)->redis, on_invalidated, ctx, 5, argv, lens);
+}
+
+/* Deleting or flagging an album drops its cached like count (see social.c), so that no cached answer outlives the
+ * album or its visibility. */
+static void invalidate_album_likes_then_finish(cat_ctx *ctx, int status)
+{
+    ctx->status = status;
+    char key[160], lock[160];
+    snprintf(key, sizeof(key), "staccato:album-likes:%s", ctx->id);
+    snprintf(lock, sizeof(lock), "staccato:album-likes-lock:%s", ctx->id);
+    const char *argv[] = {"DEL", key, lock};
+    size_t lens[] = {3, strlen(key), strlen(lock)};
+    ctx->cmd = sc_redis_command(app_of(ctx->req)->redis, on_invalidated, ctx, 3, argv, lens);
 }
 
 static void on_genre_inserted(sc_req *req, const char *err, PGresult *res)

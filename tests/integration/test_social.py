@@ -320,6 +320,21 @@ class AlbumLikes(SocialTestCase):
         self.assertEqual(self.likes(path, cached=False), 2)
         self.assertEqual(self.likes(path, who="bob", cached=True), 2)
 
+    def test_flag_and_delete_drop_the_cached_count(self):
+        """Regression: a cached like count answered 200 for an album that had just been flagged or deleted."""
+        aid = add_album("Soon hidden", owner="carol")
+        path = "/albums/%s/likes" % aid
+        self.assertMessage(call("POST", path, who="alice"), 201)
+        self.assertEqual(self.likes(path, cached=False), 1)
+        self.assertEqual(self.likes(path, cached=True), 1)
+        self.assertMessage(call("PUT", "/albums/%s/flag" % aid, {"flagged": True}, who="dave"), 200)
+        self.assertFail(call("GET", path), 404)
+        self.assertMessage(call("PUT", "/albums/%s/flag" % aid, {"flagged": False}, who="dave"), 200)
+        self.assertEqual(self.likes(path, cached=False), 1)
+        self.assertEqual(self.likes(path, cached=True), 1)
+        self.assertMessage(call("DELETE", "/albums/%s" % aid, who="dave"), 200)
+        self.assertFail(call("GET", path), 404)
+
     def test_odd_ids_are_404(self):
         for odd in ODD_IDS:
             path = "/albums/%s/likes" % odd
