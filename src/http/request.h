@@ -22,6 +22,19 @@ typedef struct sc_header {
 
 typedef struct sc_dispose_hook sc_dispose_hook;
 typedef struct sc_server sc_server;
+typedef struct sc_res_part sc_res_part;
+
+/* An open file shared by the responses that send from it; closed when the last reference goes. A file that is
+ * replaced or deleted while it is being sent stays readable through its descriptor. */
+typedef struct sc_file {
+    int fd;
+    int refs;
+} sc_file;
+
+/* Wraps an open descriptor (owned from now on) with one reference. */
+sc_file *sc_file_new(int fd);
+void sc_file_ref(sc_file *f);
+void sc_file_unref(sc_file *f);
 
 struct sc_req {
     sc_arena *arena;
@@ -46,6 +59,9 @@ struct sc_req {
         const char *content_type; /* NULL with an empty body: no Content-Type */
         sc_buf *headers;          /* extra header lines, each ending in CRLF */
         sc_buf *body;
+        sc_res_part *parts;       /* file ranges of the body, in order */
+        sc_res_part *parts_tail;
+        uint64_t parts_len;
     } res;
 
     sc_dispose_hook *hooks;
@@ -72,6 +88,10 @@ void sc_res_header(sc_req *req, const char *name, sc_slice value);
 /* Sets a JSON error body ({"status":"fail"|"error","message":...}) and returns status, so handlers can write
  * `return sc_res_error(req, 404, "album not found");`. NULL message: the status' default message. */
 int sc_res_error(sc_req *req, int status, const char *message);
+
+/* Appends len bytes of file f from offset to the response body, after whatever body bytes were added before (and
+ * before any added later). Takes a reference on f. Sent with sendfile; Content-Length counts it. */
+void sc_res_body_file(sc_req *req, sc_file *f, uint64_t offset, uint64_t len);
 
 /* Completes a request whose handler returned SC_ASYNC. */
 void sc_req_finish(sc_req *req, int status);

@@ -11,15 +11,30 @@
  * timer, when it fires early, sets itself again for the remaining time. That keeps the per-request cost of the
  * timeouts at a comparison on the hot path.
  *
- * Lifetimes: a connection holds one reference per open handle (socket and timer) and one per pending write or
- * shutdown request; it is freed when the last one is dropped, never inside its own callbacks. */
+ * Socket I/O is done here rather than through uv_tcp_t: each connection is a non-blocking socket watched by a
+ * uv_poll_t, read with read(2) and written with writev(2) and sendfile(2). That is what lets a response body come
+ * straight from a file with no copy through user space, driven by the socket's writability; a slow reader costs
+ * its socket buffer and nothing more. Output is one buffer of bytes (headers, small bodies) with file ranges
+ * spliced in at given positions.
+ *
+ * Lifetimes: a connection holds one reference per open handle (poll and timer); it is freed when the last one is
+ * closed, never inside its own callbacks. */
+#define _GNU_SOURCE /* accept4 */
 #include "http/server.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <llhttp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/arena.h"
 #include "core/log.h"
@@ -54,11 +69,27 @@ typedef struct raw_header {
 
 typedef struct sc_conn sc_conn;
 
+/* A file range of the output, sent with sendfile once the output before it (up to `at`) is written. */
+typedef struct file_seg {
+    struct file_seg *next;
+    size_t at;
+    sc_file *file;
+    uint64_t offset, remaining;
+} file_seg;
+
+/* A file range of a response body under construction, at position `at` of the memory body. */
+struct sc_res_part {
+    sc_res_part *next;
+    size_t at;
+    sc_file *file;
+    uint64_t offset, len;
+};
+
 struct sc_conn {
-    uv_tcp_t tcp; /* first member: the handle's address is the connection's */
+    uv_poll_t poll; /* first member: the handle's address is the connection's */
     uv_timer_t timer;
-    uv_write_t write_req;
-    uv_shutdown_t shutdown_req;
+    int fd;
+    int events; /* UV_READABLE | UV_WRITABLE being watched */
     sc_server *server;
     sc_conn *prev, *next;
     llhttp_t parser;
@@ -66,7 +97,7 @@ struct sc_conn {
     conn_state state;
     bool closing;     /* uv_close called */
     bool close_after; /* close (lingering) once the output is written */
-    bool writing;     /* a uv_write is pending */
+    bool writing;     /* output waits for the socket to become writable */
     bool reading;
     bool in_parser;   /* inside llhttp_execute */
     bool shed;        /* accepted above the connection limit, answered 503 */
@@ -79,10 +110,10 @@ struct sc_conn {
     uint64_t state_since; /* loop time the current read phase started or last progressed */
     uint64_t write_since; /* loop time of the last write progress */
 
-    sc_buf in;   /* unparsed input */
-    sc_buf out;  /* output being assembled */
-    sc_buf wbuf; /* output handed to uv_write */
-    size_t wbuf_off;
+    sc_buf in;      /* unparsed input */
+    sc_buf out;     /* output bytes; out_off of them are written */
+    size_t out_off;
+    file_seg *segs, *segs_tail; /* file ranges spliced into the output */
 
     /* Request parsing state. */
     sc_buf raw; /* URL and header bytes, in arrival order */
@@ -100,9 +131,11 @@ struct sc_conn {
 
 struct sc_server {
     uv_loop_t *loop;
-    uv_tcp_t listener;
+    uv_poll_t listener;
+    int listen_fd;
+    uv_timer_t accept_timer; /* accepting paused after running out of file descriptors */
     uv_timer_t drain_timer;
-    bool listening, draining, listener_closed, drain_timer_closed;
+    bool listening, draining, listener_closed, drain_timer_closed, accept_timer_closed;
     sc_server_config cfg;
     sc_router *router;
     const char **route_names;
@@ -141,9 +174,13 @@ static const char *http_date(sc_server *s)
     return s->date;
 }
 
+/* Output bytes not yet written; file ranges count as their length. */
 static size_t pending_output(const sc_conn *c)
 {
-    return c->out.len + (c->writing ? c->wbuf.len - c->wbuf_off : 0);
+    size_t n = c->out.len - c->out_off;
+    for (const file_seg *f = c->segs; f; f = f->next)
+        n += f->remaining;
+    return n;
 }
 
 static size_t in_limit(const sc_conn *c)
@@ -164,9 +201,14 @@ static void conn_unref(sc_conn *c)
 {
     if (--c->refs > 0)
         return;
+    while (c->segs) {
+        file_seg *f = c->segs;
+        c->segs = f->next;
+        sc_file_unref(f->file);
+        free(f);
+    }
     sc_buf_free(&c->in);
     sc_buf_free(&c->out);
-    sc_buf_free(&c->wbuf);
     sc_buf_free(&c->raw);
     sc_buf_free(&c->body);
     sc_buf_free(&c->res_headers);
@@ -252,6 +294,43 @@ void sc_req_on_dispose(sc_req *req, void (*cb)(void *data), void *data)
     req->hooks = h;
 }
 
+sc_file *sc_file_new(int fd)
+{
+    sc_file *f = sc_alloc(sizeof(*f));
+    f->fd = fd;
+    f->refs = 1;
+    return f;
+}
+
+void sc_file_ref(sc_file *f) { f->refs++; }
+
+void sc_file_unref(sc_file *f)
+{
+    if (f && --f->refs == 0) {
+        close(f->fd);
+        free(f);
+    }
+}
+
+void sc_res_body_file(sc_req *req, sc_file *f, uint64_t offset, uint64_t len)
+{
+    if (len == 0)
+        return;
+    sc_res_part *p = sc_arena_alloc(req->arena, sizeof(*p));
+    p->next = NULL;
+    p->at = req->res.body->len;
+    p->file = f;
+    p->offset = offset;
+    p->len = len;
+    sc_file_ref(f);
+    if (req->res.parts_tail)
+        req->res.parts_tail->next = p;
+    else
+        req->res.parts = p;
+    req->res.parts_tail = p;
+    req->res.parts_len += len;
+}
+
 void sc_res_header(sc_req *req, const char *name, sc_slice value)
 {
     sc_buf *b = req->res.headers;
@@ -266,6 +345,10 @@ void sc_res_header(sc_req *req, const char *name, sc_slice value)
 int sc_res_error(sc_req *req, int status, const char *message)
 {
     req->res.body->len = 0;
+    for (sc_res_part *p = req->res.parts; p; p = p->next)
+        sc_file_unref(p->file);
+    req->res.parts = req->res.parts_tail = NULL;
+    req->res.parts_len = 0;
     req->res.content_type = "application/json; charset=utf-8";
     sc_jw w;
     sc_jw_init(&w, req->res.body);
@@ -329,6 +412,8 @@ void sc_req_run_dispose_hooks(sc_req *r)
 static void req_dispose(sc_conn *c)
 {
     sc_req_run_dispose_hooks(&c->req);
+    for (sc_res_part *p = c->req.res.parts; p; p = p->next)
+        sc_file_unref(p->file);
     sc_arena_reset(&c->arena);
     shrink(&c->body);
     shrink(&c->res_body);
@@ -401,7 +486,7 @@ static void finish(sc_req *req, int status)
         c->close_after = true;
 
     bool no_body = status == 204 || status == 304 || status < 200;
-    size_t body_len = no_body ? 0 : req->res.body->len;
+    uint64_t body_len = no_body ? 0 : req->res.body->len + req->res.parts_len;
     sc_buf *out = &c->out;
     size_t before = out->len;
     append_status_line(out, status);
@@ -424,8 +509,25 @@ static void finish(sc_req *req, int status)
         sc_buf_append_str(out, "Connection: keep-alive\r\n");
     sc_buf_append(out, req->res.headers->ptr, req->res.headers->len);
     sc_buf_append(out, "\r\n", 2);
-    if (req->method != SC_M_HEAD && body_len)
-        sc_buf_append(out, req->res.body->ptr, body_len);
+    if (req->method != SC_M_HEAD && body_len) {
+        size_t body_at = out->len;
+        sc_buf_append(out, req->res.body->ptr, req->res.body->len);
+        /* File ranges move to the connection, which sends them in place. */
+        for (sc_res_part *p = req->res.parts; p; p = p->next) {
+            file_seg *f = sc_alloc(sizeof(*f));
+            f->next = NULL;
+            f->at = body_at + p->at;
+            f->file = p->file;
+            f->offset = p->offset;
+            f->remaining = p->len;
+            if (c->segs_tail)
+                c->segs_tail->next = f;
+            else
+                c->segs = f;
+            c->segs_tail = f;
+        }
+        req->res.parts = req->res.parts_tail = NULL; /* the references went with them */
+    }
     (void)before;
 
     uint64_t duration_us = (uv_hrtime() - req->start_ns) / 1000;
@@ -709,57 +811,86 @@ static void conn_pump(sc_conn *c)
     conn_update(c);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Handles n bytes that arrived in data (the loop-wide read buffer, or the tail of c->in). */
+static void conn_input(sc_conn *c, const char *data, size_t n, bool in_buffer)
 {
-    sc_conn *c = (sc_conn *)h;
-    (void)suggested;
-    if (c->in.len == 0 && !parse_blocked(c)) {
-        buf->base = c->server->readbuf;
-        buf->len = READ_BUF_SIZE;
-        return;
-    }
-    buf->base = sc_buf_reserve(&c->in, 16 * 1024);
-    buf->len = c->in.cap - c->in.len;
-}
-
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-    sc_conn *c = (sc_conn *)stream;
-    if (nread == 0 || c->closing)
-        return;
-    if (nread < 0) {
-        /* End of input. A request with its handler is abandoned; responses already produced are still sent. */
-        if (c->state == CONN_HANDLING || c->state == CONN_LINGER || pending_output(c) == 0) {
-            conn_close(c);
-        } else {
-            c->close_after = true;
-            c->in.len = 0;
-            conn_update(c);
-        }
-        return;
-    }
     if (c->state == CONN_LINGER) {
         c->in.len = 0;
         return;
     }
-    if (buf->base == c->server->readbuf) {
-        size_t used = parse(c, buf->base, (size_t)nread);
-        if (used < (size_t)nread && !c->close_after)
-            sc_buf_append(&c->in, buf->base + used, (size_t)nread - used);
+    if (!in_buffer) {
+        size_t used = parse(c, data, n);
+        if (used < n && !c->close_after)
+            sc_buf_append(&c->in, data + used, n - used);
     } else {
-        c->in.len += (size_t)nread;
+        c->in.len += n;
     }
     conn_pump(c);
 }
 
-/* ---- output ----------------------------------------------------------------------------------------------- */
-
-static void on_shutdown(uv_shutdown_t *req, int status)
+/* End of input. A request with its handler is abandoned; responses already produced are still sent. */
+static void conn_eof(sc_conn *c)
 {
-    sc_conn *c = req->data;
-    (void)status;
-    conn_unref(c);
+    if (c->state == CONN_HANDLING || c->state == CONN_LINGER || pending_output(c) == 0) {
+        conn_close(c);
+    } else {
+        c->close_after = true;
+        c->in.len = 0;
+        conn_update(c);
+    }
 }
+
+static void conn_readable(sc_conn *c)
+{
+    /* A few reads per wake-up at most, so that one busy client cannot starve the others. */
+    for (int round = 0; round < 4 && !c->closing && c->reading; round++) {
+        bool direct = c->in.len == 0 && !parse_blocked(c);
+        char *buf;
+        size_t cap;
+        if (direct) {
+            buf = c->server->readbuf;
+            cap = READ_BUF_SIZE;
+        } else {
+            buf = sc_buf_reserve(&c->in, 16 * 1024);
+            cap = c->in.cap - c->in.len;
+        }
+        ssize_t n = read(c->fd, buf, cap);
+        if (n > 0) {
+            conn_input(c, buf, (size_t)n, !direct);
+            if ((size_t)n < cap)
+                return;
+            continue;
+        }
+        if (n == 0) {
+            conn_eof(c);
+            return;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            conn_close(c);
+        return;
+    }
+}
+
+static void conn_writable(sc_conn *c);
+
+static void on_conn_poll(uv_poll_t *h, int status, int events)
+{
+    sc_conn *c = (sc_conn *)h;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (events & UV_WRITABLE)
+        conn_writable(c);
+    if (!c->closing && (events & (UV_READABLE | UV_DISCONNECT)))
+        conn_readable(c);
+}
+
+/* ---- output ----------------------------------------------------------------------------------------------- */
 
 /* All output is written: close now, or shut the write side and linger so that the client reads the last
  * response before it sees the connection go (closing with unread input would send a reset). */
@@ -772,65 +903,88 @@ static void output_done(sc_conn *c)
         return; /* an error during an in-flight request: wait for it */
     c->state = CONN_LINGER;
     c->state_since = now_ms(c);
-    c->shutdown_req.data = c;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) == 0)
-        c->refs++;
-    else
+    if (shutdown(c->fd, SHUT_WR) != 0)
         conn_close(c);
 }
 
-static void on_write(uv_write_t *req, int status)
+/* Writes as much output as the socket takes: bytes with send(2), file ranges with sendfile(2). Returns 1 when
+ * everything is written, 0 when the socket is full, -1 on a dead connection. */
+static int write_out(sc_conn *c)
 {
-    sc_conn *c = req->data;
-    c->writing = false;
-    c->server->metrics.bytes_sent += status == 0 ? c->wbuf.len - c->wbuf_off : 0;
-    c->wbuf.len = 0;
-    c->wbuf_off = 0;
-    if (status < 0) {
-        conn_close(c);
-    } else if (!c->closing) {
-        c->write_since = now_ms(c);
-        conn_pump(c);
+    sc_metrics *m = &c->server->metrics;
+    for (;;) {
+        size_t until = c->segs ? c->segs->at : c->out.len;
+        if (c->out_off < until) {
+            ssize_t n = send(c->fd, c->out.ptr + c->out_off, until - c->out_off, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+            }
+            c->out_off += (size_t)n;
+            m->bytes_sent += (uint64_t)n;
+            c->write_since = now_ms(c);
+            continue;
+        }
+        if (c->segs) {
+            file_seg *f = c->segs;
+            off_t off = (off_t)f->offset;
+            size_t chunk = f->remaining > (1u << 30) ? (1u << 30) : (size_t)f->remaining;
+            ssize_t n = sendfile(c->fd, f->file->fd, &off, chunk);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+            }
+            if (n == 0) {
+                sc_log_warn("file shorter than its response (%llu bytes missing): closing %s",
+                            (unsigned long long)f->remaining, c->peer);
+                return -1; /* the Content-Length promised more: only closing keeps the stream honest */
+            }
+            f->offset += (uint64_t)n;
+            f->remaining -= (uint64_t)n;
+            m->bytes_sent += (uint64_t)n;
+            c->write_since = now_ms(c);
+            if (f->remaining == 0) {
+                c->segs = f->next;
+                if (!c->segs)
+                    c->segs_tail = NULL;
+                sc_file_unref(f->file);
+                free(f);
+            }
+            continue;
+        }
+        /* Everything is out: the buffer starts over. */
+        c->out_off = 0;
+        shrink(&c->out);
+        return 1;
     }
-    conn_unref(c);
 }
 
 static void conn_flush(sc_conn *c)
 {
-    if (c->closing || c->writing)
+    if (c->closing)
         return;
-    if (c->out.len == 0) {
-        output_done(c);
-        return;
-    }
-    uv_buf_t b = uv_buf_init(c->out.ptr, (unsigned)c->out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)c->out.len) {
-        c->server->metrics.bytes_sent += (uint64_t)n;
-        shrink(&c->out);
-        output_done(c);
-        return;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
+    int rc = write_out(c);
+    if (rc < 0) {
         conn_close(c);
         return;
     }
-    size_t done = n > 0 ? (size_t)n : 0;
-    c->server->metrics.bytes_sent += done;
-    sc_buf tmp = c->wbuf;
-    c->wbuf = c->out;
-    c->out = tmp;
-    c->out.len = 0;
-    c->wbuf_off = done;
-    c->write_req.data = c;
-    b = uv_buf_init(c->wbuf.ptr + done, (unsigned)(c->wbuf.len - done));
-    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
-        conn_close(c);
-        return;
-    }
-    c->writing = true;
-    c->write_since = now_ms(c);
-    c->refs++;
+    bool was = c->writing;
+    c->writing = rc == 0;
+    if (!c->writing)
+        output_done(c);
+    else if (!was)
+        c->write_since = now_ms(c);
+}
+
+static void conn_writable(sc_conn *c)
+{
+    conn_flush(c);
+    if (!c->closing && !c->writing)
+        conn_pump(c); /* the output drained: parsing paused by backpressure may go on */
+    else
+        conn_update(c);
 }
 
 /* Answers a request that was rejected before its handler ran, and closes afterwards. */
@@ -917,12 +1071,14 @@ static void conn_update(sc_conn *c)
     bool want_read = c->state == CONN_LINGER ||
                      (!c->close_after && c->in.len < in_limit(c) &&
                       pending_output(c) <= c->server->cfg.limits.max_write_buffer);
-    if (want_read != c->reading) {
-        if (want_read)
-            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    c->reading = want_read;
+    int events = (want_read ? UV_READABLE | UV_DISCONNECT : 0) | (c->writing ? UV_WRITABLE : 0);
+    if (events != c->events) {
+        c->events = events;
+        if (events)
+            uv_poll_start(&c->poll, events, on_conn_poll);
         else
-            uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = want_read;
+            uv_poll_stop(&c->poll);
     }
     bool write_stalled;
     uint64_t d = conn_deadline(c, &write_stalled);
@@ -960,19 +1116,33 @@ static void conn_close(sc_conn *c)
     if (!c->shed)
         s->nconns--;
     s->nall--;
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    /* uv_close stops the poll at once, so the descriptor can be closed right after. */
+    uv_close((uv_handle_t *)&c->poll, on_handle_closed);
+    close(c->fd);
+    c->fd = -1;
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     maybe_done(s);
 }
 
-/* Sets up a connection whose socket is open; accepted over the limit, it is answered 503 and closed. */
-static void conn_start(sc_server *s, sc_conn *c)
+/* Makes a connection of an open, non-blocking client socket; over the limit it is answered 503 and closed. */
+static void conn_start(sc_server *s, int fd, const struct sockaddr *peer)
 {
-    uv_tcp_nodelay(&c->tcp, 1);
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-        sc_addr_format((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+    sc_conn *c = sc_calloc(sizeof(*c));
+    c->server = s;
+    c->fd = fd;
+    if (uv_poll_init_socket(s->loop, &c->poll, fd) != 0) {
+        close(fd);
+        free(c);
+        return;
+    }
+    uv_timer_init(s->loop, &c->timer);
+    c->poll.data = c;
+    c->timer.data = c;
+    c->refs = 2;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (peer) {
+        sc_addr_format(peer, c->peer, sizeof(c->peer));
         sc_addr_parse(sc_slice_cstr(c->peer), c->peer_addr);
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
@@ -1005,50 +1175,55 @@ static void conn_start(sc_server *s, sc_conn *c)
     conn_update(c);
 }
 
-static sc_conn *conn_new(sc_server *s)
-{
-    sc_conn *c = sc_calloc(sizeof(*c));
-    c->server = s;
-    uv_tcp_init(s->loop, &c->tcp);
-    uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c;
-    c->timer.data = c;
-    c->refs = 2;
-    return c;
-}
+static void on_accept_timer(uv_timer_t *t);
 
-/* Drops a connection object that never started. */
-static void conn_discard(sc_conn *c)
+static void on_listener(uv_poll_t *h, int status, int events)
 {
-    c->closing = true;
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-}
-
-static void on_connection(uv_stream_t *listener, int status)
-{
-    sc_server *s = listener->data;
+    sc_server *s = h->data;
+    (void)events;
     if (status < 0) {
-        sc_log_warn("accept: %s", uv_strerror(status));
+        sc_log_warn("listener: %s", uv_strerror(status));
         return;
     }
-    sc_conn *c = conn_new(s);
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        conn_discard(c);
+    /* Accept what is waiting, in bounded batches so that established connections are served too. */
+    for (int i = 0; i < 128 && !s->draining; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            conn_start(s, fd, (struct sockaddr *)&ss);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* Out of descriptors: pausing for a moment lets some close, instead of spinning on the ready socket. */
+            sc_log_warn("accept: %s; pausing new connections for 100 ms", strerror(errno));
+            uv_poll_stop(&s->listener);
+            uv_timer_start(&s->accept_timer, on_accept_timer, 100, 0);
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            sc_log_warn("accept: %s", strerror(errno));
+        }
         return;
     }
-    conn_start(s, c);
+}
+
+static void on_accept_timer(uv_timer_t *t)
+{
+    sc_server *s = t->data;
+    if (!s->draining)
+        uv_poll_start(&s->listener, UV_READABLE, on_listener);
 }
 
 int sc_server_adopt(sc_server *s, int fd)
 {
-    sc_conn *c = conn_new(s);
-    int rc = uv_tcp_open(&c->tcp, fd);
-    if (rc != 0) {
-        conn_discard(c);
-        return rc;
-    }
-    conn_start(s, c);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return uv_translate_sys_error(errno);
+    bool named = getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family != AF_UNIX;
+    conn_start(s, fd, named ? (struct sockaddr *)&ss : NULL);
     return 0;
 }
 
@@ -1076,27 +1251,39 @@ sc_server *sc_server_new(uv_loop_t *loop, const sc_server_config *cfg)
     s->settings.on_headers_complete = on_headers_complete;
     s->settings.on_body = on_body;
     s->settings.on_message_complete = on_message_complete;
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
+    s->listen_fd = -1;
     uv_timer_init(loop, &s->drain_timer);
     s->drain_timer.data = s;
+    uv_timer_init(loop, &s->accept_timer);
+    s->accept_timer.data = s;
     return s;
 }
 
 int sc_server_listen_fd(sc_server *s, int fd, int backlog)
 {
-    int rc = uv_tcp_open(&s->listener, fd);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, backlog, on_connection);
-    if (rc == 0)
-        s->listening = true;
-    return rc;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || listen(fd, backlog) != 0)
+        return uv_translate_sys_error(errno);
+    int rc = uv_poll_init_socket(s->loop, &s->listener, fd);
+    if (rc != 0)
+        return rc;
+    s->listener.data = s;
+    s->listen_fd = fd;
+    s->listening = true;
+    return uv_poll_start(&s->listener, UV_READABLE, on_listener);
 }
 
 static void on_listener_closed(uv_handle_t *h)
 {
     sc_server *s = h->data;
     s->listener_closed = true;
+    maybe_done(s);
+}
+
+static void on_accept_timer_closed(uv_handle_t *h)
+{
+    sc_server *s = h->data;
+    s->accept_timer_closed = true;
     maybe_done(s);
 }
 
@@ -1115,7 +1302,7 @@ static void maybe_done(sc_server *s)
         uv_close((uv_handle_t *)&s->drain_timer, on_drain_timer_closed);
         return;
     }
-    if (s->listener_closed && s->drain_timer_closed && s->on_done) {
+    if (s->listener_closed && s->drain_timer_closed && s->accept_timer_closed && s->on_done) {
         void (*cb)(void *) = s->on_done;
         s->on_done = NULL;
         cb(s->on_done_data);
@@ -1138,7 +1325,14 @@ void sc_server_shutdown(sc_server *s, void (*on_done)(void *data), void *data)
     s->draining = true;
     s->on_done = on_done;
     s->on_done_data = data;
-    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    if (s->listening) {
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    } else {
+        s->listener_closed = true;
+    }
+    uv_close((uv_handle_t *)&s->accept_timer, on_accept_timer_closed);
     uv_timer_start(&s->drain_timer, on_drain_timeout, s->cfg.limits.drain_timeout_ms, 0);
     sc_conn *c = s->conns;
     while (c) {
