@@ -44,5 +44,6 @@ int sc_api_auth_logout(sc_req *req);
 int sc_api_debug_echo(sc_req *req);
 int sc_api_debug_sleep(sc_req *req);
 int sc_api_debug_db(sc_req *req);
+int sc_api_debug_upload(sc_req *req);
 
 #endif

@@ -9,6 +9,8 @@
 #include "api/sql_catalog.h"
 #include "api/sql_playlists.h"
 #include "api/sql_social.h"
+#include "api/sql_stream.h"
+#include "api/sql_upload.h"
 #include "api/sql_users.h"
 
 /* Prepared statements, prepared on every pooled connection: one list per resource, joined here. */
@@ -16,7 +18,8 @@
     X(PING, "SELECT 1")                                                                                           \
     X(DEBUG_SLEEP, "SELECT $1::text, pg_sleep($2::float8 / 1000)")
 
-#define SC_API_STMTS(X) SC_STMTS_OPS(X) SC_STMTS_USERS(X) SC_STMTS_CATALOG(X) SC_STMTS_PLAYLISTS(X) SC_STMTS_SOCIAL(X)
+#define SC_API_STMTS(X) SC_STMTS_OPS(X) SC_STMTS_USERS(X) SC_STMTS_CATALOG(X) SC_STMTS_PLAYLISTS(X) SC_STMTS_SOCIAL(X)        \
+    SC_STMTS_STREAM(X) SC_STMTS_UPLOAD(X)
 
 enum {
 #define X(name, sql) SC_STMT_##name,

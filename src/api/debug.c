@@ -129,3 +129,76 @@ int sc_api_debug_db(sc_req *req)
     sc_api_db(req, SC_STMT_DEBUG_SLEEP, 2, params, on_debug_db);
     return SC_ASYNC;
 }
+
+/* ---- /_debug/upload: a streaming body sink that pauses now and then ----------------------------------------- */
+
+typedef struct upload_probe {
+    sc_req *req;
+    uv_timer_t timer;
+    bool timer_open;
+    uint64_t bytes, limit, since_pause;
+    uint64_t pauses;
+} upload_probe;
+
+static void on_probe_timer_closed(uv_handle_t *h) { free(h->data); }
+
+static void on_probe_resume(uv_timer_t *t)
+{
+    upload_probe *u = t->data;
+    sc_req_resume_body(u->req);
+}
+
+/* Counts bytes; every 64 KiB it stops reading for 5 ms (as a sink waiting for a disk would); beyond ?limit= it
+ * rejects with 413. */
+static int probe_data(void *ctx, const char *data, size_t len)
+{
+    upload_probe *u = ctx;
+    (void)data;
+    u->bytes += len;
+    u->since_pause += len;
+    if (u->limit && u->bytes > u->limit)
+        return 413;
+    if (u->since_pause >= 64 * 1024) {
+        u->since_pause = 0;
+        u->pauses++;
+        uv_timer_start(&u->timer, on_probe_resume, 5, 0);
+        return SC_BODY_PAUSE;
+    }
+    return 0;
+}
+
+static void probe_end(void *ctx)
+{
+    upload_probe *u = ctx;
+    sc_req *req = u->req;
+    req->res.content_type = "application/json; charset=utf-8";
+    sc_buf_printf(req->res.body, "{\"status\":\"success\",\"data\":{\"bytes\":%llu,\"pauses\":%llu}}",
+                  (unsigned long long)u->bytes, (unsigned long long)u->pauses);
+    sc_req_finish(req, 200);
+}
+
+static const sc_body_sink probe_sink = {probe_data, probe_end};
+
+static void probe_dispose(void *data)
+{
+    upload_probe *u = data;
+    uv_close((uv_handle_t *)&u->timer, on_probe_timer_closed);
+}
+
+int sc_api_debug_upload(sc_req *req)
+{
+    sc_slice v;
+    unsigned long long limit = 0;
+    if (sc_req_query(req, "limit", &v) && sc_slice_to_u64(v, UINT64_MAX, &limit) != 0)
+        return sc_res_error(req, 400, "limit must be a whole number of bytes");
+    if (sc_req_query(req, "reject", &v))
+        return sc_res_error(req, 403, "rejected before reading the body");
+    upload_probe *u = sc_calloc(sizeof(*u));
+    u->req = req;
+    u->limit = limit;
+    uv_timer_init(sc_server_loop(req->server), &u->timer);
+    u->timer.data = u;
+    sc_req_on_dispose(req, probe_dispose, u);
+    sc_req_stream_body(req, &probe_sink, u);
+    return SC_ASYNC;
+}

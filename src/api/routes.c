@@ -4,6 +4,8 @@
 #include "api/routes_catalog.h"
 #include "api/routes_playlists.h"
 #include "api/routes_social.h"
+#include "api/routes_stream.h"
+#include "api/routes_upload.h"
 #include "http/method.h"
 
 #define ROUTES(X)                                                                                                 \
@@ -22,17 +24,21 @@
     X(SC_M_DELETE, "/authentications", sc_api_auth_logout)                                                       \
     SC_ROUTES_CATALOG(X)                                                                                          \
     SC_ROUTES_PLAYLISTS(X)                                                                                        \
-    SC_ROUTES_SOCIAL(X)
+    SC_ROUTES_SOCIAL(X)                                                                                           \
+    SC_ROUTES_STREAM(X)
 
 #define DEBUG_ROUTES(X)                                                                                           \
     X(SC_M_POST | SC_M_PUT, "/_debug/echo", sc_api_debug_echo)                                                   \
     X(SC_M_GET, "/_debug/sleep", sc_api_debug_sleep)                                                              \
     X(SC_M_GET, "/_debug/db", sc_api_debug_db)
 
-#define ROW(methods, pattern, handler) {methods, pattern, handler, 0},
+#define ROW(methods, pattern, handler) {methods, pattern, handler, 0, 0},
+/* Uploads: the handler takes the body as a stream (see SC_ROUTE_STREAM_BODY). */
+#define STREAM_ROW(methods, pattern, handler) {methods, pattern, handler, 0, SC_ROUTE_STREAM_BODY},
 
-static const sc_route routes[] = {ROUTES(ROW)};
-static const sc_route routes_with_debug[] = {ROUTES(ROW) DEBUG_ROUTES(ROW)};
+static const sc_route routes[] = {ROUTES(ROW) SC_ROUTES_UPLOAD(STREAM_ROW)};
+static const sc_route routes_with_debug[] = {ROUTES(ROW) SC_ROUTES_UPLOAD(STREAM_ROW) DEBUG_ROUTES(ROW)
+                                                STREAM_ROW(SC_M_POST | SC_M_PUT, "/_debug/upload", sc_api_debug_upload)};
 
 const sc_route *sc_api_routes(const sc_app *app, size_t *n)
 {

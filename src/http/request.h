@@ -93,6 +93,23 @@ int sc_res_error(sc_req *req, int status, const char *message);
  * before any added later). Takes a reference on f. Sent with sendfile; Content-Length counts it. */
 void sc_res_body_file(sc_req *req, sc_file *f, uint64_t offset, uint64_t len);
 
+/* The body of a SC_ROUTE_STREAM_BODY request, delivered piece by piece as it arrives. */
+typedef struct sc_body_sink {
+    /* Takes a piece; returns 0 to go on, SC_BODY_PAUSE to stop reading until sc_req_resume_body, or an HTTP
+     * status to reject the request (answered at once with that status, then the connection closes). */
+    int (*on_data)(void *ctx, const char *data, size_t len);
+    /* The whole body has arrived; the handler answers with sc_req_finish, now or later. */
+    void (*on_end)(void *ctx);
+} sc_body_sink;
+
+#define SC_BODY_PAUSE 1
+
+/* Claims the body of a streaming request: until this is called, the body is not read (so a handler can check
+ * permissions first), and an Expect: 100-continue is answered only now. */
+void sc_req_stream_body(sc_req *req, const sc_body_sink *sink, void *ctx);
+/* Reading goes on after on_data returned SC_BODY_PAUSE. */
+void sc_req_resume_body(sc_req *req);
+
 /* Completes a request whose handler returned SC_ASYNC. */
 void sc_req_finish(sc_req *req, int status);
 

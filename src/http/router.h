@@ -25,7 +25,13 @@ typedef struct sc_route {
     const char *pattern; /* "/albums/{id}/likes" */
     sc_handler handler;
     unsigned long long max_body; /* 0: the server's default body limit */
+    unsigned flags;              /* SC_ROUTE_* */
 } sc_route;
+
+/* The handler runs as soon as the headers are in, and takes the body as a stream (sc_req_stream_body) instead of
+ * receiving it buffered: for uploads, which must never be held in memory whole. Its own limits apply (max_body
+ * is not used). */
+#define SC_ROUTE_STREAM_BODY 1u
 
 typedef struct sc_route_param {
     sc_slice name;

@@ -104,6 +104,13 @@ struct sc_conn {
     bool keep_alive;
     bool http10;
     bool trailers; /* past the headers: header callbacks now deliver chunked trailers */
+    bool dispatched;   /* the handler has the request (a streaming one gets it before the body) */
+    bool streaming;    /* the body goes to a sink rather than into c->body */
+    bool body_paused;  /* the body is not read: not claimed yet, or its sink asked for a pause */
+    bool expect_continue;
+    bool kick;         /* the parser was paused inside a message: run it even with no new input */
+    const sc_body_sink *sink;
+    void *sink_ctx;
     int error_status; /* set by a parser callback that rejects the request */
 
     uint64_t deadline;    /* when the timer is due, NO_DEADLINE when stopped */
@@ -193,7 +200,7 @@ static size_t in_limit(const sc_conn *c)
  * its way out. */
 static bool parse_blocked(const sc_conn *c)
 {
-    return c->closing || c->close_after || c->state == CONN_HANDLING || c->state == CONN_LINGER ||
+    return c->closing || c->close_after || c->state == CONN_HANDLING || c->state == CONN_LINGER || c->body_paused ||
            pending_output(c) > c->server->cfg.limits.max_write_buffer;
 }
 
@@ -387,6 +394,9 @@ static void req_reset(sc_conn *c)
     c->body_limit = s->cfg.limits.max_body_bytes;
     c->error_status = 0;
     c->trailers = false;
+    c->dispatched = c->streaming = c->body_paused = c->expect_continue = c->kick = false;
+    c->sink = NULL;
+    c->sink_ctx = NULL;
 }
 
 static void shrink(sc_buf *b)
@@ -482,7 +492,8 @@ static void finish(sc_req *req, int status)
         sc_log_error("handler for %.*s returned invalid status %d", (int)req->path.len, req->path.ptr, status);
         status = sc_res_error(req, 500, NULL);
     }
-    if (s->draining || !c->keep_alive)
+    /* A streaming handler that answers before the body is in leaves the rest unread: the connection cannot go on. */
+    if (s->draining || !c->keep_alive || c->state == CONN_BODY)
         c->close_after = true;
 
     bool no_body = status == 204 || status == 304 || status < 200;
@@ -555,6 +566,7 @@ static void dispatch(sc_conn *c)
 {
     sc_req *r = &c->req;
     int status;
+    c->dispatched = true;
     if (r->route_index >= 0) {
         status = r->route->handler(r);
     } else if (r->match.allow) {
@@ -732,18 +744,52 @@ static int on_headers_complete(llhttp_t *p)
             c->body_limit = r->route->max_body;
     }
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+    bool stream = r->route && (r->route->flags & SC_ROUTE_STREAM_BODY);
+    if (stream)
+        c->body_limit = UINT64_MAX; /* the handler's sink applies its own limits */
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->body_limit)
         return reject(c, 413);
     sc_slice expect = sc_req_header(r, "expect");
     if (expect.ptr) {
         if (!sc_slice_eq_nocase(expect, SC_SLICE_LIT("100-continue")))
             return reject(c, 417);
-        if (has_body && !c->http10)
+        c->expect_continue = has_body && !c->http10;
+        if (c->expect_continue && !stream)
             sc_buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
     }
     c->state = CONN_BODY;
     c->state_since = now_ms(c);
-    return 0;
+    if (!stream)
+        return 0;
+    /* A streaming handler decides about the body before any of it is read. */
+    c->streaming = true;
+    c->body_paused = true;
+    dispatch(c);
+    return parse_blocked(c) ? HPE_PAUSED : 0;
+}
+
+void sc_req_stream_body(sc_req *req, const sc_body_sink *sink, void *ctx)
+{
+    sc_conn *c = (sc_conn *)((char *)req - offsetof(sc_conn, req));
+    c->sink = sink;
+    c->sink_ctx = ctx;
+    if (c->expect_continue) {
+        c->expect_continue = false;
+        sc_buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    sc_req_resume_body(req);
+}
+
+void sc_req_resume_body(sc_req *req)
+{
+    sc_conn *c = (sc_conn *)((char *)req - offsetof(sc_conn, req));
+    if (!c->body_paused || req->finished)
+        return;
+    c->body_paused = false;
+    c->kick = true;
+    c->state_since = now_ms(c);
+    if (!c->in_parser)
+        conn_pump(c);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -752,8 +798,16 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     c->body_bytes += len;
     if (c->body_bytes > c->body_limit)
         return reject(c, 413);
-    sc_buf_append(&c->body, at, len);
     c->state_since = now_ms(c);
+    if (c->streaming) {
+        int rc = c->sink->on_data(c->sink_ctx, at, len);
+        if (rc == SC_BODY_PAUSE) {
+            c->body_paused = true;
+            return HPE_PAUSED;
+        }
+        return rc ? reject(c, rc) : 0;
+    }
+    sc_buf_append(&c->body, at, len);
     return 0;
 }
 
@@ -761,7 +815,10 @@ static int on_message_complete(llhttp_t *p)
 {
     sc_conn *c = CONN(p);
     c->state = CONN_HANDLING;
-    dispatch(c);
+    if (c->streaming)
+        c->sink->on_end(c->sink_ctx);
+    else
+        dispatch(c);
     return parse_blocked(c) ? HPE_PAUSED : 0;
 }
 
@@ -789,6 +846,13 @@ static size_t parse(sc_conn *c, const char *data, size_t len)
 
 static void conn_process_input(sc_conn *c)
 {
+    /* A pause right after a message's last body byte leaves llhttp short of calling on_message_complete; it does
+     * so when run again, even on no input. */
+    if (c->kick && !parse_blocked(c)) {
+        c->kick = false;
+        if (c->in.len == 0)
+            parse(c, "", 0);
+    }
     while (c->in.len && !parse_blocked(c)) {
         size_t used = parse(c, c->in.ptr, c->in.len);
         sc_buf_consume(&c->in, used);
@@ -1021,7 +1085,8 @@ static uint64_t conn_deadline(const sc_conn *c, bool *write_stalled)
         d = c->state_since + l->header_timeout_ms;
         break;
     case CONN_BODY:
-        d = c->state_since + l->body_timeout_ms;
+        if (!c->body_paused) /* a paused body waits for its handler, which has deadlines of its own */
+            d = c->state_since + l->body_timeout_ms;
         break;
     case CONN_HANDLING:
         break;
@@ -1103,7 +1168,7 @@ static void conn_close(sc_conn *c)
     if (c->closing)
         return;
     c->closing = true;
-    if (c->state == CONN_HANDLING && !c->req.finished) {
+    if ((c->state == CONN_HANDLING || c->dispatched) && !c->req.finished) {
         req_dispose(c); /* the dispose hooks cancel whatever the handler still has pending */
     }
     sc_server *s = c->server;
