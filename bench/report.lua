@@ -15,7 +15,7 @@ done = function(summary, latency, requests)
   if secs > 0 then rps = summary.requests / secs end
   local e = summary.errors
   io.write(string.format(
-    "RESULT requests=%d duration_s=%.3f rps=%.1f bytes=%d lat_avg_us=%.1f lat_stdev_us=%.1f " ..
+    "RESULT requests=%.0f duration_s=%.3f rps=%.1f bytes=%.0f lat_avg_us=%.1f lat_stdev_us=%.1f " ..
     "lat_p50_us=%d lat_p90_us=%d lat_p99_us=%d lat_p999_us=%d lat_max_us=%d " ..
     "err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d\n",
     summary.requests, secs, rps, summary.bytes, latency.mean, latency.stdev,

@@ -205,7 +205,7 @@ check_health_response() { # check_health_response NAME URL: body and Content-Typ
 }
 
 sched() { # sched PID: "on-cpu-ns runqueue-wait-ns timeslices", summed over the threads' /proc schedstat
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ a += $1; b += $2; c += $3 } END { printf "%d %d %d\n", a, b, c }'
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ a += $1; b += $2; c += $3 } END { printf "%.0f %.0f %.0f\n", a, b, c }'
 }
 
 # run_wrk NAME URL TAG SERVER_PID: warm-up then measured run; leaves
@@ -225,10 +225,12 @@ run_wrk() {
   done
   wait "$wpid" || { cat "$out" >&2; die "wrk against $name failed"; }
   s1=$(sched "$spid"); t1=$(date +%s%N)
-  extra=$(awk -v s0="$s0" -v s1="$s1" -v w="$w1" -v dt="$((t1 - t0))" 'BEGIN {
-    split(s0, a); split(s1, b); split(w, c)
-    printf "srv_cpu_pct=%.1f srv_wait_pct=%.1f wrk_cpu_pct=%.1f wrk_wait_pct=%.1f",
-      100 * (b[1] - a[1]) / dt, 100 * (b[2] - a[2]) / dt, 100 * c[1] / dt, 100 * c[2] / dt }')
+  extra=$(awk -v s0="$s0" -v s1="$s1" -v w="$w1" -v dt="$((t1 - t0))" \
+      -v req="$(sed -n 's/^RESULT .*requests=\([0-9]*\).*/\1/p' "$out")" 'BEGIN {
+    split(s0, a); split(s1, b); split(w, c); cpu = (b[1] - a[1]) / 1e9
+    printf "srv_cpu_pct=%.1f srv_wait_pct=%.1f wrk_cpu_pct=%.1f wrk_wait_pct=%.1f srv_req_per_cpu_s=%.0f",
+      100 * (b[1] - a[1]) / dt, 100 * (b[2] - a[2]) / dt, 100 * c[1] / dt, 100 * c[2] / dt,
+      (cpu > 0) ? req / cpu : 0 }')
   say "--- wrk output ($name, round ${tag##*.}) ---"
   grep -v '^RESULT ' "$out" | sed 's/^/  /'
   grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT server=$name round=${tag##*.} /; s/\$/ $extra/" >"$TMP/result.$tag"
@@ -247,13 +249,31 @@ median() { # median < numbers, one per line
   sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) printf "%.1f\n", v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+results() { # results NAME all|quiet: that server's RESULT lines (quiet: srv and wrk wait <= 5 %)
+  local f
+  for f in "$TMP"/result."$1".*; do
+    [ -e "$f" ] || continue
+    if [ "$2" = quiet ]; then
+      awk -v a="$(field "$f" srv_wait_pct)" -v b="$(field "$f" wrk_wait_pct)" 'BEGIN { exit !(a <= 5 && b <= 5) }' || continue
+    fi
+    cat "$f"
+  done
+}
+
+vals() { # vals KEY < RESULT lines: the values of KEY, one per line
+  tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.3f", a / b; else print "nan" }'; }
+ms() { awk -v v="$1" 'BEGIN { if (v == "nan") print "nan"; else printf "%.3f", v / 1000 }'; }
+
 row() { # row LABEL RESULT_FILE
   local f=$2
   awk -v n="$1" -v rps="$(field "$f" rps)" -v p50="$(field "$f" lat_p50_us)" -v p99="$(field "$f" lat_p99_us)" \
       -v p999="$(field "$f" lat_p999_us)" -v mx="$(field "$f" lat_max_us)" \
       -v e="$(field "$f" err_status) $(field "$f" err_connect)/$(field "$f" err_read)/$(field "$f" err_write)/$(field "$f" err_timeout)" \
-      -v sw="$(field "$f" srv_wait_pct)" -v ww="$(field "$f" wrk_wait_pct)" \
-      'BEGIN { printf "%-12s %12.1f %9.3f %9.3f %9.3f %9.3f  %-10s %5.1f/%-5.1f\n", n, rps, p50/1000, p99/1000, p999/1000, mx/1000, e, sw, ww }'
+      -v sw="$(field "$f" srv_wait_pct)" -v ww="$(field "$f" wrk_wait_pct)" -v eff="$(field "$f" srv_req_per_cpu_s)" \
+      'BEGIN { printf "%-12s %10.1f %8.3f %8.3f %8.3f %8.3f  %-10s %5.1f/%-5.1f %10.0f\n", n, rps, p50/1000, p99/1000, p999/1000, mx/1000, e, sw, ww, eff }'
 }
 
 health_round() { # health_round R: Staccato then nginx, each freshly started
@@ -304,24 +324,38 @@ bench_health() {
   done
   say ""
   say "(errors: non-2xx responses, then socket errors connect/read/write/timeout; wait%: time the server/wrk"
-  say " waited for a CPU, in % of the run: more than a few % means other load competed with the benchmark)"
-  printf '%-12s %12s %9s %9s %9s %9s  %-10s %s\n' server 'req/s' 'p50 ms' 'p99 ms' 'p99.9 ms' 'max ms' errors 'wait% srv/wrk'
+  say " waited for a CPU, in % of the run: more than a few % means other load competed with the benchmark;"
+  say " req/CPU-s: requests served per second of CPU time of the server process, which other load hardly changes)"
+  printf '%-12s %10s %8s %8s %8s %8s  %-10s %-11s %10s\n' server 'req/s' 'p50 ms' 'p99 ms' 'p99.9 ms' 'max ms' errors 'wait% s/wrk' 'req/CPU-s'
   for name in staccato nginx; do
     for r in $(seq "$BENCH_ROUNDS"); do
       if [ "$BENCH_ROUNDS" -gt 1 ]; then row "$name#$r" "$TMP/result.$name.$r"; else row "$name" "$TMP/result.$name.$r"; fi
     done
   done
-  local s_rps n_rps s_p99 n_p99
-  s_rps=$(for r in $(seq "$BENCH_ROUNDS"); do field "$TMP/result.staccato.$r" rps; done | median)
-  n_rps=$(for r in $(seq "$BENCH_ROUNDS"); do field "$TMP/result.nginx.$r" rps; done | median)
-  s_p99=$(for r in $(seq "$BENCH_ROUNDS"); do field "$TMP/result.staccato.$r" lat_p99_us; done | median)
-  n_p99=$(for r in $(seq "$BENCH_ROUNDS"); do field "$TMP/result.nginx.$r" lat_p99_us; done | median)
-  ratio=$(awk -v a="$s_rps" -v b="$n_rps" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
+  # Medians over all rounds, and over the quiet rounds only (server and wrk waited for a CPU <= 5 %
+  # of the run: nothing else competed), which are the figures to trust on a shared machine.
+  local s_rps n_rps s_p99 n_p99 s_eff n_eff ratio eff_ratio qs qn q_s_rps q_n_rps q_s_p99 q_n_p99 q_ratio
+  s_rps=$(results staccato all | vals rps | median);          n_rps=$(results nginx all | vals rps | median)
+  s_p99=$(results staccato all | vals lat_p99_us | median);   n_p99=$(results nginx all | vals lat_p99_us | median)
+  s_eff=$(results staccato all | vals srv_req_per_cpu_s | median)
+  n_eff=$(results nginx all | vals srv_req_per_cpu_s | median)
+  ratio=$(div "$s_rps" "$n_rps"); eff_ratio=$(div "$s_eff" "$n_eff")
+  qs=$(results staccato quiet | wc -l); qn=$(results nginx quiet | wc -l)
+  q_s_rps=$(results staccato quiet | vals rps | median);        q_n_rps=$(results nginx quiet | vals rps | median)
+  q_s_p99=$(results staccato quiet | vals lat_p99_us | median); q_n_p99=$(results nginx quiet | vals lat_p99_us | median)
+  q_ratio=$(div "$q_s_rps" "$q_n_rps")
   if [ "$BENCH_ROUNDS" -gt 1 ]; then
-    say "median of $BENCH_ROUNDS rounds: staccato $s_rps req/s (p99 $(awk -v v="$s_p99" 'BEGIN{printf "%.3f", v/1000}') ms), nginx $n_rps req/s (p99 $(awk -v v="$n_p99" 'BEGIN{printf "%.3f", v/1000}') ms)"
+    say "median of all $BENCH_ROUNDS rounds: staccato $s_rps req/s (p99 $(ms "$s_p99") ms), nginx $n_rps req/s (p99 $(ms "$n_p99") ms)"
   fi
   say "ratio staccato/nginx (req/s): $ratio"
-  say "RESULT rounds=$BENCH_ROUNDS staccato_rps=$s_rps nginx_rps=$n_rps staccato_p99_us=$s_p99 nginx_p99_us=$n_p99 ratio_rps=$ratio"
+  say "ratio staccato/nginx (requests per server CPU-second): $eff_ratio ($s_eff vs $n_eff)"
+  if [ "$qs" -gt 0 ] && [ "$qn" -gt 0 ]; then
+    say "quiet rounds only (wait <= 5%; staccato $qs, nginx $qn): staccato $q_s_rps req/s (p99 $(ms "$q_s_p99") ms), nginx $q_n_rps req/s (p99 $(ms "$q_n_p99") ms), ratio $q_ratio"
+  else
+    warn "no quiet round for staccato ($qs) or nginx ($qn): every round competed with other load; req/s figures unreliable"
+  fi
+  say "RESULT rounds=$BENCH_ROUNDS staccato_rps=$s_rps nginx_rps=$n_rps staccato_p99_us=$s_p99 nginx_p99_us=$n_p99 ratio_rps=$ratio staccato_req_per_cpu_s=$s_eff nginx_req_per_cpu_s=$n_eff ratio_req_per_cpu_s=$eff_ratio"
+  say "RESULT quiet_rounds_staccato=$qs quiet_rounds_nginx=$qn staccato_rps=$q_s_rps nginx_rps=$q_n_rps staccato_p99_us=$q_s_p99 nginx_p99_us=$q_n_p99 ratio_rps=$q_ratio"
   for name in staccato nginx; do
     for f in "$TMP"/result.$name.*; do
       if [ "$(field "$f" err_status)" != 0 ] || [ "$(field "$f" err_connect)" != 0 ] || [ "$(field "$f" err_read)" != 0 ] ||

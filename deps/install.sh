@@ -6,8 +6,8 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev node-llhttp libpq-dev libhiredis-dev libmbedtls-dev libcurl4-openssl-dev
   libjansson-dev libargon2-dev)
-RUN_PKGS=(postgresql postgresql-contrib redis-server openssl ca-certificates)
-TEST_PKGS=(python3 curl procps)
+RUN_PKGS=(postgresql postgresql-contrib redis-server openssl ca-certificates ffmpeg)
+TEST_PKGS=(python3 python3-aiosmtpd curl procps strace)
 BENCH_PKGS=(wrk nginx-light)
 
 case "${1:-all}" in

@@ -13,6 +13,8 @@
 #include "api/auth.h"
 #include "api/db.h"
 #include "api/ratelimit.h"
+#include "api/routes_jobs.h"
+#include "api/routes_upload.h"
 #include "api/user_cli.h"
 #include "auth/password.h"
 #include "cache/redis.h"
@@ -35,6 +37,7 @@ static void usage(FILE *f)
                "Usage: staccato [COMMAND] [OPTIONS]\n\n"
                "Commands:\n"
                "  serve        run the HTTP server (default)\n"
+               "  worker       run only the background job workers (no HTTP listener); exits on SIGTERM\n"
                "  migrate      apply database migrations (DATABASE_URL) and exit\n"
                "  user         manage accounts: user create|set-role|delete|list (see staccato user)\n\n"
                "Options:\n"
@@ -49,8 +52,10 @@ typedef struct worker {
     uv_loop_t *loop;
     sc_server *server;
     sc_app app;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    bool has_sighup;
     uv_check_t log_check;
+    unsigned stopping; /* of the HTTP server and the job workers, those still stopping */
 } worker;
 
 static void on_log_check(uv_check_t *h)
@@ -62,11 +67,17 @@ static void on_log_check(uv_check_t *h)
 static void on_drained(void *data)
 {
     worker *w = data;
-    /* The database and cache stay up until the last in-flight request has been answered. */
+    /* The database, cache and outbound client stay up until the last in-flight request has been answered and the
+     * job workers have recorded their last outcome. */
+    if (--w->stopping > 0)
+        return;
     sc_pg_pool_close(w->app.pg, NULL, NULL);
     sc_redis_close(w->app.redis, NULL, NULL);
+    sc_outbound_close(w->app.outbound, NULL, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
+    if (w->has_sighup)
+        uv_close((uv_handle_t *)&w->sighup, NULL);
     uv_close((uv_handle_t *)&w->log_check, NULL);
 }
 
@@ -76,7 +87,13 @@ static void on_signal(uv_signal_t *h, int signum)
     sc_log_info("received %s: draining connections", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     uv_signal_stop(&w->sigterm);
     uv_signal_stop(&w->sigint);
-    sc_server_shutdown(w->server, on_drained, w);
+    sc_jobs *jobs = w->app.jobs;
+    w->app.jobs = NULL;
+    w->stopping = (jobs != NULL) + (w->server != NULL);
+    if (jobs)
+        sc_jobs_stop(jobs, on_drained, w);
+    if (w->server)
+        sc_server_shutdown(w->server, on_drained, w);
 }
 
 static void on_walk(uv_handle_t *h, void *arg)
@@ -85,8 +102,29 @@ static void on_walk(uv_handle_t *h, void *arg)
     sc_log_error("handle still open at exit: %s", uv_handle_type_name(h->type));
 }
 
-/* Runs one event loop serving fd until a signal drains it. Returns the process exit code. */
-static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd)
+/* Runs one event loop serving fd (-1: none, for staccato worker) and the job workers until a signal drains them.
+ * Returns the process exit code. */
+/* TLS: the configuration in force (replaced on SIGHUP) and the port of the TLS listener. */
+static sc_tls_config *tls_config;
+static unsigned tls_port;
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    worker *w = h->data;
+    const sc_settings *st = w->app.settings;
+    (void)signum;
+    char err[256];
+    sc_tls_config *fresh = sc_tls_config_load(st->tls_cert, st->tls_key, st->tls_chain, err, sizeof(err));
+    if (!fresh) {
+        sc_log_error("SIGHUP: keeping the current certificate: %s", err);
+        return;
+    }
+    sc_server_set_tls(w->server, fresh);
+    sc_tls_config_unref(fresh);
+    sc_log_info("SIGHUP: certificate and key reloaded from %s", st->tls_cert);
+}
+
+static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd, int tls_fd)
 {
     worker w = {0};
     w.loop = uv_default_loop();
@@ -114,6 +152,9 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
         sc_log_error("%s", err); /* validated at startup; unreachable */
     sc_redis_config redis_cfg = {redis_host, redis_port, st->redis_timeout_ms, st->db_connect_timeout_ms};
     app->redis = sc_redis_new(w.loop, &redis_cfg);
+    sc_outbound_config outbound_cfg = {.max_transfers = 16, .max_queue = 4096,
+                                       .default_timeout_ms = st->smtp_timeout_ms};
+    app->outbound = sc_outbound_new(w.loop, &outbound_cfg);
     sc_server_config cfg = {
         .limits =
             {
@@ -128,13 +169,21 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
                 .keepalive_timeout_ms = st->keepalive_timeout_ms,
                 .send_timeout_ms = st->send_timeout_ms,
                 .drain_timeout_ms = st->drain_timeout_ms,
+                .tls_handshake_timeout_ms = st->tls_handshake_timeout_ms,
             },
+        .https_redirect = st->https_redirect,
+        .tls_port = tls_port,
+        .hsts_max_age = st->hsts_max_age,
         .trusted_proxies = trusted,
         .app = app,
     };
     cfg.routes = sc_api_routes(app, &cfg.nroutes);
-    w.server = sc_server_new(w.loop, &cfg);
-    int rc = sc_server_listen_fd(w.server, fd, (int)st->backlog);
+    w.server = fd >= 0 ? sc_server_new(w.loop, &cfg) : NULL;
+    int rc = w.server ? sc_server_listen_fd(w.server, fd, (int)st->backlog, false) : 0;
+    if (rc == 0 && w.server && tls_fd >= 0) {
+        sc_server_set_tls(w.server, tls_config);
+        rc = sc_server_listen_fd(w.server, tls_fd, (int)st->backlog, true);
+    }
     if (rc != 0) {
         sc_log_error("cannot listen: %s", uv_strerror(rc));
         return 1;
@@ -144,13 +193,25 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
     w.sigterm.data = w.sigint.data = &w;
     uv_signal_start(&w.sigterm, on_signal, SIGTERM);
     uv_signal_start(&w.sigint, on_signal, SIGINT);
+    if (w.server && tls_fd >= 0) {
+        uv_signal_init(w.loop, &w.sighup);
+        w.sighup.data = &w;
+        uv_signal_start(&w.sighup, on_sighup, SIGHUP);
+        uv_unref((uv_handle_t *)&w.sighup);
+        w.has_sighup = true;
+    }
     uv_check_init(w.loop, &w.log_check);
     uv_check_start(&w.log_check, on_log_check);
     uv_unref((uv_handle_t *)&w.log_check);
+    if (!w.server || strcmp(st->jobs, "inline") == 0)
+        app->jobs = sc_api_jobs_new(app);
 
+    if (w.server)
+        sc_api_upload_start(app); /* media dir, startup sweep of upload leftovers */
     uv_run(w.loop, UV_RUN_DEFAULT);
 
-    sc_server_free(w.server);
+    if (w.server)
+        sc_server_free(w.server);
     sc_ratelimit_free(app->local_limits);
     int exit_code = 0;
     if (uv_loop_close(w.loop) != 0) {
@@ -214,11 +275,19 @@ static int supervise(const sc_settings *st, const sc_cidr_list *trusted, unsigne
                 char err[256];
                 unsigned bound;
                 int fd = sc_listener_open(st->host, port, true, true, (int)st->backlog, &bound, err, sizeof(err));
+                int tls_fd = -1;
+                if (fd >= 0 && tls_config)
+                    tls_fd = sc_listener_open(st->host, tls_port, true, true, (int)st->backlog, &bound, err,
+                                              sizeof(err));
                 if (fd < 0) {
                     sc_log_error("%s", err);
                     _exit(1);
                 }
-                _exit(run_worker(st, trusted, fd));
+                if (tls_config && tls_fd < 0) {
+                    sc_log_error("%s", err);
+                    _exit(1);
+                }
+                _exit(run_worker(st, trusted, fd, tls_fd));
             }
             if (pid < 0) {
                 sc_log_error("fork: %s", strerror(errno));
@@ -286,7 +355,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "user") == 0)
         argc = sc_user_cli_take_args(argc, argv, argi);
-    else if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0) {
+    else if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0 && strcmp(command, "worker") != 0) {
         fprintf(stderr, "staccato: unknown command '%s' (see --help)\n", command);
         return 2;
     }
@@ -314,6 +383,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "staccato: %s\n", err);
             goto out;
         }
+    }
+    if (sc_api_jobs_check(&st, err, sizeof(err)) != 0) {
+        fprintf(stderr, "staccato: %s\n", err);
+        goto out;
     }
     sc_log_configure((sc_log_level)sc_log_level_parse(st.log_level), strcmp(st.log_format, "json") == 0,
                      st.access_log);
@@ -356,6 +429,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
+    if (strcmp(command, "worker") == 0) {
+        code = run_worker(&st, &trusted, -1, -1); /* job workers only: no listener */
+        goto out;
+    }
     unsigned port;
     bool many = st.workers > 1;
     /* With several workers this socket only reserves the port (and learns it when PORT=0); each worker listens
@@ -366,17 +443,42 @@ int main(int argc, char **argv)
         goto out;
     }
     log_listening(st.host, port, st.workers);
+    int tls_fd = -1;
+    if (st.tls_port) {
+        /* Certificates are read before any worker starts, so that a bad one stops the start with one message. */
+        if (sc_tls_global_init(err, sizeof(err)) != 0 ||
+            !(tls_config = sc_tls_config_load(st.tls_cert, st.tls_key, st.tls_chain, err, sizeof(err)))) {
+            sc_log_error("TLS: %s", err);
+            close(fd);
+            goto out;
+        }
+        tls_fd = sc_listener_open(st.host, (unsigned)st.tls_port, many, !many, (int)st.backlog, &tls_port, err,
+                                  sizeof(err));
+        if (tls_fd < 0) {
+            sc_log_error("%s", err);
+            close(fd);
+            goto out;
+        }
+        const char *shown = *st.host ? st.host : "0.0.0.0";
+        bool v6 = strchr(shown, ':') != NULL;
+        sc_log_info("listening on https://%s%s%s:%u", v6 ? "[" : "", shown, v6 ? "]" : "", tls_port);
+    }
     if (many) {
         code = supervise(&st, &trusted, port);
         close(fd);
+        if (tls_fd >= 0)
+            close(tls_fd);
     } else {
-        code = run_worker(&st, &trusted, fd);
+        code = run_worker(&st, &trusted, fd, tls_fd);
     }
 out:
     sc_cidr_list_free(&trusted);
     sc_settings_free(&st);
     sc_auth_shutdown();
     sc_password_shutdown();
+    sc_tls_config_unref(tls_config);
+    tls_config = NULL;
+    sc_tls_global_cleanup();
     sc_arena_pool_drain();
     sc_log_shutdown();
     return code;

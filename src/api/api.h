@@ -8,6 +8,8 @@
 #include "cache/redis.h"
 #include "db/pg.h"
 #include "http/router.h"
+#include "jobs/jobs.h"
+#include "outbound/outbound.h"
 #include "settings.h"
 
 typedef struct sc_ratelimit sc_ratelimit;
@@ -21,6 +23,8 @@ typedef struct sc_app {
     uv_loop_t *loop;
     sc_ratelimit *local_limits; /* login counters while Redis is away */
     bool compat_openmusic;
+    sc_outbound *outbound; /* SMTP and HTTP to other services */
+    sc_jobs *jobs;         /* the job workers of this process, or NULL (STACCATO_JOBS=off) */
 } sc_app;
 
 /* Returns the route table for this configuration (debug routes only when enabled); *n is its length. The table is

@@ -1,5 +1,6 @@
 #include "api/auth.h"
 
+#include <mbedtls/md.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,16 @@ const char *sc_auth_refresh_key(size_t *len)
 {
     *len = refresh_key_len;
     return refresh_key;
+}
+
+void sc_auth_url_mac(const void *data, size_t len, unsigned char mac[32])
+{
+    static const char label[] = "staccato signed URL v1";
+    const mbedtls_md_info_t *sha256 = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    unsigned char key[32];
+    mbedtls_md_hmac(sha256, (const unsigned char *)access_key, access_key_len, (const unsigned char *)label,
+                    sizeof(label) - 1, key);
+    mbedtls_md_hmac(sha256, key, sizeof(key), data, len, mac);
 }
 
 sc_slice sc_req_cookie(const sc_req *req, const char *name)

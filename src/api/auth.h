@@ -52,4 +52,8 @@ int sc_auth_init(const sc_settings *st, char *err, size_t errlen);
 void sc_auth_shutdown(void);
 const char *sc_auth_refresh_key(size_t *len);
 
+/* HMAC-SHA256 of data for URLs the server signs (signed stream URLs), under a key derived from ACCESS_TOKEN_KEY
+ * (HMAC of a fixed label), so that a URL signature is never also a valid token signature and the other way round. */
+void sc_auth_url_mac(const void *data, size_t len, unsigned char mac[32]);
+
 #endif

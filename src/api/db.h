@@ -7,6 +7,7 @@
 #include "http/request.h"
 
 #include "api/sql_catalog.h"
+#include "api/sql_jobs.h"
 #include "api/sql_playlists.h"
 #include "api/sql_social.h"
 #include "api/sql_stream.h"
@@ -19,7 +20,7 @@
     X(DEBUG_SLEEP, "SELECT $1::text, pg_sleep($2::float8 / 1000)")
 
 #define SC_API_STMTS(X) SC_STMTS_OPS(X) SC_STMTS_USERS(X) SC_STMTS_CATALOG(X) SC_STMTS_PLAYLISTS(X) SC_STMTS_SOCIAL(X)        \
-    SC_STMTS_STREAM(X) SC_STMTS_UPLOAD(X)
+    SC_STMTS_STREAM(X) SC_STMTS_UPLOAD(X) SC_STMTS_JOBS(X)
 
 enum {
 #define X(name, sql) SC_STMT_##name,

@@ -2,6 +2,7 @@
  * STACCATO_DEBUG_ROUTES is on. */
 #include "api/api.h"
 #include "api/routes_catalog.h"
+#include "api/routes_jobs.h"
 #include "api/routes_playlists.h"
 #include "api/routes_social.h"
 #include "api/routes_stream.h"
@@ -25,7 +26,9 @@
     SC_ROUTES_CATALOG(X)                                                                                          \
     SC_ROUTES_PLAYLISTS(X)                                                                                        \
     SC_ROUTES_SOCIAL(X)                                                                                           \
-    SC_ROUTES_STREAM(X)
+    SC_ROUTES_STREAM(X)                                                                                           \
+    SC_ROUTES_JOBS(X)                                                                                             \
+    SC_ROUTES_UPLOAD_PLAIN(X)
 
 #define DEBUG_ROUTES(X)                                                                                           \
     X(SC_M_POST | SC_M_PUT, "/_debug/echo", sc_api_debug_echo)                                                   \

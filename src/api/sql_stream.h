@@ -1,7 +1,26 @@
-/* SQL of the media stream endpoints. */
+/* SQL of the media stream endpoints (src/api/stream.c).
+ *
+ * Both reads give one row when the song or album exists and the caller may see it (the visibility rules of the
+ * catalog, SC_CAT_*_VISIBLE), and NULL media columns when it has no audio or cover: "not found" and "nothing to
+ * play" are told apart in one query. Columns: path (relative to STACCATO_MEDIA_DIR), mime, sha256 (the strong
+ * ETag), created_at in whole Unix seconds (Last-Modified), and whether the resource is public (cacheable by shared
+ * caches). */
 #ifndef SC_API_SQL_STREAM_H
 #define SC_API_SQL_STREAM_H
 
-#define SC_STMTS_STREAM(X)
+#include "api/sql_catalog.h"
+
+#define SC_STREAM_MEDIA_COLUMNS "m.path, m.mime, m.sha256, floor(extract(epoch FROM m.created_at))::bigint"
+
+#define SC_STMTS_STREAM(X)                                                                                        \
+    /* $1 song id, $2 caller, $3 admin, $4 signed URL (true: visible whatever its visibility) */                  \
+    X(STREAM_SONG,                                                                                                \
+      "SELECT " SC_STREAM_MEDIA_COLUMNS ", NOT s.flagged AND s.visibility = 'public' FROM songs s "               \
+      "LEFT JOIN media_files m ON m.id = s.audio_media_id WHERE s.id = $1 AND ($4::boolean OR "                   \
+      SC_CAT_SONG_VISIBLE("$2", "$3") ")")                                                                         \
+    /* $1 album id, $2 caller, $3 admin */                                                                       \
+    X(STREAM_COVER,                                                                                               \
+      "SELECT " SC_STREAM_MEDIA_COLUMNS ", NOT a.flagged FROM albums a "                                          \
+      "LEFT JOIN media_files m ON m.id = a.cover_media_id WHERE a.id = $1 AND " SC_CAT_ALBUM_VISIBLE("$2", "$3"))
 
 #endif

@@ -44,6 +44,7 @@
 #include "http/request.h"
 #include "http/status.h"
 #include "json/write.h"
+#include "net/tls.h"
 
 #define READ_BUF_SIZE (64 * 1024)
 #define LINGER_TIMEOUT_MS 2000
@@ -91,6 +92,15 @@ struct sc_conn {
     int fd;
     int events; /* UV_READABLE | UV_WRITABLE being watched */
     sc_server *server;
+    sc_tls_conn *tls;  /* NULL on plaintext connections */
+    bool tls_ready;    /* handshake done */
+    bool kick_queued;  /* on the server's list of TLS connections to read without a socket event */
+    sc_conn *kick_next;
+    /* TLS cannot sendfile: file ranges are read into fbuf off the loop, then encrypted. */
+    uv_fs_t fsreq;
+    bool fs_pending;
+    char *fbuf;
+    size_t fbuf_len, fbuf_off;
     sc_conn *prev, *next;
     llhttp_t parser;
     int refs;
@@ -138,11 +148,20 @@ struct sc_conn {
 
 struct sc_server {
     uv_loop_t *loop;
-    uv_poll_t listener;
-    int listen_fd;
+    struct listener {
+        uv_poll_t poll;
+        int fd;
+        bool tls;
+        sc_server *server;
+    } listeners[2];
+    int nlisteners, listeners_closed;
+    sc_tls_config *tls; /* for new TLS connections; replaced on reload */
+    sc_conn *kicks;     /* TLS connections with bytes buffered in the session */
+    uv_idle_t kick_idle;
+    bool kick_idle_closed;
     uv_timer_t accept_timer; /* accepting paused after running out of file descriptors */
     uv_timer_t drain_timer;
-    bool listening, draining, listener_closed, drain_timer_closed, accept_timer_closed;
+    bool listening, draining, drain_timer_closed, accept_timer_closed;
     sc_server_config cfg;
     sc_router *router;
     const char **route_names;
@@ -214,6 +233,8 @@ static void conn_unref(sc_conn *c)
         sc_file_unref(f->file);
         free(f);
     }
+    sc_tls_conn_free(c->tls);
+    free(c->fbuf);
     sc_buf_free(&c->in);
     sc_buf_free(&c->out);
     sc_buf_free(&c->raw);
@@ -514,6 +535,11 @@ static void finish(sc_req *req, int status)
         sc_buf_append_u64(out, body_len);
         sc_buf_append(out, "\r\n", 2);
     }
+    if (c->tls && s->cfg.hsts_max_age) {
+        sc_buf_append_str(out, "Strict-Transport-Security: max-age=");
+        sc_buf_append_u64(out, s->cfg.hsts_max_age);
+        sc_buf_append(out, "\r\n", 2);
+    }
     if (c->close_after)
         sc_buf_append_str(out, "Connection: close\r\n");
     else if (c->http10)
@@ -562,12 +588,39 @@ void sc_req_finish(sc_req *req, int status)
     conn_pump(c);
 }
 
+/* The HTTPS address of this request: the Host header's name with the TLS port. */
+static int redirect_to_https(sc_conn *c)
+{
+    sc_req *r = &c->req;
+    sc_slice host = sc_req_header(r, "host");
+    size_t name_len = host.len;
+    if (host.len && host.ptr[0] == '[') { /* [v6]:port */
+        long close_br = sc_slice_find(host, ']');
+        name_len = close_br < 0 ? host.len : (size_t)close_br + 1;
+    } else {
+        long colon = sc_slice_find(host, ':');
+        if (colon >= 0)
+            name_len = (size_t)colon;
+    }
+    sc_buf loc = {0};
+    sc_buf_printf(&loc, "https://%.*s", (int)name_len, host.ptr);
+    if (c->server->cfg.tls_port != 443)
+        sc_buf_printf(&loc, ":%u", c->server->cfg.tls_port);
+    sc_buf_append_slice(&loc, r->target);
+    sc_res_header(r, "Location", sc_buf_slice(&loc));
+    sc_buf_free(&loc);
+    return sc_res_error(r, 308, "use HTTPS");
+}
+
 static void dispatch(sc_conn *c)
 {
     sc_req *r = &c->req;
     int status;
     c->dispatched = true;
-    if (r->route_index >= 0) {
+    const sc_server_config *cfg = &c->server->cfg;
+    if (!c->tls && cfg->https_redirect && cfg->tls_port && !sc_slice_eq(r->path, SC_SLICE_LIT("/health"))) {
+        status = redirect_to_https(c);
+    } else if (r->route_index >= 0) {
         status = r->route->handler(r);
     } else if (r->match.allow) {
         char allow[96];
@@ -904,6 +957,80 @@ static void conn_eof(sc_conn *c)
     }
 }
 
+/* Sends queued TLS ciphertext; false when the connection died. */
+static bool tls_send(sc_conn *c)
+{
+    size_t len;
+    const char *p = sc_tls_out(c->tls, &len);
+    while (len) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        c->server->metrics.bytes_sent += (uint64_t)n;
+        c->write_since = now_ms(c);
+        sc_tls_out_consume(c->tls, (size_t)n);
+        p = sc_tls_out(c->tls, &len);
+    }
+    return true;
+}
+
+#define READ_AGAIN (-2)
+
+/* Reads plaintext: > 0 bytes, 0 at end of input, READ_AGAIN when nothing more is there now, -1 on errors. On
+ * TLS connections this drives the handshake and decryption. */
+static ssize_t transport_read(sc_conn *c, char *buf, size_t cap)
+{
+    if (!c->tls) {
+        for (;;) {
+            ssize_t n = read(c->fd, buf, cap);
+            if (n >= 0)
+                return n;
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? READ_AGAIN : -1;
+        }
+    }
+    for (;;) {
+        if (c->tls_ready) {
+            ssize_t n = sc_tls_read(c->tls, buf, cap);
+            if (n != SC_TLS_WANT_INPUT) {
+                if (!tls_send(c)) /* reading may have produced alerts or ticket records */
+                    return -1;
+                return n;
+            }
+        } else {
+            int hs = sc_tls_handshake(c->tls);
+            if (!tls_send(c) || hs < 0)
+                return -1;
+            if (hs > 0) {
+                c->tls_ready = true;
+                if (sc_log_enabled(SC_LOG_DEBUG)) {
+                    char d[128];
+                    sc_log_debug("TLS from %s: %s", c->peer, sc_tls_describe(c->tls, d, sizeof(d)));
+                }
+                continue;
+            }
+        }
+        /* The session wants ciphertext: read some from the socket. */
+        char cipher[16 * 1024 + 512];
+        ssize_t n = read(c->fd, cipher, sizeof(cipher));
+        if (n > 0) {
+            sc_tls_feed(c->tls, cipher, (size_t)n);
+            continue;
+        }
+        if (n == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? READ_AGAIN : -1;
+    }
+}
+
+static void queue_kick(sc_conn *c);
+
 static void conn_readable(sc_conn *c)
 {
     /* A few reads per wake-up at most, so that one busy client cannot starve the others. */
@@ -918,22 +1045,26 @@ static void conn_readable(sc_conn *c)
             buf = sc_buf_reserve(&c->in, 16 * 1024);
             cap = c->in.cap - c->in.len;
         }
-        ssize_t n = read(c->fd, buf, cap);
+        ssize_t n = transport_read(c, buf, cap);
         if (n > 0) {
             conn_input(c, buf, (size_t)n, !direct);
-            if ((size_t)n < cap)
-                return;
+            if ((size_t)n < cap && !(c->tls && sc_tls_pending(c->tls)))
+                break;
             continue;
         }
-        if (n == 0) {
+        if (n == 0)
             conn_eof(c);
-            return;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
+        else if (n != READ_AGAIN)
             conn_close(c);
-        return;
+        break;
+    }
+    /* Out of rounds with plaintext still inside the TLS session: the socket will not signal it again. */
+    if (!c->closing && c->reading && c->tls && sc_tls_pending(c->tls))
+        queue_kick(c);
+    /* Handshake records the socket did not take yet wait for writability. */
+    if (!c->closing && c->tls) {
+        conn_flush(c);
+        conn_update(c);
     }
 }
 
@@ -967,15 +1098,26 @@ static void output_done(sc_conn *c)
         return; /* an error during an in-flight request: wait for it */
     c->state = CONN_LINGER;
     c->state_since = now_ms(c);
+    if (c->tls) {
+        sc_tls_close_notify(c->tls);
+        if (!tls_send(c)) {
+            conn_close(c);
+            return;
+        }
+    }
     if (shutdown(c->fd, SHUT_WR) != 0)
         conn_close(c);
 }
 
 /* Writes as much output as the socket takes: bytes with send(2), file ranges with sendfile(2). Returns 1 when
  * everything is written, 0 when the socket is full, -1 on a dead connection. */
+static int write_out_tls(sc_conn *c);
+
 static int write_out(sc_conn *c)
 {
     sc_metrics *m = &c->server->metrics;
+    if (c->tls)
+        return write_out_tls(c);
     for (;;) {
         size_t until = c->segs ? c->segs->at : c->out.len;
         if (c->out_off < until) {
@@ -1021,6 +1163,90 @@ static int write_out(sc_conn *c)
         /* Everything is out: the buffer starts over. */
         c->out_off = 0;
         shrink(&c->out);
+        return 1;
+    }
+}
+
+static void conn_writable(sc_conn *c);
+
+static void on_file_read(uv_fs_t *req)
+{
+    sc_conn *c = req->data;
+    ssize_t n = req->result;
+    uv_fs_req_cleanup(req);
+    c->fs_pending = false;
+    if (c->closing) {
+        conn_unref(c);
+        return;
+    }
+    if (n <= 0) {
+        sc_log_warn("reading a file for %s failed or ended early: closing", c->peer);
+        conn_close(c);
+    } else {
+        c->fbuf_len = (size_t)n;
+        c->fbuf_off = 0;
+        conn_writable(c);
+    }
+    conn_unref(c);
+}
+
+/* The TLS variant of write_out: plaintext is encrypted a record at a time as the socket drains; file ranges are
+ * read off the loop (uv_fs_read) into fbuf first. Returns 1 done, 0 waiting (socket or file), -1 dead. */
+static int write_out_tls(sc_conn *c)
+{
+    for (;;) {
+        if (!tls_send(c))
+            return -1;
+        size_t queued;
+        sc_tls_out(c->tls, &queued);
+        if (queued)
+            return 0; /* the socket is full */
+        if (!c->tls_ready)
+            return 1; /* handshake bytes are out; HTTP output only comes after the handshake */
+        size_t until = c->segs ? c->segs->at : c->out.len;
+        if (c->out_off < until) {
+            ssize_t n = sc_tls_write(c->tls, c->out.ptr + c->out_off, until - c->out_off);
+            if (n < 0)
+                return -1;
+            c->out_off += (size_t)n;
+            continue;
+        }
+        if (c->segs) {
+            file_seg *f = c->segs;
+            if (c->fbuf_off < c->fbuf_len) {
+                ssize_t n = sc_tls_write(c->tls, c->fbuf + c->fbuf_off, c->fbuf_len - c->fbuf_off);
+                if (n < 0)
+                    return -1;
+                c->fbuf_off += (size_t)n;
+                f->offset += (uint64_t)n;
+                f->remaining -= (uint64_t)n;
+                if (f->remaining == 0) {
+                    c->segs = f->next;
+                    if (!c->segs)
+                        c->segs_tail = NULL;
+                    sc_file_unref(f->file);
+                    free(f);
+                    c->fbuf_off = c->fbuf_len = 0;
+                }
+                continue;
+            }
+            if (c->fs_pending)
+                return 0;
+            if (!c->fbuf)
+                c->fbuf = sc_alloc(READ_BUF_SIZE);
+            size_t want = f->remaining < READ_BUF_SIZE ? (size_t)f->remaining : READ_BUF_SIZE;
+            uv_buf_t b = uv_buf_init(c->fbuf, (unsigned)want);
+            c->fsreq.data = c;
+            if (uv_fs_read(c->server->loop, &c->fsreq, f->file->fd, &b, 1, (int64_t)f->offset, on_file_read) != 0)
+                return -1;
+            c->fs_pending = true;
+            c->refs++;
+            return 0;
+        }
+        c->out_off = 0;
+        shrink(&c->out);
+        free(c->fbuf);
+        c->fbuf = NULL;
         return 1;
     }
 }
@@ -1078,7 +1304,9 @@ static uint64_t conn_deadline(const sc_conn *c, bool *write_stalled)
     uint64_t d = NO_DEADLINE;
     switch (c->state) {
     case CONN_IDLE:
-        if (!c->writing && c->in.len == 0)
+        if (c->tls && !c->tls_ready)
+            d = c->state_since + l->tls_handshake_timeout_ms; /* closed, not answered: there is no HTTP yet */
+        else if (!c->writing && c->in.len == 0)
             d = c->state_since + l->keepalive_timeout_ms;
         break;
     case CONN_HEADERS:
@@ -1136,8 +1364,11 @@ static void conn_update(sc_conn *c)
     bool want_read = c->state == CONN_LINGER ||
                      (!c->close_after && c->in.len < in_limit(c) &&
                       pending_output(c) <= c->server->cfg.limits.max_write_buffer);
+    if (want_read && !c->reading && c->tls && sc_tls_pending(c->tls))
+        queue_kick(c); /* bytes wait inside the TLS session; no socket event will announce them */
     c->reading = want_read;
-    int events = (want_read ? UV_READABLE | UV_DISCONNECT : 0) | (c->writing ? UV_WRITABLE : 0);
+    bool socket_full = c->writing && !c->fs_pending;
+    int events = (want_read ? UV_READABLE | UV_DISCONNECT : 0) | (socket_full ? UV_WRITABLE : 0);
     if (events != c->events) {
         c->events = events;
         if (events)
@@ -1190,11 +1421,16 @@ static void conn_close(sc_conn *c)
 }
 
 /* Makes a connection of an open, non-blocking client socket; over the limit it is answered 503 and closed. */
-static void conn_start(sc_server *s, int fd, const struct sockaddr *peer)
+static void conn_start(sc_server *s, int fd, const struct sockaddr *peer, bool tls)
 {
     sc_conn *c = sc_calloc(sizeof(*c));
     c->server = s;
     c->fd = fd;
+    if (tls && !(s->tls && (c->tls = sc_tls_conn_new(s->tls)))) {
+        close(fd);
+        free(c);
+        return;
+    }
     if (uv_poll_init_socket(s->loop, &c->poll, fd) != 0) {
         close(fd);
         free(c);
@@ -1224,9 +1460,14 @@ static void conn_start(sc_server *s, int fd, const struct sockaddr *peer)
     s->nall++;
     s->metrics.connections_accepted++;
     if (s->nconns >= s->cfg.limits.max_connections) {
-        /* Over the limit: answer 503 and close, so the client learns why instead of timing out. */
+        /* Over the limit: answer 503 and close, so the client learns why instead of timing out. (Over TLS there
+         * is no HTTP before a handshake, which is the cost the limit is there to avoid: just close.) */
         c->shed = true;
         s->metrics.connections_shed++;
+        if (c->tls) {
+            conn_close(c);
+            return;
+        }
         respond_error(c, 503);
         conn_flush(c);
         conn_update(c);
@@ -1244,7 +1485,8 @@ static void on_accept_timer(uv_timer_t *t);
 
 static void on_listener(uv_poll_t *h, int status, int events)
 {
-    sc_server *s = h->data;
+    struct listener *l = h->data;
+    sc_server *s = l->server;
     (void)events;
     if (status < 0) {
         sc_log_warn("listener: %s", uv_strerror(status));
@@ -1254,9 +1496,9 @@ static void on_listener(uv_poll_t *h, int status, int events)
     for (int i = 0; i < 128 && !s->draining; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            conn_start(s, fd, (struct sockaddr *)&ss);
+            conn_start(s, fd, (struct sockaddr *)&ss, l->tls);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
@@ -1264,7 +1506,8 @@ static void on_listener(uv_poll_t *h, int status, int events)
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             /* Out of descriptors: pausing for a moment lets some close, instead of spinning on the ready socket. */
             sc_log_warn("accept: %s; pausing new connections for 100 ms", strerror(errno));
-            uv_poll_stop(&s->listener);
+            for (int k = 0; k < s->nlisteners; k++)
+                uv_poll_stop(&s->listeners[k].poll);
             uv_timer_start(&s->accept_timer, on_accept_timer, 100, 0);
         } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
             sc_log_warn("accept: %s", strerror(errno));
@@ -1277,10 +1520,11 @@ static void on_accept_timer(uv_timer_t *t)
 {
     sc_server *s = t->data;
     if (!s->draining)
-        uv_poll_start(&s->listener, UV_READABLE, on_listener);
+        for (int k = 0; k < s->nlisteners; k++)
+            uv_poll_start(&s->listeners[k].poll, UV_READABLE, on_listener);
 }
 
-int sc_server_adopt(sc_server *s, int fd)
+int sc_server_adopt(sc_server *s, int fd, bool tls)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -1288,8 +1532,40 @@ int sc_server_adopt(sc_server *s, int fd)
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return uv_translate_sys_error(errno);
     bool named = getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family != AF_UNIX;
-    conn_start(s, fd, named ? (struct sockaddr *)&ss : NULL);
+    conn_start(s, fd, named ? (struct sockaddr *)&ss : NULL, tls);
     return 0;
+}
+
+/* ---- TLS connections with buffered input ---------------------------------------------------------------- */
+
+/* Plaintext or ciphertext already inside a TLS session raises no socket event, so such connections are read
+ * from an idle handle instead (which also keeps the loop from sleeping meanwhile). */
+static void on_kick(uv_idle_t *h)
+{
+    sc_server *s = h->data;
+    sc_conn *list = s->kicks;
+    s->kicks = NULL;
+    uv_idle_stop(&s->kick_idle);
+    while (list) {
+        sc_conn *c = list;
+        list = c->kick_next;
+        c->kick_queued = false;
+        if (!c->closing && c->reading)
+            conn_readable(c);
+        conn_unref(c);
+    }
+}
+
+static void queue_kick(sc_conn *c)
+{
+    sc_server *s = c->server;
+    if (c->kick_queued || s->kick_idle_closed)
+        return;
+    c->kick_queued = true;
+    c->refs++;
+    c->kick_next = s->kicks;
+    s->kicks = c;
+    uv_idle_start(&s->kick_idle, on_kick);
 }
 
 /* ---- server ----------------------------------------------------------------------------------------------- */
@@ -1316,7 +1592,8 @@ sc_server *sc_server_new(uv_loop_t *loop, const sc_server_config *cfg)
     s->settings.on_headers_complete = on_headers_complete;
     s->settings.on_body = on_body;
     s->settings.on_message_complete = on_message_complete;
-    s->listen_fd = -1;
+    uv_idle_init(loop, &s->kick_idle);
+    s->kick_idle.data = s;
     uv_timer_init(loop, &s->drain_timer);
     s->drain_timer.data = s;
     uv_timer_init(loop, &s->accept_timer);
@@ -1324,24 +1601,45 @@ sc_server *sc_server_new(uv_loop_t *loop, const sc_server_config *cfg)
     return s;
 }
 
-int sc_server_listen_fd(sc_server *s, int fd, int backlog)
+int sc_server_listen_fd(sc_server *s, int fd, int backlog, bool tls)
 {
+    if (s->nlisteners == 2 || (tls && !s->tls))
+        return UV_EINVAL;
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || listen(fd, backlog) != 0)
         return uv_translate_sys_error(errno);
-    int rc = uv_poll_init_socket(s->loop, &s->listener, fd);
+    struct listener *l = &s->listeners[s->nlisteners];
+    int rc = uv_poll_init_socket(s->loop, &l->poll, fd);
     if (rc != 0)
         return rc;
-    s->listener.data = s;
-    s->listen_fd = fd;
+    l->poll.data = l;
+    l->fd = fd;
+    l->tls = tls;
+    l->server = s;
+    s->nlisteners++;
     s->listening = true;
-    return uv_poll_start(&s->listener, UV_READABLE, on_listener);
+    return uv_poll_start(&l->poll, UV_READABLE, on_listener);
+}
+
+void sc_server_set_tls(sc_server *s, sc_tls_config *cfg)
+{
+    if (cfg)
+        sc_tls_config_ref(cfg);
+    sc_tls_config_unref(s->tls);
+    s->tls = cfg;
 }
 
 static void on_listener_closed(uv_handle_t *h)
 {
+    struct listener *l = h->data;
+    l->server->listeners_closed++;
+    maybe_done(l->server);
+}
+
+static void on_kick_idle_closed(uv_handle_t *h)
+{
     sc_server *s = h->data;
-    s->listener_closed = true;
+    s->kick_idle_closed = true;
     maybe_done(s);
 }
 
@@ -1364,10 +1662,18 @@ static void maybe_done(sc_server *s)
     if (!s->draining || s->nall > 0)
         return;
     if (!uv_is_closing((uv_handle_t *)&s->drain_timer)) {
+        while (s->kicks) { /* every connection is closed: drop their places in the read queue */
+            sc_conn *c = s->kicks;
+            s->kicks = c->kick_next;
+            c->kick_queued = false;
+            conn_unref(c);
+        }
         uv_close((uv_handle_t *)&s->drain_timer, on_drain_timer_closed);
+        uv_close((uv_handle_t *)&s->kick_idle, on_kick_idle_closed);
         return;
     }
-    if (s->listener_closed && s->drain_timer_closed && s->accept_timer_closed && s->on_done) {
+    if (s->listeners_closed == s->nlisteners && s->drain_timer_closed && s->accept_timer_closed &&
+        s->kick_idle_closed && s->on_done) {
         void (*cb)(void *) = s->on_done;
         s->on_done = NULL;
         cb(s->on_done_data);
@@ -1390,12 +1696,10 @@ void sc_server_shutdown(sc_server *s, void (*on_done)(void *data), void *data)
     s->draining = true;
     s->on_done = on_done;
     s->on_done_data = data;
-    if (s->listening) {
-        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-        close(s->listen_fd);
-        s->listen_fd = -1;
-    } else {
-        s->listener_closed = true;
+    for (int k = 0; k < s->nlisteners; k++) {
+        uv_close((uv_handle_t *)&s->listeners[k].poll, on_listener_closed);
+        close(s->listeners[k].fd);
+        s->listeners[k].fd = -1;
     }
     uv_close((uv_handle_t *)&s->accept_timer, on_accept_timer_closed);
     uv_timer_start(&s->drain_timer, on_drain_timeout, s->cfg.limits.drain_timeout_ms, 0);
@@ -1416,6 +1720,7 @@ void sc_server_free(sc_server *s)
     if (!s)
         return;
     sc_router_free(s->router);
+    sc_tls_config_unref(s->tls);
     free(s->route_names);
     free(s->readbuf);
     sc_metrics_free(&s->metrics);

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "http/router.h"
 #include "net/addr.h"
+#include "net/tls.h"
 
 typedef struct sc_http_limits {
     uint64_t max_connections;
@@ -23,12 +24,16 @@ typedef struct sc_http_limits {
     uint64_t keepalive_timeout_ms;
     uint64_t send_timeout_ms;
     uint64_t drain_timeout_ms;
+    uint64_t tls_handshake_timeout_ms;
 } sc_http_limits;
 
 typedef struct sc_server_config {
     sc_http_limits limits;
     const sc_route *routes;
     size_t nroutes;
+    bool https_redirect;                 /* plaintext requests get 308 to https://host:tls_port (not /health) */
+    unsigned tls_port;
+    uint64_t hsts_max_age;               /* Strict-Transport-Security on TLS responses; 0: none */
     const sc_cidr_list *trusted_proxies; /* borrowed */
     void *app;                           /* handed to handlers as req->app */
 } sc_server_config;
@@ -37,11 +42,15 @@ typedef struct sc_server sc_server;
 
 /* Creates a server on the loop. The configuration is copied; routes and trusted proxies are borrowed. */
 sc_server *sc_server_new(uv_loop_t *loop, const sc_server_config *cfg);
-/* Starts accepting on a bound socket fd (listening or not yet). Returns 0 or a libuv error code. */
-int sc_server_listen_fd(sc_server *s, int fd, int backlog);
+/* Starts accepting on a bound socket fd (listening or not yet), plaintext or TLS (up to one of each). TLS needs
+ * a configuration set first. Returns 0 or a libuv error code. */
+int sc_server_listen_fd(sc_server *s, int fd, int backlog, bool tls);
+/* Sets the TLS configuration for connections accepted from now on (takes a reference; established connections
+ * keep theirs). Used at start and on certificate reload. */
+void sc_server_set_tls(sc_server *s, sc_tls_config *cfg);
 /* Serves an already connected stream socket as a client connection (the server owns fd afterwards). Used by the
  * fuzz driver with one end of a socketpair; also fit for sockets handed over by a supervisor. */
-int sc_server_adopt(sc_server *s, int fd);
+int sc_server_adopt(sc_server *s, int fd, bool tls);
 /* Graceful stop: no new connections, in-flight requests finish (their responses say Connection: close), idle
  * connections close; after the drain timeout whatever remains is closed. on_done runs once every connection and
  * handle of the server is closed. */

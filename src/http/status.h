@@ -9,6 +9,7 @@
     X(204, "No Content", "no content")                                                                            \
     X(206, "Partial Content", "partial content")                                                                  \
     X(304, "Not Modified", "not modified")                                                                        \
+    X(308, "Permanent Redirect", "moved permanently")                                                             \
     X(400, "Bad Request", "malformed request")                                                                    \
     X(401, "Unauthorized", "authentication required")                                                             \
     X(403, "Forbidden", "forbidden")                                                                              \
@@ -16,6 +17,7 @@
     X(405, "Method Not Allowed", "method not allowed")                                                            \
     X(408, "Request Timeout", "request timed out")                                                                \
     X(409, "Conflict", "conflict")                                                                                \
+    X(412, "Precondition Failed", "precondition failed")                                                          \
     X(411, "Length Required", "length required")                                                                  \
     X(413, "Content Too Large", "request body too large")                                                         \
     X(414, "URI Too Long", "request target too long")                                                             \

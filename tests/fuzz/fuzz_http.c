@@ -130,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int fds[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
         abort();
-    if (sc_server_adopt(server, fds[0]) != 0)
+    if (sc_server_adopt(server, fds[0], false) != 0)
         abort();
     if (fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0)
         abort();

@@ -5,8 +5,16 @@ bounded by a deadline, so a hung or misbehaving server fails a test instead of
 hanging the suite.
 
 Server binary: $STACCATO_BIN, else build/staccato relative to the repo root.
+
+TLS mode (STACCATO_TEST_TLS=1): every Server also listens on a TLS port (a free
+port, a throw-away self-signed ECDSA P-256 certificate made once per process
+with openssl), and every client connection made through this module (Conn,
+Server.connect/get, request()) to a server's port goes over TLS (no
+verification, ALPN http/1.1) to that server's TLS port instead. Tests that
+cannot apply over TLS skip themselves with unittest.skipIf(harness.TLS, ...).
 """
 
+import atexit
 import json
 import os
 import re
@@ -14,6 +22,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -28,6 +37,12 @@ START_DEADLINE_S = 10.0      # time allowed for the "listening on" line
 STOP_DEADLINE_S = 15.0       # time allowed to exit after SIGTERM/SIGINT (> default drain)
 SOCK_TIMEOUT_S = 5.0         # default per-operation socket timeout
 LISTEN_RE = re.compile(r"listening on http://([0-9A-Za-z.:\[\]-]+):(\d+)")
+LISTEN_TLS_RE = re.compile(r"listening on https://([0-9A-Za-z.:\[\]-]+):(\d+)")
+
+# TLS mode: the whole run talks to the servers over TLS (see the module docstring).
+TLS = os.environ.get("STACCATO_TEST_TLS", "") == "1"
+# Settings that configure TLS (scrubbed from the inherited environment like STACCATO_*).
+TLS_SETTINGS = ["TLS_PORT", "TLS_CERT", "TLS_KEY", "TLS_CHAIN"]
 
 # Every setting from the spec table (used to scrub the inherited environment
 # and by test_config to check --help).
@@ -38,6 +53,8 @@ SETTINGS = [
     "STACCATO_KEEPALIVE_TIMEOUT_MS", "STACCATO_SEND_TIMEOUT_MS", "STACCATO_MAX_WRITE_BUFFER",
     "STACCATO_DRAIN_TIMEOUT_MS", "STACCATO_LOG_LEVEL", "STACCATO_LOG_FORMAT",
     "STACCATO_ACCESS_LOG", "STACCATO_TRUSTED_PROXIES",
+    "TLS_PORT", "TLS_CERT", "TLS_KEY", "TLS_CHAIN", "STACCATO_TLS_HANDSHAKE_TIMEOUT_MS",
+    "STACCATO_HTTPS_REDIRECT", "STACCATO_HSTS_MAX_AGE",
 ]
 
 
@@ -51,7 +68,7 @@ def clean_env(overrides=None, base=True):
     test defaults (loopback, PORT=0, debug routes) and per-test overrides.
     An override value of None removes the variable."""
     env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("STACCATO_") or k in ("HOST", "PORT"))}
+           if not (k.startswith("STACCATO_") or k in ("HOST", "PORT") or k in TLS_SETTINGS)}
     if base:
         env.update({"HOST": LOOPBACK, "PORT": "0", "STACCATO_DEBUG_ROUTES": "on"})
     for k, v in (overrides or {}).items():
@@ -135,13 +152,97 @@ class _LineCollector(threading.Thread):
 class ServerError(AssertionError):
     pass
 
+# ---------------------------------------------------------------------------
+# TLS: test certificates, free ports, the client side
+# ---------------------------------------------------------------------------
+
+_CERT_LOCK = threading.Lock()
+_TEST_CERT = None           # (cert, key) of the run, made on first use
+_TLS_PORTS = {}             # plaintext port -> TLS port of the servers started in TLS mode
+_TLS_DIR = None
+
+
+def _tls_dir():
+    global _TLS_DIR
+    if _TLS_DIR is None:
+        _TLS_DIR = tempfile.mkdtemp(prefix="staccato-it-tls-")
+        atexit.register(shutil.rmtree, _TLS_DIR, True)
+    return _TLS_DIR
+
+
+def make_certificate(directory, cn="localhost", name=None, days=30):
+    """A self-signed ECDSA P-256 certificate (SAN localhost, 127.0.0.1) and its
+    key, written with openssl into directory. Returns (cert_path, key_path)."""
+    name = name or cn
+    cert = os.path.join(directory, name + ".crt")
+    key = os.path.join(directory, name + ".key")
+    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+           "-keyout", key, "-out", cert, "-days", str(days), "-subj", "/CN=" + cn,
+           "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=30)
+    if p.returncode != 0:
+        raise ServerError("openssl could not make a test certificate: %s"
+                          % p.stderr.decode("utf-8", "replace"))
+    return cert, key
+
+
+def test_certificate():
+    """The run's throw-away certificate (made once per process, removed at exit)."""
+    global _TEST_CERT
+    with _CERT_LOCK:
+        if _TEST_CERT is None:
+            _TEST_CERT = make_certificate(_tls_dir(), "staccato-test")
+        return _TEST_CERT
+
+
+def free_port():
+    """A TCP port on loopback that nothing listens on right now."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def client_context(alpn=("http/1.1",)):
+    """A client context that verifies nothing (the certificates are throw-away)
+    and offers ALPN http/1.1."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+_CLIENT_CTX = None
+
+
+def _default_context():
+    global _CLIENT_CTX
+    if _CLIENT_CTX is None:
+        _CLIENT_CTX = client_context()
+    return _CLIENT_CTX
+
+
+
 
 class Server:
-    """A staccato process on 127.0.0.1 with an OS-chosen port."""
+    """A staccato process on 127.0.0.1 with an OS-chosen port.
 
-    def __init__(self, env=None, args=(), cwd=None, start=True, start_deadline=START_DEADLINE_S):
+    tls: None follows the run's mode (harness.TLS), True/False forces it. With
+    TLS the server also listens on tls_port (TLS_PORT, TLS_CERT and TLS_KEY are
+    set unless env gives them), and connections through this module to `port`
+    go to tls_port over TLS. http_port is always the plaintext port."""
+
+    def __init__(self, env=None, args=(), cwd=None, start=True, start_deadline=START_DEADLINE_S, tls=None):
         self.env_overrides = dict(env or {})
         self.args = list(args)
+        self.tls = TLS if tls is None else bool(tls)
+        self.tls_port = None
+        self.http_port = None
         self._own_tmp = None
         if cwd is None:
             # Empty cwd: a stray .env in the repo must not influence the tests.
@@ -158,7 +259,26 @@ class Server:
         binary = server_bin()
         if not os.path.exists(binary):
             raise ServerError("server binary not found: %s (set STACCATO_BIN)" % binary)
-        self.proc = subprocess.Popen([binary] + self.args, env=clean_env(self.env_overrides),
+        if not self.tls:
+            return self._start(binary, self.env_overrides, deadline_s)
+        # The TLS port is picked here (TLS_PORT=0 means no TLS): another process may take it before the
+        # server binds it, so a start that fails on a taken port is tried again with another one.
+        for attempt in range(4):
+            env = dict(self.env_overrides)
+            pick = "TLS_PORT" not in env
+            if pick:
+                env["TLS_PORT"] = free_port()
+            if "TLS_CERT" not in env and "TLS_KEY" not in env:
+                env["TLS_CERT"], env["TLS_KEY"] = test_certificate()
+            try:
+                return self._start(binary, env, deadline_s, keep_tmp=pick and attempt < 3)
+            except ServerError as e:
+                if not pick or attempt == 3 or "in use" not in str(e).lower():
+                    self.cleanup_tmp()
+                    raise
+
+    def _start(self, binary, env_overrides, deadline_s, keep_tmp=False):
+        self.proc = subprocess.Popen([binary] + self.args, env=clean_env(env_overrides),
                                      cwd=self.cwd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out = _LineCollector(self.proc.stdout, "staccato-stdout")
@@ -168,7 +288,7 @@ class Server:
         line = self.err.wait_for(lambda ln: LISTEN_RE.search(ln) is not None, deadline_s)
         if line is None:
             alive = self.proc.poll() is None
-            self.kill()
+            self.kill(keep_tmp)
             raise ServerError("server did not log 'listening on http://HOST:PORT' within %.1fs "
                               "(alive=%s, rc=%s)\nstderr:\n%s" % (
                                   deadline_s, alive, self.proc.returncode,
@@ -176,8 +296,25 @@ class Server:
         m = LISTEN_RE.search(line)
         self.port = int(m.group(2))
         if self.port == 0:
-            self.kill()
+            self.kill(keep_tmp)
             raise ServerError("listening line shows port 0, expected the real port: %r" % line)
+        self.http_port = self.port
+        if self.tls:
+            line = self.err.wait_for(lambda ln: LISTEN_TLS_RE.search(ln) is not None, deadline_s)
+            if line is None:
+                alive = self.proc.poll() is None
+                self.kill(keep_tmp)
+                raise ServerError("server did not log 'listening on https://HOST:PORT' within %.1fs "
+                                  "(alive=%s, rc=%s)\nstderr:\n%s" % (
+                                      deadline_s, alive, self.proc.returncode,
+                                      "\n".join(self.err.snapshot()[-30:])))
+            self.tls_port = int(LISTEN_TLS_RE.search(line).group(2))
+            if self.tls_port == 0:
+                self.kill(keep_tmp)
+                raise ServerError("listening line shows port 0, expected the real port: %r" % line)
+            _TLS_PORTS[self.port] = self.tls_port
+        else:
+            _TLS_PORTS.pop(self.port, None)
         return self
 
     def pid(self):
@@ -229,7 +366,7 @@ class Server:
             raise ServerError(msg)
         return rc
 
-    def kill(self):
+    def kill(self, keep_tmp=False):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             try:
@@ -238,7 +375,8 @@ class Server:
                 pass
         if self.proc is not None and self.proc.poll() is not None and hasattr(self, "out"):
             self._close_pipes()
-        self.cleanup_tmp()
+        if not keep_tmp:
+            self.cleanup_tmp()
 
     def cleanup_tmp(self):
         if self._own_tmp:
@@ -254,6 +392,8 @@ class Server:
 
     # -- clients ------------------------------------------------------------
     def connect(self, **kw):
+        """A client connection: over TLS to tls_port for a TLS server (unless
+        tls=False is given: then plaintext to the plaintext port)."""
         return Conn(self.port, **kw)
 
     def get(self, path, **kw):
@@ -285,6 +425,11 @@ class ConnectionClosed(AssertionError):
     def __init__(self, msg, partial=b""):
         super().__init__(msg)
         self.partial = partial
+
+
+class TLSHandshakeError(ConnectionClosed):
+    """The TLS handshake did not complete: the server closed the connection (or
+    refused the handshake) before any HTTP."""
 
 
 class Response:
@@ -361,10 +506,23 @@ def chunked(chunks, trailer=b""):
 
 
 class Conn:
-    """A raw client connection with a receive buffer and a response parser."""
+    """A raw client connection with a receive buffer and a response parser.
+
+    tls: None connects over TLS to the TLS port of the server whose plaintext
+    port `port` is when that server runs with TLS (TLS mode), else plaintext to
+    port; False: plaintext to port; True: TLS to port. Over TLS, `sock` is the
+    TCP socket underneath (socket options, select and SO_LINGER work on it),
+    send() and the reading methods carry plaintext through the TLS session
+    (one send is one or more TLS records), and the handshake is done before
+    the constructor returns (TLSHandshakeError when it fails)."""
 
     def __init__(self, port, host=LOOPBACK, timeout=SOCK_TIMEOUT_S, rcvbuf=None, sndbuf=None,
-                 nodelay=True):
+                 nodelay=True, tls=None, context=None, session=None, server_hostname=None):
+        if tls is None:
+            tls = port in _TLS_PORTS
+            if tls:
+                port = _TLS_PORTS[port]
+        self.port = port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -381,6 +539,125 @@ class Conn:
             raise
         self.buf = bytearray()
         self.eof = False
+        self.tls = None
+        self.close_notify_received = False   # TLS: the server ended the stream with a close_notify alert
+        if tls:
+            # A memory-BIO session over the plain socket: the TLS object is only used under _olock, so that a
+            # thread may send (pipeline_all) while another reads, and the socket keeps plaintext semantics.
+            self._olock = threading.Lock()
+            self._wlock = threading.Lock()
+            self._bio_in = ssl.MemoryBIO()
+            self._bio_out = ssl.MemoryBIO()
+            self.tls = (context or _default_context()).wrap_bio(
+                self._bio_in, self._bio_out, server_side=False, server_hostname=server_hostname,
+                session=session)
+            try:
+                self._handshake(time.monotonic() + timeout)
+            except BaseException:
+                self.sock.close()
+                raise
+
+    # -- TLS plumbing ---------------------------------------------------
+    def _handshake(self, deadline):
+        while True:
+            try:
+                with self._olock:
+                    self.tls.do_handshake()
+                    out = self._bio_out.read()
+                if out:
+                    self.sock.sendall(out)
+                return
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError as e:
+                raise TLSHandshakeError("TLS handshake failed: %s" % e)
+            with self._olock:
+                out = self._bio_out.read()
+            try:
+                if out:
+                    self.sock.sendall(out)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise socket.timeout("TLS handshake did not complete in time")
+                self.sock.settimeout(left)
+                data = self.sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError) as e:
+                raise TLSHandshakeError("TLS handshake failed: %s" % e)
+            finally:
+                self.sock.settimeout(self.timeout)
+            if not data:
+                raise TLSHandshakeError("TLS handshake failed: the server closed the connection")
+            with self._olock:
+                self._bio_in.write(data)
+
+    def _tls_decrypt(self):
+        """Moves the plaintext the session can give now into buf. Returns
+        True if some arrived, None at the end of the stream (close notify,
+        EOF or a fatal alert: the connection counts as closed), False when
+        more ciphertext is needed."""
+        got = False
+        while True:
+            with self._olock:
+                try:
+                    data = self.tls.read(65536)
+                    if not data:    # read() gives b"" for a close_notify (ragged EOFs raise)
+                        self.close_notify_received = True
+                except ssl.SSLWantReadError:
+                    return got
+                except ssl.SSLZeroReturnError:
+                    data = b""
+                    self.close_notify_received = True
+                except ssl.SSLEOFError:
+                    data = b""          # EOF without close_notify
+                except ssl.SSLError:
+                    data = b""          # a fatal alert or a broken record: like a reset
+            if not data:
+                self.eof = True
+                return True if got else None
+            self.buf += data
+            got = True
+
+    def peer_certificate(self):
+        """TLS: the server's certificate (DER) of this session."""
+        return self.tls.getpeercert(binary_form=True)
+
+    def wire(self, data):
+        """The bytes that put `data` on the wire: data itself on plaintext, its
+        TLS records (encrypted now, so to be sent in this order) over TLS."""
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        if self.tls is None:
+            return bytes(data)
+        with self._olock:
+            self.tls.write(data)
+            return self._bio_out.read()
+
+    def recv_some(self, bufsize=65536):
+        """Like sock.recv on plaintext: bytes that arrived (waiting up to the
+        socket's timeout), b"" at the end of the stream; raises socket.timeout,
+        ConnectionResetError."""
+        if self.buf:
+            data = bytes(self.buf[:bufsize])
+            del self.buf[:bufsize]
+            return data
+        if self.tls is None:
+            return self.sock.recv(bufsize)
+        while True:
+            if self.eof:
+                return b""
+            r = self._tls_decrypt()
+            if r:
+                if not self.buf:
+                    return b""
+                return self.recv_some(bufsize)
+            if r is None:
+                return b""
+            raw = self.sock.recv(65536)
+            with self._olock:
+                if raw:
+                    self._bio_in.write(raw)
+                else:
+                    self._bio_in.write_eof()
 
     def close(self):
         try:
@@ -398,15 +675,38 @@ class Conn:
     def send(self, data):
         if isinstance(data, str):
             data = data.encode("latin-1")
-        self.sock.sendall(data)
+        if self.tls is None:
+            self.sock.sendall(data)
+            return
+        if not data:
+            return
+        with self._wlock:
+            mv = memoryview(data)
+            for i in range(0, len(mv), 256 * 1024):
+                self.sock.sendall(self.wire(mv[i:i + 256 * 1024]))
 
     def send_slowly(self, data, step=1, delay=0.001):
+        """Sends step bytes at a time (over TLS: each step is a TLS record of its own)."""
         if isinstance(data, str):
             data = data.encode("latin-1")
         for i in range(0, len(data), step):
-            self.sock.sendall(data[i:i + step])
+            self.send(data[i:i + step])
             if delay:
                 time.sleep(delay)
+
+    def close_notify(self):
+        """TLS: sends a close_notify alert (the TLS way of ending the stream); plaintext: shuts the write side."""
+        if self.tls is None:
+            self.sock.shutdown(socket.SHUT_WR)
+            return
+        with self._wlock:
+            with self._olock:
+                try:
+                    self.tls.unwrap()
+                except (ssl.SSLWantReadError, ssl.SSLError):
+                    pass
+                out = self._bio_out.read()
+            self.sock.sendall(out)
 
     def request(self, method, target, headers=None, body=None, version="HTTP/1.1", timeout=None):
         self.send(build_request(method, target, headers, body, version))
@@ -418,22 +718,35 @@ class Conn:
         socket.timeout when the deadline passes."""
         if self.eof:
             return False
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise socket.timeout("deadline passed waiting for response bytes")
-        self.sock.settimeout(left)
-        try:
-            data = self.sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
-            self.eof = True
-            return False
-        finally:
-            self.sock.settimeout(self.timeout)
-        if not data:
-            self.eof = True
-            return False
-        self.buf += data
-        return True
+        while True:
+            if self.tls is not None:
+                r = self._tls_decrypt()
+                if r:
+                    return bool(self.buf) or not self.eof
+                if r is None:
+                    return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("deadline passed waiting for response bytes")
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):
+                self.eof = True
+                return False
+            finally:
+                self.sock.settimeout(self.timeout)
+            if self.tls is None:
+                if not data:
+                    self.eof = True
+                    return False
+                self.buf += data
+                return True
+            with self._olock:
+                if data:
+                    self._bio_in.write(data)
+                else:
+                    self._bio_in.write_eof()
 
     def _read_line(self, deadline, what):
         while True:
@@ -544,15 +857,21 @@ class Conn:
         self.buf.clear()
         return data, True
 
+    def _pending(self):
+        """Plaintext (or the end of the stream) already inside the TLS session."""
+        if self.tls is not None and not self.eof:
+            self._tls_decrypt()
+        return bool(self.buf) or self.eof
+
     def wait_readable(self, timeout):
-        if self.buf or self.eof:
+        if self._pending():
             return True
         r, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
         return bool(r)
 
     def nothing_arrives(self, wait=0.2):
         """True if no byte (and no EOF) arrives within `wait` seconds."""
-        if self.buf:
+        if self.buf or (self.tls is not None and self._pending()):
             return False
         r, _, _ = select.select([self.sock], [], [], wait)
         if not r:
@@ -570,7 +889,7 @@ def pipeline_all(conn, reqs, timeout=3.0):
 
     def sender():
         try:
-            conn.sock.sendall(data)
+            conn.send(data)
         except OSError as e:
             send_err.append(e)
 

@@ -304,12 +304,14 @@ class Albums(CatalogCase):
         mid = uniq("media-")
         sql("INSERT INTO media_files (id, kind, sha256, path, mime, size) VALUES ('%s', 'cover', 'x', 'c/x.png', "
             "'image/png', 10); UPDATE albums SET cover_media_id = '%s' WHERE id = '%s'" % (mid, mid, aid))
+        # Without STACCATO_PUBLIC_URL: the scheme the request came with (https over TLS) and the Host header.
+        scheme = "https" if harness.TLS else "http"
         a = self.ok(self.get_album(aid))["data"]["album"]
-        self.assertEqual(a["coverUrl"], "http://127.0.0.1/albums/%s/cover" % aid)
+        self.assertEqual(a["coverUrl"], "%s://127.0.0.1/albums/%s/cover" % (scheme, aid))
         a = self.ok(call("GET", "/albums/" + aid, headers={"Host": "music.example:8080"}))["data"]["album"]
-        self.assertEqual(a["coverUrl"], "http://music.example:8080/albums/%s/cover" % aid)
+        self.assertEqual(a["coverUrl"], "%s://music.example:8080/albums/%s/cover" % (scheme, aid))
         s = self.ok(call("GET", "/songs/" + sid, headers={"Host": "music.example:8080"}))["data"]["song"]
-        self.assertEqual(s["coverUrl"], "http://music.example:8080/albums/%s/cover" % aid)
+        self.assertEqual(s["coverUrl"], "%s://music.example:8080/albums/%s/cover" % (scheme, aid))
         # With STACCATO_PUBLIC_URL the base comes from the settings, whatever the Host header says.
         pub = self.start_server(env=server_env(STACCATO_PUBLIC_URL="https://cdn.example.org/"))
         a = self.ok(call("GET", "/albums/" + aid, server=pub, headers={"Host": "evil.example"}))["data"]["album"]

@@ -69,7 +69,8 @@ def run_migrate(url, timeout=60.0):
 
 
 def db_env(**extra):
-    env = dict(_SCRUB, DATABASE_URL=SVC.database_url, REDIS_URL=SVC.redis_url)
+    # No job workers: their LISTEN connection and claims would add to the connections and queries counted here.
+    env = dict(_SCRUB, DATABASE_URL=SVC.database_url, REDIS_URL=SVC.redis_url, STACCATO_JOBS="off")
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -2,7 +2,6 @@
 """Streaming request bodies (routes whose handler takes the body as it arrives, like uploads), through the debug
 route /_debug/upload: its sink counts bytes, pauses reading for 5 ms every 64 KiB, and rejects beyond ?limit=."""
 import os
-import socket
 import sys
 import time
 import unittest
@@ -89,8 +88,8 @@ class StreamingBody(harness.ServerTestCase):
 
     def test_client_leaving_mid_upload(self):
         for _ in range(10):
-            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=3)
-            s.sendall(build_request("PUT", "/_debug/upload", [("Content-Length", str(len(BLOB)))]) + BLOB[:300_000])
+            s = self.srv.connect(timeout=3)
+            s.send(build_request("PUT", "/_debug/upload", [("Content-Length", str(len(BLOB)))]) + BLOB[:300_000])
             s.close()
         time.sleep(0.2)
         c = self.conn()

@@ -1,0 +1,303 @@
+/* LISTEN on a dedicated connection: libpq's non-blocking connect and notification reading driven by uv_poll.
+ *
+ *   DOWN --connect--> CONNECTING --PQconnectPoll OK, send LISTEN--> LISTENING --LISTEN answered--> READY
+ *     ^                    |                                            |                           |
+ *     +---- backoff <------+--------------------- error, timeout -------+---------------------------+
+ *
+ * The socket may change while PQconnectPoll works through the addresses of a connection string, so it is read
+ * again after every step, and a poll handle is never left on a socket that libpq has closed: the handle is stopped
+ * and closed before PQfinish. */
+#include "jobs/notify.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+
+typedef enum { L_DOWN, L_CONNECTING, L_LISTENING, L_READY, L_CLOSED } listener_state;
+
+struct sc_jobs_listener {
+    uv_loop_t *loop;
+    char *conninfo;
+    char *listen_sql;
+    uint64_t connect_timeout_ms;
+    PGconn *pg;
+    uv_poll_t *poll; /* on fd, or NULL */
+    int fd;
+    int events;
+    uv_timer_t timer; /* connect deadline, then reconnect backoff */
+    listener_state state;
+    uint64_t backoff_ms;
+    bool ever_up;
+    void (*on_wake)(void *data);
+    void *data;
+    void (*on_closed)(void *data);
+    void *closed_data;
+    unsigned open_handles;
+};
+
+static void on_poll(uv_poll_t *h, int status, int events);
+static void on_timer(uv_timer_t *t);
+
+static void handle_closed(sc_jobs_listener *l)
+{
+    if (--l->open_handles > 0 || l->state != L_CLOSED)
+        return;
+    void (*cb)(void *) = l->on_closed;
+    void *data = l->closed_data;
+    free(l->conninfo);
+    free(l->listen_sql);
+    free(l);
+    if (cb)
+        cb(data);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    sc_jobs_listener *l = h->data;
+    free(h);
+    handle_closed(l);
+}
+
+static void on_timer_closed(uv_handle_t *h) { handle_closed(h->data); }
+
+static void unwatch(sc_jobs_listener *l)
+{
+    if (!l->poll)
+        return;
+    uv_poll_stop(l->poll);
+    uv_close((uv_handle_t *)l->poll, on_poll_closed);
+    l->poll = NULL;
+    l->fd = -1;
+    l->events = 0;
+}
+
+/* Watches libpq's current socket for events (a new socket gets a new poll handle). Returns -1 on failure. */
+static int watch(sc_jobs_listener *l, int events)
+{
+    int fd = PQsocket(l->pg);
+    if (fd < 0)
+        return -1;
+    if (l->poll && l->fd != fd)
+        unwatch(l);
+    if (!l->poll) {
+        l->poll = sc_alloc(sizeof(*l->poll));
+        if (uv_poll_init(l->loop, l->poll, fd) != 0) {
+            free(l->poll);
+            l->poll = NULL;
+            return -1;
+        }
+        l->poll->data = l;
+        l->open_handles++;
+        l->fd = fd;
+        l->events = 0;
+    }
+    if (events != l->events) {
+        if (uv_poll_start(l->poll, events, on_poll) != 0)
+            return -1;
+        l->events = events;
+    }
+    return 0;
+}
+
+/* Tears the connection down and plans the next attempt. A warning when a connection goes away or the first
+ * attempt fails; repeated failures only at debug level. */
+static void broken(sc_jobs_listener *l, const char *why)
+{
+    if (l->state == L_DOWN || l->state == L_CLOSED)
+        return;
+    if (l->state == L_READY || (!l->ever_up && l->backoff_ms == 0))
+        sc_log_warn("job notification connection %s: %s (the queue is still polled)",
+                    l->state == L_READY ? "lost" : "failed", why);
+    else
+        sc_log_debug("job notification connection failed again: %s", why);
+    unwatch(l);
+    if (l->pg) {
+        PQfinish(l->pg);
+        l->pg = NULL;
+    }
+    l->state = L_DOWN;
+    l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (l->backoff_ms > BACKOFF_MAX_MS)
+        l->backoff_ms = BACKOFF_MAX_MS;
+    uint64_t jitter = (uint64_t)rand() % (l->backoff_ms / 4 + 1);
+    uv_timer_start(&l->timer, on_timer, l->backoff_ms + jitter, 0);
+}
+
+/* Notices and warnings from the server go to our log as one line, not straight to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    (void)arg;
+    sc_log_warn("job notification connection: %s", message);
+}
+
+static void connect_start(sc_jobs_listener *l)
+{
+    /* Named in pg_stat_activity unless the connection string names itself. */
+    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *const values[] = {l->conninfo, "staccato-jobs", NULL};
+    l->pg = PQconnectStartParams(keys, values, 1);
+    l->state = L_CONNECTING;
+    if (l->pg)
+        PQsetNoticeProcessor(l->pg, on_notice, l);
+    if (!l->pg || PQstatus(l->pg) == CONNECTION_BAD) {
+        broken(l, l->pg ? PQerrorMessage(l->pg) : "out of memory");
+        return;
+    }
+    uv_timer_start(&l->timer, on_timer, l->connect_timeout_ms, 0);
+    if (watch(l, UV_WRITABLE) != 0)
+        broken(l, "cannot watch the connection's socket");
+}
+
+/* Sends what libpq has buffered; keeps write interest while some is left. */
+static void flush(sc_jobs_listener *l)
+{
+    int r = PQflush(l->pg);
+    if (r < 0 || watch(l, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0)
+        broken(l, PQerrorMessage(l->pg));
+}
+
+static void connect_step(sc_jobs_listener *l)
+{
+    int rc = 0;
+    switch (PQconnectPoll(l->pg)) {
+    case PGRES_POLLING_READING:
+        rc = watch(l, UV_READABLE);
+        break;
+    case PGRES_POLLING_WRITING:
+        rc = watch(l, UV_WRITABLE);
+        break;
+    case PGRES_POLLING_OK:
+        if (PQsetnonblocking(l->pg, 1) != 0 || !PQsendQuery(l->pg, l->listen_sql)) {
+            broken(l, PQerrorMessage(l->pg));
+            return;
+        }
+        l->state = L_LISTENING;
+        flush(l);
+        return;
+    default:
+        broken(l, PQerrorMessage(l->pg));
+        return;
+    }
+    if (rc != 0)
+        broken(l, "cannot watch the connection's socket");
+}
+
+/* Reads what arrived: the answer to LISTEN, then notifications. */
+static void read_input(sc_jobs_listener *l)
+{
+    if (!PQconsumeInput(l->pg)) {
+        broken(l, PQerrorMessage(l->pg));
+        return;
+    }
+    bool wake = false;
+    while (!PQisBusy(l->pg)) {
+        PGresult *r = PQgetResult(l->pg);
+        if (!r)
+            break;
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK) {
+            char why[256];
+            snprintf(why, sizeof(why), "LISTEN failed: %s", PQresultErrorMessage(r));
+            PQclear(r);
+            broken(l, why);
+            return;
+        }
+        PQclear(r);
+        if (l->state == L_LISTENING) {
+            if (l->ever_up)
+                sc_log_info("job notification connection back");
+            l->state = L_READY;
+            l->ever_up = true;
+            l->backoff_ms = 0;
+            uv_timer_stop(&l->timer);
+            wake = true; /* whatever was announced while we were not listening */
+        }
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(l->pg)) != NULL) {
+        PQfreemem(n);
+        wake = true;
+    }
+    if (PQstatus(l->pg) == CONNECTION_BAD) {
+        broken(l, PQerrorMessage(l->pg));
+        return;
+    }
+    if (wake && l->on_wake)
+        l->on_wake(l->data);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    sc_jobs_listener *l = h->data;
+    if (h != l->poll || l->state == L_DOWN || l->state == L_CLOSED)
+        return;
+    if (l->state == L_CONNECTING) {
+        connect_step(l);
+        return;
+    }
+    if (status < 0) {
+        broken(l, PQconsumeInput(l->pg) ? "socket error" : PQerrorMessage(l->pg));
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        flush(l);
+        if (l->state == L_DOWN)
+            return;
+    }
+    if (events & UV_READABLE)
+        read_input(l);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    sc_jobs_listener *l = t->data;
+    if (l->state == L_CONNECTING || l->state == L_LISTENING)
+        broken(l, "connect timed out");
+    else if (l->state == L_DOWN)
+        connect_start(l);
+}
+
+sc_jobs_listener *sc_jobs_listener_new(uv_loop_t *loop, const char *conninfo, const char *channel,
+                                       uint64_t connect_timeout_ms, void (*on_wake)(void *data), void *data)
+{
+    sc_jobs_listener *l = sc_calloc(sizeof(*l));
+    l->loop = loop;
+    l->conninfo = sc_strdup(conninfo ? conninfo : "");
+    size_t len = strlen(channel) + sizeof("LISTEN ");
+    l->listen_sql = sc_alloc(len);
+    snprintf(l->listen_sql, len, "LISTEN %s", channel);
+    l->connect_timeout_ms = connect_timeout_ms ? connect_timeout_ms : 3000;
+    l->fd = -1;
+    l->on_wake = on_wake;
+    l->data = data;
+    uv_timer_init(loop, &l->timer);
+    l->timer.data = l;
+    l->open_handles = 1;
+    l->state = L_DOWN;
+    connect_start(l);
+    return l;
+}
+
+bool sc_jobs_listener_ready(const sc_jobs_listener *l) { return l->state == L_READY; }
+
+void sc_jobs_listener_close(sc_jobs_listener *l, void (*on_closed)(void *data), void *data)
+{
+    l->on_closed = on_closed;
+    l->closed_data = data;
+    l->on_wake = NULL;
+    unwatch(l);
+    if (l->pg) {
+        PQfinish(l->pg);
+        l->pg = NULL;
+    }
+    l->state = L_CLOSED;
+    uv_timer_stop(&l->timer);
+    uv_close((uv_handle_t *)&l->timer, on_timer_closed);
+}
