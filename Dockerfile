@@ -33,7 +33,8 @@ RUN cmake -S . -B /tmp/build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
 FROM debian:12 AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
-# Shared libraries only (no -dev packages, no compiler), plus curl for the HEALTHCHECK.
+# Shared libraries only (no -dev packages, no compiler), ffprobe (package ffmpeg) for uploads,
+# ca-certificates for outbound TLS, curl for the HEALTHCHECK.
 COPY deps/install.sh /tmp/install.sh
 RUN bash /tmp/install.sh runtime \
  && rm -rf /var/lib/apt/lists/* /tmp/install.sh \
@@ -43,18 +44,23 @@ RUN bash /tmp/install.sh runtime \
 
 COPY --from=build /out/staccato /usr/local/bin/staccato
 COPY --from=build /src/db/ /app/db/
+# Uploaded audio and covers (STACCATO_MEDIA_DIR), writable by the server user; keep it on a volume.
+RUN install -d -o staccato -g staccato -m 0750 /app/media
 
-# Fail the image build if a shared library is missing or curl was not installed.
+# Fail the image build if a shared library is missing or curl/ffprobe was not installed.
 RUN if ldd /usr/local/bin/staccato | grep 'not found'; then \
       echo 'runtime stage: shared libraries missing (see deps/install.sh runtime)' >&2; exit 1; \
     fi \
  && command -v curl >/dev/null \
+ && command -v ffprobe >/dev/null \
  && /usr/local/bin/staccato --version
 
 WORKDIR /app
 USER staccato
 ENV HOST=0.0.0.0 \
-    PORT=5000
+    PORT=5000 \
+    STACCATO_MEDIA_DIR=/app/media
+VOLUME ["/app/media"]
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:5000/health || exit 1

@@ -6,15 +6,19 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev node-llhttp libpq-dev libhiredis-dev libmbedtls-dev libcurl4-openssl-dev
   libjansson-dev libargon2-dev)
-RUN_PKGS=(postgresql postgresql-contrib redis-server openssl ca-certificates ffmpeg)
+# What the server needs to run (the Docker image installs only these) ...
+RUNTIME_PKGS=(libuv1 libpq5 libhiredis0.14 libmbedcrypto7 libmbedtls14 libmbedx509-1 libcurl4 libjansson4
+  libargon2-1 ca-certificates curl ffmpeg)
+# ... and the services and tools the run and test commands start beside it.
+SERVICE_PKGS=(postgresql postgresql-contrib redis-server openssl ca-certificates ffmpeg)
 TEST_PKGS=(python3 python3-aiosmtpd curl procps strace)
 BENCH_PKGS=(wrk nginx-light)
 
 case "${1:-all}" in
   build) want=("${BUILD_PKGS[@]}") ;;
-  runtime) want=("${RUN_PKGS[@]}") ;;
-  test) want=("${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "${TEST_PKGS[@]}") ;;
-  all) want=("${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "${TEST_PKGS[@]}" "${BENCH_PKGS[@]}") ;;
+  runtime) want=("${RUNTIME_PKGS[@]}") ;;
+  test) want=("${BUILD_PKGS[@]}" "${SERVICE_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  all) want=("${BUILD_PKGS[@]}" "${SERVICE_PKGS[@]}" "${TEST_PKGS[@]}" "${BENCH_PKGS[@]}") ;;
   *) echo "usage: deps/install.sh [build|runtime|test|all]" >&2; exit 2 ;;
 esac
 

@@ -54,6 +54,7 @@ typedef struct worker {
     sc_app app;
     uv_signal_t sigterm, sigint, sighup;
     bool has_sighup;
+    bool draining;
     uv_check_t log_check;
     unsigned stopping; /* of the HTTP server and the job workers, those still stopping */
 } worker;
@@ -74,6 +75,13 @@ static void on_drained(void *data)
     sc_pg_pool_close(w->app.pg, NULL, NULL);
     sc_redis_close(w->app.redis, NULL, NULL);
     sc_outbound_close(w->app.outbound, NULL, NULL);
+    /* Closing the signal handles restores the default actions; a SIGTERM arriving between here and exit must stay
+     * pending instead of killing a process that is about to exit cleanly. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigprocmask(SIG_BLOCK, &stop, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
     if (w->has_sighup)
@@ -84,9 +92,14 @@ static void on_drained(void *data)
 static void on_signal(uv_signal_t *h, int signum)
 {
     worker *w = h->data;
+    /* The handlers stay installed while draining: a repeated signal must not fall back to the default action
+     * and kill the process halfway through its shutdown. */
+    if (w->draining) {
+        sc_log_info("received %s again: still draining", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        return;
+    }
+    w->draining = true;
     sc_log_info("received %s: draining connections", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    uv_signal_stop(&w->sigterm);
-    uv_signal_stop(&w->sigint);
     sc_jobs *jobs = w->app.jobs;
     w->app.jobs = NULL;
     w->stopping = (jobs != NULL) + (w->server != NULL);
@@ -113,6 +126,10 @@ static void on_sighup(uv_signal_t *h, int signum)
     worker *w = h->data;
     const sc_settings *st = w->app.settings;
     (void)signum;
+    if (!tls_config) {
+        sc_log_info("SIGHUP: no TLS certificate to reload");
+        return;
+    }
     char err[256];
     sc_tls_config *fresh = sc_tls_config_load(st->tls_cert, st->tls_key, st->tls_chain, err, sizeof(err));
     if (!fresh) {
@@ -193,7 +210,7 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
     w.sigterm.data = w.sigint.data = &w;
     uv_signal_start(&w.sigterm, on_signal, SIGTERM);
     uv_signal_start(&w.sigint, on_signal, SIGINT);
-    if (w.server && tls_fd >= 0) {
+    if (w.server) { /* without TLS there is nothing to reload, but SIGHUP must not end the server */
         uv_signal_init(w.loop, &w.sighup);
         w.sighup.data = &w;
         uv_signal_start(&w.sighup, on_sighup, SIGHUP);
@@ -249,6 +266,7 @@ static int supervise(const sc_settings *st, const sc_cidr_list *trusted, unsigne
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
 
     size_t n = (size_t)st->workers;
@@ -271,6 +289,7 @@ static int supervise(const sc_settings *st, const sc_cidr_list *trusted, unsigne
             }
             pid_t pid = fork();
             if (pid == 0) {
+                signal(SIGHUP, SIG_IGN); /* until the worker's loop handles it */
                 sigprocmask(SIG_UNBLOCK, &set, NULL);
                 char err[256];
                 unsigned bound;
@@ -303,6 +322,12 @@ static int supervise(const sc_settings *st, const sc_cidr_list *trusted, unsigne
         int sig;
         if (sigwait(&set, &sig) != 0)
             continue;
+        if (sig == SIGHUP) { /* certificate reload: each worker reloads its own */
+            for (size_t i = 0; i < n; i++)
+                if (pids[i])
+                    kill(pids[i], SIGHUP);
+            continue;
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping)
                 sc_log_info("received %s: stopping workers", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -172,31 +172,6 @@ static const char *text_problem(sc_req *req, const char *field, sc_slice v)
     return NULL;
 }
 
-/* The base of absolute URLs: STACCATO_PUBLIC_URL, else http:// and the Host header. */
-static const char *base_url(sc_req *req)
-{
-    const char *pub = app_of(req)->settings->public_url;
-    if (pub && *pub) {
-        size_t n = strlen(pub);
-        while (n > 0 && pub[n - 1] == '/')
-            n--;
-        return sc_arena_strndup(req->arena, pub, n);
-    }
-    sc_slice host = sc_slice_trim(sc_req_header(req, "host"));
-    bool ok = host.len > 0 && host.len <= 255;
-    for (size_t i = 0; ok && i < host.len; i++) {
-        char c = host.ptr[i];
-        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-             c == ':' || c == '[' || c == ']' || c == '_';
-    }
-    if (!ok)
-        host = SC_SLICE_LIT("localhost");
-    char *url = sc_arena_alloc(req->arena, host.len + 8);
-    memcpy(url, "http://", 7);
-    memcpy(url + 7, host.ptr, host.len);
-    url[7 + host.len] = '\0';
-    return url;
-}
 
 /* ?title= and ?performer= are substrings: %, _ and the escape character itself match literally. */
 static const char *like_escape(sc_req *req, sc_slice s)
@@ -341,7 +316,7 @@ int sc_api_albums_get(sc_req *req)
     sc_slice id = sc_req_param(req, "id");
     if (!plausible_id(id))
         return sc_res_error(req, 404, "album not found");
-    const char *params[] = {dup(req, id), ctx->viewer, ctx->admin, base_url(req)};
+    const char *params[] = {dup(req, id), ctx->viewer, ctx->admin, sc_api_base_url(req)};
     sc_api_db(req, SC_STMT_ALBUM_GET, 4, params, on_album);
     return SC_ASYNC;
 }
@@ -550,7 +525,7 @@ int sc_api_songs_get(sc_req *req)
     sc_slice id = sc_req_param(req, "id");
     if (!plausible_id(id))
         return sc_res_error(req, 404, "song not found");
-    const char *params[] = {dup(req, id), ctx->viewer, ctx->admin, base_url(req)};
+    const char *params[] = {dup(req, id), ctx->viewer, ctx->admin, sc_api_base_url(req)};
     sc_api_db(req, SC_STMT_SONG_GET, 4, params, on_song);
     return SC_ASYNC;
 }

@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "api/api.h"
+
 sc_jw *sc_api_begin(sc_req *req)
 {
     sc_jw *w = sc_arena_alloc(req->arena, sizeof(*w));
@@ -41,6 +43,33 @@ int sc_api_data_str(sc_req *req, int status, const char *msg, const char *key, c
     sc_jw_cstr(w, value);
     sc_jw_obj_end(w);
     return sc_api_end(w, status);
+}
+
+const char *sc_api_base_url(sc_req *req)
+{
+    const char *pub = ((sc_app *)req->app)->settings->public_url;
+    if (pub && *pub) {
+        size_t n = strlen(pub);
+        while (n > 0 && pub[n - 1] == '/')
+            n--;
+        return sc_arena_strndup(req->arena, pub, n);
+    }
+    sc_slice host = sc_slice_trim(sc_req_header(req, "host"));
+    bool ok = host.len > 0 && host.len <= 255;
+    for (size_t i = 0; ok && i < host.len; i++) {
+        char c = host.ptr[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+             c == ':' || c == '[' || c == ']' || c == '_';
+    }
+    if (!ok)
+        host = SC_SLICE_LIT("localhost");
+    const char *scheme = sc_req_secure(req) ? "https://" : "http://";
+    size_t sl = strlen(scheme);
+    char *url = sc_arena_alloc(req->arena, sl + host.len + 1);
+    memcpy(url, scheme, sl);
+    memcpy(url + sl, host.ptr, host.len);
+    url[sl + host.len] = '\0';
+    return url;
 }
 
 static int number_param(sc_req *req, const char *name, uint64_t def, uint64_t min, uint64_t max, uint64_t *out)

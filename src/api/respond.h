@@ -16,6 +16,11 @@ int sc_api_message(sc_req *req, int status, const char *msg);
 /* {"status":"success","message":msg,"data":{key:value}} (msg may be NULL) */
 int sc_api_data_str(sc_req *req, int status, const char *msg, const char *key, const char *value);
 
+/* The base of the absolute URLs the server hands out (coverUrl, stream URLs): STACCATO_PUBLIC_URL without a
+ * trailing slash, else http:// or https:// (as the request came) and the Host header, or localhost when the
+ * Host header holds anything but host-name characters. Allocated in the request's arena. */
+const char *sc_api_base_url(sc_req *req);
+
 typedef struct sc_page {
     uint64_t page, limit, offset;
     char limit_str[24], offset_str[24];

@@ -136,32 +136,6 @@ static sc_slice header_joined(sc_req *req, const char *name)
     return (sc_slice){out, o};
 }
 
-/* The base of absolute URLs: STACCATO_PUBLIC_URL, else http:// and the Host header (as the catalog builds
- * coverUrl). */
-static const char *base_url(sc_req *req)
-{
-    const char *pub = app_of(req)->settings->public_url;
-    if (pub && *pub) {
-        size_t n = strlen(pub);
-        while (n > 0 && pub[n - 1] == '/')
-            n--;
-        return sc_arena_strndup(req->arena, pub, n);
-    }
-    sc_slice host = sc_slice_trim(sc_req_header(req, "host"));
-    bool ok = host.len > 0 && host.len <= 255;
-    for (size_t i = 0; ok && i < host.len; i++) {
-        char c = host.ptr[i];
-        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-             c == ':' || c == '[' || c == ']' || c == '_';
-    }
-    if (!ok)
-        host = SC_SLICE_LIT("localhost");
-    char *url = sc_arena_alloc(req->arena, host.len + 8);
-    memcpy(url, "http://", 7);
-    memcpy(url + 7, host.ptr, host.len);
-    url[7 + host.len] = '\0';
-    return url;
-}
 
 /* The signature of "<id>:<expires>" as base64url (SIG_CHARS characters and a NUL). */
 static void sign(sc_slice id, sc_slice expires, char out[SIG_CHARS + 1])
@@ -564,7 +538,7 @@ static void on_url_row(sc_req *req, const char *err, PGresult *res)
     gmtime_r(&t, &tm);
     strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
     sc_buf url = {0};
-    sc_buf_printf(&url, "%s/songs/%s/stream?expires=%s&sig=%s", base_url(req), ctx->id, exp, sig);
+    sc_buf_printf(&url, "%s/songs/%s/stream?expires=%s&sig=%s", sc_api_base_url(req), ctx->id, exp, sig);
     sc_res_header(req, "Cache-Control", SC_SLICE_LIT("no-store")); /* the URL is a credential */
     sc_jw *w = sc_api_begin(req);
     sc_jw_key(w, "data");

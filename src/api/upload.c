@@ -540,27 +540,6 @@ static const sc_body_sink body_sink = {on_body_data, on_body_end};
 
 /* ---- recording it ------------------------------------------------------------------------------------- */
 
-/* The base of absolute URLs: STACCATO_PUBLIC_URL, else http:// and the Host header (as the catalog does). */
-static void append_base_url(sc_req *req, sc_buf *out)
-{
-    const char *pub = app_of(req)->settings->public_url;
-    if (pub && *pub) {
-        size_t n = strlen(pub);
-        while (n > 0 && pub[n - 1] == '/')
-            n--;
-        sc_buf_append(out, pub, n);
-        return;
-    }
-    sc_slice host = sc_slice_trim(sc_req_header(req, "host"));
-    bool ok = host.len > 0 && host.len <= 255;
-    for (size_t i = 0; ok && i < host.len; i++) {
-        char c = host.ptr[i];
-        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-             c == ':' || c == '[' || c == ']' || c == '_';
-    }
-    sc_buf_append_str(out, "http://");
-    sc_buf_append_slice(out, ok ? host : SC_SLICE_LIT("localhost"));
-}
 
 static void json_int_or_null(sc_jw *w, const char *key, long long v)
 {
@@ -583,7 +562,7 @@ static void answer_created(upload *u)
     sc_jw_obj_begin(w);
     if (u->kind == COVER) {
         sc_buf url = {0};
-        append_base_url(req, &url);
+        sc_buf_append_str(&url, sc_api_base_url(req));
         sc_buf_printf(&url, "/albums/%s/cover", u->id);
         sc_jw_key(w, "coverUrl");
         sc_jw_str(w, sc_buf_slice(&url));

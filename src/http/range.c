@@ -369,8 +369,10 @@ void sc_http_date_format(int64_t t, char out[SC_HTTP_DATE_LEN + 1])
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
     int wd = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
-    snprintf(out, SC_HTTP_DATE_LEN + 1, "%s, %02u %s %04d %02d:%02d:%02d GMT", day_names[wd], d, month_names[m - 1],
-             (int)y, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+    /* Every field is in range after the clamp; the modulos only tell the compiler so. */
+    snprintf(out, SC_HTTP_DATE_LEN + 1, "%s, %02u %s %04d %02d:%02d:%02d GMT", day_names[wd], d % 100u,
+             month_names[(m - 1) % 12], (int)(y % 10000), (int)(secs / 3600 % 24), (int)(secs / 60 % 60),
+             (int)(secs % 60));
 }
 
 /* ---- conditional requests --------------------------------------------------------------------------------- */

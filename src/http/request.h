@@ -74,6 +74,8 @@ sc_slice sc_req_header(const sc_req *req, const char *name);
 sc_slice sc_req_param(const sc_req *req, const char *name);
 /* The percent-decoded value of a query parameter; false when absent. Decoded into the arena. */
 bool sc_req_query(const sc_req *req, const char *name, sc_slice *out);
+/* Whether the request came over TLS. */
+bool sc_req_secure(const sc_req *req);
 /* The client's address: the peer, or with a trusted proxy as peer, the address X-Forwarded-For names. */
 sc_slice sc_req_client(sc_req *req);
 /* Registers a hook run (in reverse order of registration) when the request ends. */

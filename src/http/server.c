@@ -487,6 +487,11 @@ static sc_slice client_address(sc_conn *c)
     return client;
 }
 
+bool sc_req_secure(const sc_req *req)
+{
+    return ((const sc_conn *)((const char *)req - offsetof(sc_conn, req)))->tls != NULL;
+}
+
 sc_slice sc_req_client(sc_req *req)
 {
     return client_address((sc_conn *)((char *)req - offsetof(sc_conn, req)));
@@ -592,18 +597,37 @@ void sc_req_finish(sc_req *req, int status)
 static int redirect_to_https(sc_conn *c)
 {
     sc_req *r = &c->req;
-    sc_slice host = sc_req_header(r, "host");
-    size_t name_len = host.len;
+    sc_slice host = sc_slice_trim(sc_req_header(r, "host"));
+    sc_slice name = SC_SLICE_NULL;
     if (host.len && host.ptr[0] == '[') { /* [v6]:port */
         long close_br = sc_slice_find(host, ']');
-        name_len = close_br < 0 ? host.len : (size_t)close_br + 1;
+        if (close_br > 1)
+            name = (sc_slice){host.ptr, (size_t)close_br + 1};
     } else {
         long colon = sc_slice_find(host, ':');
-        if (colon >= 0)
-            name_len = (size_t)colon;
+        name = (sc_slice){host.ptr, colon < 0 ? host.len : (size_t)colon};
+    }
+    /* Only host-name characters go into the Location; otherwise (no Host, or a strange one) the address the
+     * client reached us at. */
+    bool ok = name.len > 0 && name.len <= 255;
+    for (size_t i = 0; ok && i < name.len; i++) {
+        char ch = name.ptr[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+             ch == '-' || ch == '_' || (name.ptr[0] == '[' && (ch == ':' || ch == '[' || ch == ']'));
+    }
+    char local[64];
+    if (!ok) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char addr[48] = "localhost";
+        if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+            sc_addr_format((struct sockaddr *)&ss, addr, sizeof(addr));
+        bool v6 = strchr(addr, ':') != NULL;
+        snprintf(local, sizeof(local), "%s%s%s", v6 ? "[" : "", addr, v6 ? "]" : "");
+        name = sc_slice_cstr(local);
     }
     sc_buf loc = {0};
-    sc_buf_printf(&loc, "https://%.*s", (int)name_len, host.ptr);
+    sc_buf_printf(&loc, "https://%.*s", (int)name.len, name.ptr);
     if (c->server->cfg.tls_port != 443)
         sc_buf_printf(&loc, ":%u", c->server->cfg.tls_port);
     sc_buf_append_slice(&loc, r->target);
@@ -1394,10 +1418,17 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void maybe_done(sc_server *s);
 
+static bool tls_send(sc_conn *c);
+
 static void conn_close(sc_conn *c)
 {
     if (c->closing)
         return;
+    /* A TLS peer learns that the end is deliberate (RFC 5246 7.2.1), best effort. */
+    if (c->tls && c->tls_ready && c->state != CONN_LINGER) {
+        sc_tls_close_notify(c->tls);
+        tls_send(c);
+    }
     c->closing = true;
     if ((c->state == CONN_HANDLING || c->dispatched) && !c->req.finished) {
         req_dispose(c); /* the dispose hooks cancel whatever the handler still has pending */

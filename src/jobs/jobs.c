@@ -217,8 +217,8 @@ static run *start_run(sc_jobs *j, PGresult *res, int row)
     r->super.id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
     snprintf(r->kind_name, sizeof(r->kind_name), "%s", PQgetvalue(res, row, 1));
     r->super.kind = r->kind_name;
-    r->super.attempt = atoi(PQgetvalue(res, row, 3));
-    r->super.max_attempts = atoi(PQgetvalue(res, row, 4));
+    r->super.attempt = (int)strtol(PQgetvalue(res, row, 3), NULL, 10);
+    r->super.max_attempts = (int)strtol(PQgetvalue(res, row, 4), NULL, 10);
     r->super.app = j->cfg.app;
     r->super.loop = j->loop;
     r->started_ms = uv_now(j->loop);

@@ -111,6 +111,10 @@ sc_tls_config *sc_tls_config_load(const char *cert_file, const char *key_file, c
         errstr(rc, err, errlen, key_file);
         goto fail;
     }
+    if ((rc = mbedtls_pk_check_pair(&c->cert.pk, &c->key)) != 0) {
+        snprintf(err, errlen, "%s is not the key of %s", key_file, cert_file);
+        goto fail;
+    }
     if ((rc = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
                                           MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
         errstr(rc, err, errlen, "TLS defaults");

@@ -357,6 +357,26 @@ class Handshake(SharedServer):
         self.assertTrue(closed, "server kept the connection after the client's close_notify")
         self.assertEqual(extra, b"")
 
+    def test_close_notify_when_idle_connections_are_closed(self):
+        """RFC 5246 7.2.1: a close_notify before closing the write side, also when the server ends an idle
+        keep-alive connection (timeout) or closes idle connections on shutdown (OpenSSL 3 clients report an EOF
+        without it as an error: "unexpected eof while reading")."""
+        srv = harness.Server(tls=True, env={"STACCATO_KEEPALIVE_TIMEOUT_MS": "300"})
+        self.addCleanup(self._stop_server, srv)
+        c = srv.connect()
+        self.addCleanup(c.close)
+        self.assertEqual(c.request("GET", "/health").status, 200)
+        closed, _ = closed_by_server(c, 3)
+        self.assertTrue(closed)
+        self.assertTrue(c.close_notify_received, "idle keep-alive connection closed without a close_notify")
+        c = srv.connect()
+        self.addCleanup(c.close)
+        self.assertEqual(c.request("GET", "/health").status, 200)
+        srv.send_signal(signal.SIGTERM)
+        closed, _ = closed_by_server(c, 3)
+        self.assertTrue(closed)
+        self.assertTrue(c.close_notify_received, "idle connection closed on shutdown without a close_notify")
+
     def test_http_on_tls_port_and_tls_on_http_port(self):
         s = raw_socket(self.srv.tls_port)
         self.addCleanup(s.close)
@@ -669,11 +689,13 @@ class Reload(harness.ServerTestCase):
     def test_sighup_reaches_workers(self):
         """With --workers 2 the signal goes to the supervisor, which must hand it to the workers (and live)."""
         cert, key = self.files("a")
+        # Registered before the server's own stop, so it runs after it: only workers left behind are killed.
+        left = []
+        self.addCleanup(lambda: [self._reap(k) for k in left])
         srv = self.start(cert, key, args=["--workers", "2"])
         kids = harness.wait_until(lambda: len(harness.children_of(srv.pid())) >= 2 and
                                   harness.children_of(srv.pid()), 5) or []
-        for k in kids:
-            self.addCleanup(self._reap, k)
+        left.extend(kids)
         self.assertEqual(len(kids), 2, kids)
         for _ in range(10):
             self.assertEqual(srv.get("/health").status, 200)

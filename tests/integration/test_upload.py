@@ -504,15 +504,15 @@ class Audio(UploadCase):
         files = stored_files()
         body = wav_header(8 * MIB) + b"\x80" * (2 * MIB)
         for kind in ("raw", "multipart"):
-            s = socket.create_connection(("127.0.0.1", SRV.port), timeout=5)
+            s = harness.Conn(SRV.port, timeout=5)
             if kind == "raw":
                 head = [("Content-Type", "audio/wav"), ("Content-Length", str(8 * MIB + 44))]
                 prefix = b""
             else:
                 head = [("Content-Type", "multipart/form-data; boundary=BB"), ("Content-Length", str(9 * MIB))]
                 prefix = b'--BB\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\n\r\n'
-            s.sendall(build_request("PUT" if kind == "raw" else "POST", "/songs/%s/audio" % sid,
-                                    bearer("owner") + head) + prefix + body)
+            s.send(build_request("PUT" if kind == "raw" else "POST", "/songs/%s/audio" % sid,
+                                 bearer("owner") + head) + prefix + body)
             # the temp file exists while the body streams in
             harness.wait_until(lambda: temp_files(), 5)
             s.close()
@@ -530,31 +530,23 @@ class Audio(UploadCase):
         peak = before
         header = wav_header(total - 44, rate=48000, channels=2, bits=16)
         piece = b"\x00" * (1 * MIB)
-        s = socket.create_connection(("127.0.0.1", SRV.port), timeout=60)
+        s = harness.Conn(SRV.port, timeout=60)
         self.addCleanup(s.close)
-        s.sendall(build_request("PUT", "/songs/%s/audio" % sid, bearer("owner") + [
+        s.send(build_request("PUT", "/songs/%s/audio" % sid, bearer("owner") + [
             ("Content-Type", "audio/wav"), ("Content-Length", str(total))]))
-        s.sendall(header)
+        s.send(header)
         h = hashlib.sha256(header)
         sent = len(header)
         while sent < total:
             n = min(len(piece), total - sent)
-            s.sendall(piece[:n])
+            s.send(piece[:n])
             h.update(piece[:n])
             sent += n
             if sent % (16 * MIB) < MIB:
                 peak = max(peak, vm_rss_kib(pid))
-        f = s.makefile("rb")
-        status_line = f.readline()
-        headers = {}
-        while True:
-            line = f.readline().strip()
-            if not line:
-                break
-            k, v = line.decode().split(":", 1)
-            headers[k.lower()] = v.strip()
-        body = json.loads(f.read(int(headers["content-length"])))
-        self.assertIn(b" 201 ", status_line, body)
+        r = s.read_response(timeout=60)
+        body = r.json()
+        self.assertEqual(r.status, 201, body)
         after = vm_rss_kib(pid)
         peak = max(peak, after)
         self.assertLess(peak - before, 40 * 1024, "VmRSS grew from %d KiB to %d KiB" % (before, peak))
@@ -704,8 +696,8 @@ class Covers(UploadCase):
     def test_aborted_cover_leaves_nothing(self):
         album = make_album()
         rows = sql("SELECT count(*) FROM media_files")
-        s = socket.create_connection(("127.0.0.1", SRV.port), timeout=5)
-        s.sendall(build_request("POST", "/albums/%s/covers" % album, bearer("owner") + [
+        s = harness.Conn(SRV.port, timeout=5)
+        s.send(build_request("POST", "/albums/%s/covers" % album, bearer("owner") + [
             ("Content-Type", "multipart/form-data; boundary=XX"), ("Content-Length", "400000")]) +
             b'--XX\r\nContent-Disposition: form-data; name="cover"\r\n\r\n' + fake_png(200000, 61))
         harness.wait_until(lambda: temp_files(), 5)
@@ -799,9 +791,9 @@ class Probing(UploadCase):
         srv = self.start_server(env=server_env(STACCATO_MEDIA_DIR=media, STACCATO_FFPROBE=self.slow_ffprobe()))
         sid = make_song()
         rows = sql("SELECT count(*) FROM media_files")
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
-        s.sendall(build_request("PUT", "/songs/%s/audio" % sid, bearer("owner") + [("Content-Type", "audio/flac")],
-                                SAMPLES["flac"]))
+        s = harness.Conn(srv.port, timeout=5)
+        s.send(build_request("PUT", "/songs/%s/audio" % sid, bearer("owner") + [("Content-Type", "audio/flac")],
+                             SAMPLES["flac"]))
         self.assertTrue(harness.wait_until(lambda: harness.children_of(srv.pid()), 5), "ffprobe did not start")
         s.close()
         self.assertTrue(harness.wait_until(lambda: not harness.children_of(srv.pid()), 5), "ffprobe still runs")
@@ -827,9 +819,9 @@ class Probing(UploadCase):
         srv = harness.Server(env=server_env(STACCATO_MEDIA_DIR=media, STACCATO_DRAIN_TIMEOUT_MS=300))
         try:
             sid = make_song()
-            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s = harness.Conn(srv.port, timeout=5)
             self.addCleanup(s.close)
-            s.sendall(build_request("PUT", "/songs/%s/audio" % sid, bearer("owner") + [
+            s.send(build_request("PUT", "/songs/%s/audio" % sid, bearer("owner") + [
                 ("Content-Type", "audio/wav"), ("Content-Length", str(4 * MIB))]) + wav_header(4 * MIB) +
                 b"\x80" * MIB)
             harness.wait_until(lambda: temp_files(media), 5)

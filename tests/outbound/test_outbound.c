@@ -533,7 +533,7 @@ static json_t *mail_summary(const char *rcpt)
 static void hex(const unsigned char *p, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", p[i]);
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
     out[2 * n] = '\0';
 }
 

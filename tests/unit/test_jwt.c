@@ -42,10 +42,10 @@ int main(void)
 
     /* Our own tokens verify, and the same bytes with another key do not. */
     sc_jwt_claims in = {.iat = 1000, .exp = 2000, .nbf = 1500};
-    strcpy(in.sub, "user-1");
-    strcpy(in.typ, "refresh");
-    strcpy(in.fam, "fam-x");
-    strcpy(in.jti, "rt-y");
+    snprintf(in.sub, sizeof(in.sub), "user-1");
+    snprintf(in.typ, sizeof(in.typ), "refresh");
+    snprintf(in.fam, sizeof(in.fam), "fam-x");
+    snprintf(in.jti, sizeof(in.jti), "rt-y");
     sc_buf tok = {0};
     sc_jwt_sign(&in, key, strlen(key), &tok);
     sc_buf_append_char(&tok, '\0');

@@ -266,10 +266,10 @@ static void test_header_limit(void)
     /* The default cap refuses an endless header. */
     size_t n = SC_MP_HEADER_CAP + 100;
     char *big = malloc(n + 64);
-    size_t k = (size_t)sprintf(big, "--XyZ\r\nX: ");
+    size_t k = (size_t)snprintf(big, n + 64, "--XyZ\r\nX: ");
     memset(big + k, 'a', n);
     k += n;
-    k += (size_t)sprintf(big + k, "\r\n\r\n");
+    k += (size_t)snprintf(big + k, n + 64 - k, "\r\n\r\n");
     rec r = {0};
     CHECK_EQ_INT(parse_whole("XyZ", big, k, NULL, &r), SC_MP_E_HEADER_TOO_LARGE);
     /* A limit above the cap is the cap. */

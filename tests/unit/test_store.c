@@ -95,7 +95,7 @@ static void sha_hex(const void *p, size_t n, char out[65])
     unsigned char d[32];
     mbedtls_sha256_ret(p, n, d, 0);
     for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
 /* Writes data in pieces, waiting for on_drain whenever asked; seals; returns with the seal done. */
