@@ -59,6 +59,7 @@ struct sc_pg_query {
     const char *err;   /* for deferred delivery */
     bool queued;       /* in the pending queue */
     bool sent;
+    bool isolate;      /* sent again after a failed batch: in a batch of its own */
 };
 
 struct sc_pg_tx {
@@ -115,6 +116,7 @@ static void conn_broken(pg_conn *c, const char *why);
 static void pump(sc_pg_pool *p);
 static void conn_watch(pg_conn *c, int events);
 static void on_tick(uv_timer_t *t);
+static void flush_out(pg_conn *c);
 
 /* ---- items -------------------------------------------------------------------------------------------------- */
 
@@ -300,6 +302,15 @@ static int send_item(pg_conn *c, sc_pg_query *q)
     c->need_sync = true;
     if (q->kind == K_USER || q->kind == K_TX_STMT || q->kind == K_TX_BEGIN || q->kind == K_TX_END)
         c->depth++;
+    if (q->isolate) {
+        /* A retried query gets a Sync of its own: if its batch fails again, it cannot take others along, and
+         * a run of failing queries costs one round each instead of a round per failure for every query. */
+        if (PQpipelineSync(c->pg)) {
+            fifo_push(c, item_new(c->pool, K_SYNC, -1, NULL, 0, NULL));
+            c->need_sync = false;
+            flush_out(c); /* a broken connection is found here, and its FIFO (this query too) is failed */
+        }                 /* else the prepare phase's Sync finds the broken connection */
+    }
     return 0;
 }
 
@@ -591,6 +602,7 @@ static void settle_batch(pg_conn *c)
             PQclear(q->result);
             q->result = NULL;
             q->sent = false;
+            q->isolate = true;
             q->next = NULL;
             *retry_tail = q;
             retry_tail = &q->next;

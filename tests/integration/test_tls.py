@@ -376,6 +376,7 @@ class Handshake(SharedServer):
         closed, _ = closed_by_server(c, 3)
         self.assertTrue(closed)
         self.assertTrue(c.close_notify_received, "idle connection closed on shutdown without a close_notify")
+        self.assertEqual(srv.wait(10), 0, "exit code after SIGTERM")
 
     def test_http_on_tls_port_and_tls_on_http_port(self):
         s = raw_socket(self.srv.tls_port)
