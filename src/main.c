@@ -84,6 +84,8 @@ static void on_drained(void *data)
     sigprocmask(SIG_BLOCK, &stop, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
+    signal(SIGTERM, SIG_IGN); /* closing restored the default action; any thread may be the one to take it */
+    signal(SIGINT, SIG_IGN);
     if (w->has_sighup)
         uv_close((uv_handle_t *)&w->sighup, NULL);
     uv_close((uv_handle_t *)&w->log_check, NULL);
@@ -460,6 +462,20 @@ int main(int argc, char **argv)
     }
     unsigned port;
     bool many = st.workers > 1;
+    if (st.tls_port) {
+        /* Certificates are read before anything listens, so that a bad one stops the start with one message. */
+        if (!*st.tls_cert || !*st.tls_key) {
+            fprintf(stderr, "staccato: TLS_PORT needs TLS_CERT and TLS_KEY\n");
+            code = 2;
+            goto out;
+        }
+        if (sc_tls_global_init(err, sizeof(err)) != 0 ||
+            !(tls_config = sc_tls_config_load(st.tls_cert, st.tls_key, st.tls_chain, err, sizeof(err)))) {
+            fprintf(stderr, "staccato: TLS: %s\n", err);
+            code = 2;
+            goto out;
+        }
+    }
     /* With several workers this socket only reserves the port (and learns it when PORT=0); each worker listens
      * on a socket of its own bound to the same port. */
     int fd = sc_listener_open(st.host, (unsigned)st.port, many, !many, (int)st.backlog, &port, err, sizeof(err));
@@ -469,14 +485,7 @@ int main(int argc, char **argv)
     }
     log_listening(st.host, port, st.workers);
     int tls_fd = -1;
-    if (st.tls_port) {
-        /* Certificates are read before any worker starts, so that a bad one stops the start with one message. */
-        if (sc_tls_global_init(err, sizeof(err)) != 0 ||
-            !(tls_config = sc_tls_config_load(st.tls_cert, st.tls_key, st.tls_chain, err, sizeof(err)))) {
-            sc_log_error("TLS: %s", err);
-            close(fd);
-            goto out;
-        }
+    if (tls_config) {
         tls_fd = sc_listener_open(st.host, (unsigned)st.tls_port, many, !many, (int)st.backlog, &tls_port, err,
                                   sizeof(err));
         if (tls_fd < 0) {
