@@ -31,13 +31,15 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
     dict=()
     [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
     echo "fuzzing $name"
-    "$fuzzer" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -print_final_stats=1 "${dict[@]}" \
-      -artifact_prefix="build-fuzz/" "$corpus" 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' || true
-    rm -rf "$corpus"
-    if ls build-fuzz/crash-* build-fuzz/leak-* build-fuzz/timeout-* >/dev/null 2>&1; then
-      echo "fuzzer $name found a failing input:"; ls build-fuzz/crash-* build-fuzz/leak-* build-fuzz/timeout-* 2>/dev/null
+    log="build-fuzz/$name.log"
+    if ! "$fuzzer" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -print_final_stats=1 "${dict[@]}" \
+      -artifact_prefix="build-fuzz/$name-" "$corpus" >"$log" 2>&1; then
+      tail -n 40 "$log"
+      echo "fuzzer $name failed (inputs saved as build-fuzz/$name-*)"
       exit 1
     fi
+    grep -E 'stat::number_of_executed_units' "$log" || true
+    rm -rf "$corpus"
   done
 fi
 
