@@ -24,7 +24,7 @@
 
 #define MAX_TEXT_CHARS 255
 #define MAX_REASON_CHARS 1000
-#define MAX_ID_LEN 128
+#define MAX_ID_LEN SC_API_MAX_ID_LEN
 
 #define GENRES_KEY "staccato:genres"
 #define GENRES_GEN_KEY "staccato:genres:gen"
@@ -99,20 +99,6 @@ static const char *fmt_msg(sc_req *req, const char *fmt, const char *field)
     return sc_arena_strndup(req->arena, b, (size_t)n);
 }
 
-/* Ids are made by sc_random_id: anything else cannot name a row, so it is a 404 without asking the database (and
- * bytes that are not text never reach it). */
-static bool plausible_id(sc_slice s)
-{
-    if (s.len == 0 || s.len > MAX_ID_LEN)
-        return false;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.ptr[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return false;
-    }
-    return true;
-}
-
 /* Well-formed UTF-8 without NUL (what PostgreSQL accepts as text). */
 static bool valid_text(sc_slice s)
 {
@@ -171,7 +157,6 @@ static const char *text_problem(sc_req *req, const char *field, sc_slice v)
         return fmt_msg(req, "%s must be at most 255 characters", field);
     return NULL;
 }
-
 
 /* ?title= and ?performer= are substrings: %, _ and the escape character itself match literally. */
 static const char *like_escape(sc_req *req, sc_slice s)
@@ -314,7 +299,7 @@ int sc_api_albums_get(sc_req *req)
         return st;
     cat_ctx *ctx = ctx_new(req, who);
     sc_slice id = sc_req_param(req, "id");
-    if (!plausible_id(id))
+    if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "album not found");
     const char *params[] = {dup(req, id), ctx->viewer, ctx->admin, sc_api_base_url(req)};
     sc_api_db(req, SC_STMT_ALBUM_GET, 4, params, on_album);
@@ -372,7 +357,7 @@ static int album_write(sc_req *req, bool deleting)
     if ((st = deleting ? check_empty_body(req) : read_album(req, ctx)))
         return st;
     sc_slice id = sc_req_param(req, "id");
-    if (!plausible_id(id))
+    if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "album not found");
     ctx->id = dup(req, id);
     const char *params[] = {ctx->id, ctx->viewer, ctx->admin};
@@ -422,7 +407,7 @@ static int flag(sc_req *req, const char *noun, int stmt)
     if (reason.ptr && text_chars(reason) > MAX_REASON_CHARS)
         return sc_res_error(req, 400, "reason must be at most 1000 characters");
     sc_slice id = sc_req_param(req, "id");
-    if (!plausible_id(id))
+    if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, fmt_msg(req, "%s not found", noun));
     ctx->flagged = flagged ? "true" : "false";
     ctx->id = dup(req, id);
@@ -497,7 +482,7 @@ int sc_api_songs_create(sc_req *req)
         sc_api_db(req, SC_STMT_SONG_INSERT, 7, params, on_song_created);
         return SC_ASYNC;
     }
-    if (!plausible_id(sc_slice_cstr(ctx->album_id)))
+    if (!sc_api_plausible_id(sc_slice_cstr(ctx->album_id)))
         return sc_res_error(req, 404, "album not found");
     const char *params[] = {ctx->id,       ctx->name,   ctx->year,     ctx->performer, ctx->genre,
                             ctx->duration, ctx->viewer, ctx->album_id, ctx->admin};
@@ -523,7 +508,7 @@ int sc_api_songs_get(sc_req *req)
         return st;
     cat_ctx *ctx = ctx_new(req, who);
     sc_slice id = sc_req_param(req, "id");
-    if (!plausible_id(id))
+    if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "song not found");
     const char *params[] = {dup(req, id), ctx->viewer, ctx->admin, sc_api_base_url(req)};
     sc_api_db(req, SC_STMT_SONG_GET, 4, params, on_song);
@@ -584,11 +569,11 @@ static int song_write(sc_req *req, bool deleting)
     if ((st = deleting ? check_empty_body(req) : read_song(req, ctx)))
         return st;
     sc_slice id = sc_req_param(req, "id");
-    if (!plausible_id(id))
+    if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "song not found");
     ctx->id = dup(req, id);
     /* An album id that cannot exist is looked up as NULL, which finds nothing: "album not found" after the song. */
-    const char *album = ctx->album_id && plausible_id(sc_slice_cstr(ctx->album_id)) ? ctx->album_id : NULL;
+    const char *album = ctx->album_id && sc_api_plausible_id(sc_slice_cstr(ctx->album_id)) ? ctx->album_id : NULL;
     const char *params[] = {ctx->id, ctx->viewer, ctx->admin, album};
     sc_api_db(req, SC_STMT_SONG_ACCESS, 4, params, on_song_access);
     return SC_ASYNC;
@@ -778,7 +763,7 @@ int sc_api_genres_delete(sc_req *req)
     if ((st = check_empty_body(req)))
         return st;
     sc_slice id = sc_req_param(req, "id");
-    if (!plausible_id(id))
+    if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "genre not found");
     const char *params[] = {dup(req, id)};
     sc_api_db(req, SC_STMT_GENRE_DELETE, 1, params, on_genre_deleted);

@@ -72,6 +72,18 @@ const char *sc_api_base_url(sc_req *req)
     return url;
 }
 
+bool sc_api_plausible_id(sc_slice s)
+{
+    if (s.len == 0 || s.len > SC_API_MAX_ID_LEN)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
 static int number_param(sc_req *req, const char *name, uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
 {
     sc_slice v;

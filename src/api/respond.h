@@ -21,6 +21,11 @@ int sc_api_data_str(sc_req *req, int status, const char *msg, const char *key, c
  * Host header holds anything but host-name characters. Allocated in the request's arena. */
 const char *sc_api_base_url(sc_req *req);
 
+/* Ids are made by sc_random_id: letters, digits, '-' and '_'. Anything else, or longer, names nothing, so it is
+ * answered 404 without a query (and never reaches a SQL parameter or a cache key). */
+#define SC_API_MAX_ID_LEN 128
+bool sc_api_plausible_id(sc_slice id);
+
 typedef struct sc_page {
     uint64_t page, limit, offset;
     char limit_str[24], offset_str[24];

@@ -48,7 +48,7 @@
 #include "core/mem.h"
 #include "http/range.h"
 
-#define MAX_ID_LEN 128
+#define MAX_ID_LEN SC_API_MAX_ID_LEN
 #define PUBLIC_CACHE "public, max-age=3600"
 #define PRIVATE_CACHE "private, max-age=0"
 #define SIG_CHARS 43 /* base64url of 32 bytes, no padding */
@@ -93,19 +93,6 @@ static const char *dup_slice(sc_req *req, sc_slice s)
     return s.ptr ? sc_arena_strndup(req->arena, s.ptr, s.len) : NULL;
 }
 
-/* Ids are made by sc_random_id: anything else cannot name a row (a 404 without asking the database). */
-static bool plausible_id(sc_slice s)
-{
-    if (s.len == 0 || s.len > MAX_ID_LEN)
-        return false;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.ptr[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return false;
-    }
-    return true;
-}
-
 /* All values of a header, joined with ", " as a list header's lines may be (RFC 9110 section 5.3); ptr NULL when
  * absent. A singleton header sent twice becomes a list its parser rejects, which is the right outcome. */
 static sc_slice header_joined(sc_req *req, const char *name)
@@ -136,7 +123,6 @@ static sc_slice header_joined(sc_req *req, const char *name)
     return (sc_slice){out, o};
 }
 
-
 /* The signature of "<id>:<expires>" as base64url (SIG_CHARS characters and a NUL). */
 static void sign(sc_slice id, sc_slice expires, char out[SIG_CHARS + 1])
 {
@@ -160,7 +146,7 @@ static void sign(sc_slice id, sc_slice expires, char out[SIG_CHARS + 1])
 static int check_signed_url(sc_req *req, sc_slice id, bool has_expires, sc_slice expires, bool has_sig, sc_slice sig)
 {
     unsigned long long exp;
-    if (!has_expires || !has_sig || !plausible_id(id) || expires.len > 20 ||
+    if (!has_expires || !has_sig || !sc_api_plausible_id(id) || expires.len > 20 ||
         sc_slice_to_u64(expires, INT64_MAX, &exp) != 0 || sig.len != SIG_CHARS)
         return sc_auth_forbidden(req, "invalid stream URL signature");
     char want[SIG_CHARS + 1];
@@ -480,7 +466,7 @@ int sc_api_song_stream(sc_req *req)
     bool signed_url = has_expires || has_sig;
     if (signed_url && (st = check_signed_url(req, id, has_expires, expires, has_sig, sig)))
         return st;
-    if (!plausible_id(id))
+    if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "song not found");
     stream_ctx *ctx = ctx_new(req, who, "song", "song has no audio");
     ctx->id = dup_slice(req, id);
@@ -501,7 +487,7 @@ int sc_api_album_cover(sc_req *req)
     if (st)
         return st;
     sc_slice id = sc_req_param(req, "id");
-    if (!plausible_id(id))
+    if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "album not found");
     stream_ctx *ctx = ctx_new(req, who, "album", "album has no cover");
     ctx->id = dup_slice(req, id);
@@ -559,7 +545,7 @@ int sc_api_song_stream_url(sc_req *req)
     if (st)
         return st;
     sc_slice id = sc_req_param(req, "id");
-    if (!plausible_id(id))
+    if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "song not found");
     stream_ctx *ctx = ctx_new(req, who, "song", "song has no audio");
     ctx->id = dup_slice(req, id);

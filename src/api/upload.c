@@ -51,7 +51,7 @@
 #define MAX_PART_HEADER_BYTES 8192
 #define PROBE_TIMEOUT_MS 30000
 #define ORPHAN_GRACE_S 3600 /* files and rows younger than this are never swept: their upload may be in flight */
-#define MAX_ID_LEN 128
+#define MAX_ID_LEN SC_API_MAX_ID_LEN
 
 typedef enum { COVER, AUDIO } upload_kind;
 
@@ -96,19 +96,6 @@ static unsigned live_requests;
 static sc_store *store;
 
 static sc_app *app_of(sc_req *req) { return req->app; }
-
-/* Ids are made by sc_random_id: anything else names no row (see catalog.c). */
-static bool plausible_id(sc_slice s)
-{
-    if (s.len == 0 || s.len > MAX_ID_LEN)
-        return false;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.ptr[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return false;
-    }
-    return true;
-}
 
 /* ---- the store and its reference check ---------------------------------------------------------------- */
 
@@ -540,7 +527,6 @@ static const sc_body_sink body_sink = {on_body_data, on_body_end};
 
 /* ---- recording it ------------------------------------------------------------------------------------- */
 
-
 static void json_int_or_null(sc_jw *w, const char *key, long long v)
 {
     sc_jw_key(w, key);
@@ -714,7 +700,7 @@ static int start_upload(sc_req *req, upload_kind kind)
     if (!multipart && !is_audio_type(ct))
         return sc_res_error(req, 415, "send the audio with Content-Type audio/* or application/octet-stream");
     sc_slice id = sc_req_param(req, "id");
-    if (!plausible_id(id))
+    if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, kind == COVER ? "album not found" : "song not found");
     if (!store_of(app_of(req)))
         return sc_res_error(req, 500, NULL);
