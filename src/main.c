@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/db.h"
+#include "api/media_cache.h"
 #include "api/ratelimit.h"
 #include "api/routes_jobs.h"
 #include "api/routes_upload.h"
@@ -75,6 +76,8 @@ static void on_drained(void *data)
     sc_pg_pool_close(w->app.pg, NULL, NULL);
     sc_redis_close(w->app.redis, NULL, NULL);
     sc_outbound_close(w->app.outbound, NULL, NULL);
+    sc_media_cache_close(w->app.media, NULL, NULL);
+    w->app.media = NULL;
     /* Closing the signal handles restores the default actions; a SIGTERM arriving between here and exit must stay
      * pending instead of killing a process that is about to exit cleanly. */
     sigset_t stop;
@@ -198,6 +201,9 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
     };
     cfg.routes = sc_api_routes(app, &cfg.nroutes);
     w.server = fd >= 0 ? sc_server_new(w.loop, &cfg) : NULL;
+    if (w.server)
+        app->media = sc_media_cache_new(w.loop, st->database_url, (size_t)st->media_cache_entries,
+                                        st->media_cache_ttl_s * 1000);
     int rc = w.server ? sc_server_listen_fd(w.server, fd, (int)st->backlog, false) : 0;
     if (rc == 0 && w.server && tls_fd >= 0) {
         sc_server_set_tls(w.server, tls_config);

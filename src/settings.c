@@ -149,6 +149,11 @@ const sc_setting sc_settings_table[] = {
      0, 0, NULL},
     U("STACCATO_STREAM_URL_TTL_S", stream_url_ttl_s, "3600", 10, 604800,
       "Lifetime in seconds of the signed stream URLs from GET /songs/{id}/stream-url."),
+    U("STACCATO_MEDIA_CACHE_ENTRIES", media_cache_entries, "1024", 0, 1000000,
+      "Songs and albums whose media facts and open file each process keeps for streaming (one descriptor each); "
+      "0: look every stream request up in the database."),
+    U("STACCATO_MEDIA_CACHE_TTL_S", media_cache_ttl_s, "300", 1, 86400,
+      "Longest time a cached media entry is used; changes reach every process at once by notification anyway."),
     U("STACCATO_MAX_AUDIO_BYTES", max_audio_bytes, "209715200", 1, 1ULL << 40,
       "Largest audio upload in bytes (413 as soon as an upload passes it)."),
     {"STACCATO_FFPROBE", SC_SET_STRING, F(ffprobe), "ffprobe",

@@ -82,6 +82,8 @@ typedef struct sc_settings {
     char *report_email;
     char *media_dir;
     unsigned long long stream_url_ttl_s;
+    unsigned long long media_cache_entries;
+    unsigned long long media_cache_ttl_s;
     unsigned long long max_audio_bytes;
     char *ffprobe;
 } sc_settings;

@@ -13,6 +13,7 @@
 #include "settings.h"
 
 typedef struct sc_ratelimit sc_ratelimit;
+typedef struct sc_media_cache sc_media_cache;
 
 /* The application context every handler reaches through req->app. */
 typedef struct sc_app {
@@ -25,6 +26,7 @@ typedef struct sc_app {
     bool compat_openmusic;
     sc_outbound *outbound; /* SMTP and HTTP to other services */
     sc_jobs *jobs;         /* the job workers of this process, or NULL (STACCATO_JOBS=off) */
+    sc_media_cache *media; /* facts and open files for streaming, or NULL (off, or not serving HTTP) */
 } sc_app;
 
 /* Returns the route table for this configuration (debug routes only when enabled); *n is its length. The table is

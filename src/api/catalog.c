@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/db.h"
+#include "api/media_cache.h"
 #include "api/respond.h"
 #include "api/routes_catalog.h"
 #include "cache/redis.h"
@@ -311,6 +312,7 @@ static void invalidate_album_likes_then_finish(cat_ctx *ctx, int status);
 static void on_album_written(sc_req *req, const char *err, PGresult *res)
 {
     cat_ctx *ctx = req->state;
+    sc_media_cache_forget(app_of(req)->media, SC_MEDIA_COVER, sc_slice_cstr(ctx->id)); /* before anyone hears */
     if (err)
         sc_req_finish(req, sc_api_db_error(req, err, res));
     else if (affected_none(res))
@@ -373,6 +375,8 @@ int sc_api_albums_delete(sc_req *req) { return album_write(req, true); }
 static void on_flagged(sc_req *req, const char *err, PGresult *res)
 {
     cat_ctx *ctx = req->state;
+    sc_media_cache_forget(app_of(req)->media, strcmp(ctx->noun, "album") == 0 ? SC_MEDIA_COVER : SC_MEDIA_SONG,
+                          sc_slice_cstr(ctx->id));
     char msg[64];
     if (err) {
         sc_req_finish(req, sc_api_db_error(req, err, res));
@@ -518,6 +522,7 @@ int sc_api_songs_get(sc_req *req)
 static void on_song_written(sc_req *req, const char *err, PGresult *res)
 {
     cat_ctx *ctx = req->state;
+    sc_media_cache_forget(app_of(req)->media, SC_MEDIA_SONG, sc_slice_cstr(ctx->id));
     if (is_sqlstate(err, res, "23503"))
         finish_error(req, 404, "album not found"); /* the album went away since it was checked */
     else if (err)

@@ -1,6 +1,8 @@
 /* Operational endpoints: liveness and metrics. */
 #include "api/api.h"
 #include "api/db.h"
+#include "api/media_cache.h"
+#include "core/buf.h"
 #include "http/request.h"
 #include "http/server.h"
 #include "json/write.h"
@@ -18,6 +20,21 @@ int sc_api_metrics(sc_req *req)
 {
     req->res.content_type = "text/plain; version=0.0.4; charset=utf-8";
     sc_server_metrics_render(req->server, req->res.body);
+    sc_media_cache_stats mc = sc_media_cache_get_stats(((sc_app *)req->app)->media);
+    sc_buf_printf(req->res.body,
+                  "# HELP staccato_media_cache_lookups_total Stream requests answered from the media cache (hit) or "
+                  "the database (miss).\n# TYPE staccato_media_cache_lookups_total counter\n"
+                  "staccato_media_cache_lookups_total{result=\"hit\"} %llu\n"
+                  "staccato_media_cache_lookups_total{result=\"miss\"} %llu\n"
+                  "# HELP staccato_media_cache_entries Songs and albums in the media cache.\n"
+                  "# TYPE staccato_media_cache_entries gauge\nstaccato_media_cache_entries %llu\n"
+                  "# HELP staccato_media_cache_open_files Media files the media cache holds open.\n"
+                  "# TYPE staccato_media_cache_open_files gauge\nstaccato_media_cache_open_files %llu\n"
+                  "# HELP staccato_media_cache_notifications_total Notifications of changed songs and albums "
+                  "received.\n# TYPE staccato_media_cache_notifications_total counter\n"
+                  "staccato_media_cache_notifications_total %llu\n",
+                  (unsigned long long)mc.hits, (unsigned long long)mc.misses, (unsigned long long)mc.entries,
+                  (unsigned long long)mc.files, (unsigned long long)mc.notifications);
     return 200;
 }
 

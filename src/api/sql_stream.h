@@ -12,15 +12,22 @@
 
 #define SC_STREAM_MEDIA_COLUMNS "m.path, m.mime, m.sha256, floor(extract(epoch FROM m.created_at))::bigint"
 
+/* The stream endpoints ask for the caller-independent facts of the row (owner_id and whether it is public come
+ * last) and decide visibility themselves, as SC_CAT_SONG_VISIBLE / SC_CAT_ALBUM_VISIBLE do, so that the answer
+ * can be cached for every caller (src/api/media_cache.h). */
 #define SC_STMTS_STREAM(X)                                                                                        \
     /* $1 song id, $2 caller, $3 admin, $4 signed URL (true: visible whatever its visibility) */                  \
     X(STREAM_SONG,                                                                                                \
       "SELECT " SC_STREAM_MEDIA_COLUMNS ", NOT s.flagged AND s.visibility = 'public' FROM songs s "               \
       "LEFT JOIN media_files m ON m.id = s.audio_media_id WHERE s.id = $1 AND ($4::boolean OR "                   \
       SC_CAT_SONG_VISIBLE("$2", "$3") ")")                                                                         \
-    /* $1 album id, $2 caller, $3 admin */                                                                       \
-    X(STREAM_COVER,                                                                                               \
-      "SELECT " SC_STREAM_MEDIA_COLUMNS ", NOT a.flagged FROM albums a "                                          \
-      "LEFT JOIN media_files m ON m.id = a.cover_media_id WHERE a.id = $1 AND " SC_CAT_ALBUM_VISIBLE("$2", "$3"))
+    /* $1 song id */                                                                                             \
+    X(STREAM_SONG_FACTS,                                                                                          \
+      "SELECT " SC_STREAM_MEDIA_COLUMNS ", NOT s.flagged AND s.visibility = 'public', s.owner_id FROM songs s "   \
+      "LEFT JOIN media_files m ON m.id = s.audio_media_id WHERE s.id = $1")                                       \
+    /* $1 album id */                                                                                            \
+    X(STREAM_COVER_FACTS,                                                                                         \
+      "SELECT " SC_STREAM_MEDIA_COLUMNS ", NOT a.flagged, a.owner_id FROM albums a "                              \
+      "LEFT JOIN media_files m ON m.id = a.cover_media_id WHERE a.id = $1")
 
 #endif

@@ -20,13 +20,16 @@
  * own cache keeps it and revalidates each time.
  *
  * Files. Media live under STACCATO_MEDIA_DIR at the path media_files.path names (<sha256[0:2]>/<sha256>); the
- * sha256 is the strong ETag and created_at the Last-Modified. The conditional headers that need no file (304, 412)
- * are answered from the database row alone. Otherwise the file is opened and measured off the loop (uv_fs_open,
- * uv_fs_fstat); its descriptor then backs every range of the response (sc_file), so a file replaced or deleted
- * while it streams keeps streaming the bytes it had when it was opened. The server sends the ranges with
- * sendfile(2). A request that ends while the file is being opened cancels the open or, when it is too late for
- * that, leaves the completion to close what it opened. A file that is not there is looked up once more (the media
- * may have been replaced between the query and the open) before the answer is a 404.
+ * sha256 is the strong ETag and created_at the Last-Modified. What a request needs to know (owner, visibility, the
+ * media row) comes from the process's media cache (src/api/media_cache.h), or from the database, which fills the
+ * cache; visibility is decided here, for the caller at hand. The conditional headers that need no file (304, 412)
+ * are answered from those facts alone. Otherwise the file is the one the cache holds open or is opened and
+ * measured off the loop (uv_fs_open, uv_fs_fstat) and given to the cache; its descriptor backs every range of the
+ * response (sc_file), so a file replaced or deleted while it streams keeps streaming the bytes it had when it was
+ * opened. A cached range request therefore costs no system call but the sendfile(2) of its bytes. A request that
+ * ends while the file is being opened cancels the open or, when it is too late for that, leaves the completion to
+ * close what it opened. A file that is not there is looked up once more in the database (the media may have been
+ * replaced in the meantime) before the answer is a 404.
  *
  * Range errors: a 416 carries an empty body (the client asked for media, not JSON) and a Content-Range of "bytes",
  * an asterisk, a slash and the length; a failed If-Match / If-Unmodified-Since is a 412 with the usual JSON error. */
@@ -41,6 +44,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/db.h"
+#include "api/media_cache.h"
 #include "api/respond.h"
 #include "api/routes_stream.h"
 #include "core/base64.h"
@@ -63,16 +67,17 @@ typedef struct stream_ctx {
     sc_principal *who;
     const char *id;
     sc_range_request cond; /* the conditional and range headers */
+    sc_media_kind kind;
+    bool signed_url;
     bool is_public;
-    const char *path;    /* of the file, as given to open(2) */
+    const char *rel_path; /* of the file, relative to the media directory */
+    const char *path;     /* of the file, as given to open(2) */
     const char *mime;
     char etag[70];       /* "<sha256>" with the quotes */
     char sha[65];
     int64_t last_modified;
     media_open *op;      /* the file being opened, NULL when nothing is pending */
-    int stmt;            /* the row's query, kept to ask again */
-    int nparams;
-    const char *params[4];
+    uint64_t generation; /* of the media cache when the facts were asked for */
     bool retried;
 } stream_ctx;
 
@@ -329,6 +334,7 @@ static void on_fstat(uv_fs_t *fs)
     }
     sc_file *f = sc_file_new(op->fd);
     free(op);
+    sc_media_cache_attach(app_of(ctx->req)->media, ctx->kind, sc_slice_cstr(ctx->id), ctx->sha, f, st.st_size);
     int status = respond_file(ctx, f, st.st_size);
     sc_file_unref(f); /* the response's ranges hold their own references */
     sc_req_finish(ctx->req, status);
@@ -353,6 +359,7 @@ static void on_open(uv_fs_t *fs)
             /* The media changed between the query and the open (a new upload replaced the file, or a release
              * had it out of sight for a moment): ask once more. */
             ctx->retried = true;
+            sc_media_cache_forget(app_of(ctx->req)->media, ctx->kind, sc_slice_cstr(ctx->id));
             ask(ctx);
         } else if (result == UV_ENOENT) {
             sc_log_warn("media file %s is missing", ctx->path);
@@ -372,85 +379,128 @@ static void on_open(uv_fs_t *fs)
     }
 }
 
-/* Reads the media columns of a STREAM_* row into ctx; false (logged) when the row is unusable. */
-static bool read_media_row(stream_ctx *ctx, PGresult *res)
+/* Fills ctx's media fields from facts; false (logged) when they are unusable. */
+static bool media_of(stream_ctx *ctx, const sc_media_facts *facts)
 {
-    sc_req *req = ctx->req;
-    const char *rel = PQgetvalue(res, 0, 0), *sha = PQgetvalue(res, 0, 2);
-    if (!safe_relative_path(rel) || !is_hex64(sha)) {
-        sc_log_error("media of %s %s: unusable path %s or sha256 %s", ctx->noun, ctx->id, rel, sha);
+    if (!safe_relative_path(facts->path) || !is_hex64(facts->sha256)) {
+        sc_log_error("media of %s %s: unusable path %s or sha256 %s", ctx->noun, ctx->id, facts->path,
+                     facts->sha256);
         return false;
     }
+    ctx->rel_path = facts->path;
+    ctx->mime = sc_arena_strndup(ctx->req->arena, facts->mime, strlen(facts->mime)); /* outlives the entry */
+    memcpy(ctx->sha, facts->sha256, sizeof(ctx->sha));
+    snprintf(ctx->etag, sizeof(ctx->etag), "\"%s\"", ctx->sha);
+    ctx->last_modified = facts->last_modified;
+    ctx->is_public = facts->is_public;
+    return true;
+}
+
+/* Starts opening the file on the threadpool. Returns SC_ASYNC, or 500 answered. */
+static int open_file(stream_ctx *ctx)
+{
+    sc_req *req = ctx->req;
     const char *dir = app_of(req)->settings->media_dir;
-    size_t dl = dir ? strlen(dir) : 0, rl = strlen(rel);
+    size_t dl = dir ? strlen(dir) : 0, rl = strlen(ctx->rel_path);
     char *path = sc_arena_alloc(req->arena, dl + rl + 2);
     if (dl) {
         memcpy(path, dir, dl);
         path[dl++] = '/';
     }
-    memcpy(path + dl, rel, rl + 1);
+    memcpy(path + dl, ctx->rel_path, rl + 1);
     ctx->path = path;
-    ctx->mime = header_mime(req, PQgetvalue(res, 0, 1));
-    memcpy(ctx->sha, sha, 65);
-    snprintf(ctx->etag, sizeof(ctx->etag), "\"%s\"", sha);
-    ctx->last_modified = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-    ctx->is_public = PQgetvalue(res, 0, 4)[0] == 't';
-    return true;
-}
-
-static void on_media_row(sc_req *req, const char *err, PGresult *res);
-
-/* Runs the row's query (again). */
-static void ask(stream_ctx *ctx)
-{
-    sc_api_db(ctx->req, ctx->stmt, ctx->nparams, ctx->params, on_media_row);
-}
-
-static void on_media_row(sc_req *req, const char *err, PGresult *res)
-{
-    stream_ctx *ctx = req->state;
-    char msg[32];
-    if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
-        return;
-    }
-    if (PQntuples(res) == 0) {
-        snprintf(msg, sizeof(msg), "%s not found", ctx->noun);
-        finish_error(req, 404, msg);
-        return;
-    }
-    if (PQgetisnull(res, 0, 0)) {
-        finish_error(req, 404, ctx->no_media);
-        return;
-    }
-    if (!read_media_row(ctx, res)) {
-        finish_error(req, 500, NULL);
-        return;
-    }
-    int status = sc_range_preconditions(&ctx->cond, sc_slice_cstr(ctx->etag), ctx->last_modified, (int64_t)time(NULL));
-    if (status == 304) {
-        validator_headers(ctx);
-        sc_req_finish(req, 304);
-        return;
-    }
-    if (status == 412) {
-        finish_error(req, 412, "precondition failed");
-        return;
-    }
     media_open *op = sc_alloc(sizeof(*op));
     op->ctx = ctx;
     op->fd = -1;
     op->fs.data = op;
     /* O_NONBLOCK: something other than a regular file (a FIFO) must not hold a threadpool thread in open(2);
      * it is refused after fstat. Reads of regular files ignore the flag. */
-    int rc = uv_fs_open(app_of(req)->loop, &op->fs, ctx->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0, on_open);
+    int rc = uv_fs_open(app_of(req)->loop, &op->fs, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0, on_open);
     if (rc < 0) {
         free(op);
-        sc_log_error("open of %s: %s", ctx->path, uv_strerror(rc));
-        finish_error(req, 500, NULL);
-        return;
+        sc_log_error("open of %s: %s", path, uv_strerror(rc));
+        return sc_res_error(req, 500, NULL);
     }
     ctx->op = op;
+    return SC_ASYNC;
+}
+
+/* Answers from the facts of the song or album: who may see it, then validators, then the file (the cached open
+ * one, or opened now). Visibility is the catalog's (SC_CAT_SONG_VISIBLE, SC_CAT_ALBUM_VISIBLE): admins, the owner,
+ * and for public (unflagged) ones everybody; a signed URL stands for all of them. Returns a status or SC_ASYNC. */
+static int answer(stream_ctx *ctx, const sc_media_facts *facts)
+{
+    sc_req *req = ctx->req;
+    bool visible = ctx->signed_url || facts->is_public || sc_auth_is(ctx->who, "admin") ||
+                   (ctx->who && facts->owner_id && strcmp(facts->owner_id, ctx->who->id) == 0);
+    if (!visible) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "%s not found", ctx->noun);
+        return sc_res_error(req, 404, msg);
+    }
+    if (!facts->has_media)
+        return sc_res_error(req, 404, ctx->no_media);
+    if (!media_of(ctx, facts))
+        return sc_res_error(req, 500, NULL);
+    int status = sc_range_preconditions(&ctx->cond, sc_slice_cstr(ctx->etag), ctx->last_modified, (int64_t)time(NULL));
+    if (status == 304) {
+        validator_headers(ctx);
+        return 304;
+    }
+    if (status == 412)
+        return sc_res_error(req, 412, "precondition failed");
+    if (facts->file)
+        return respond_file(ctx, facts->file, facts->size);
+    return open_file(ctx);
+}
+
+static void on_facts(sc_req *req, const char *err, PGresult *res)
+{
+    stream_ctx *ctx = req->state;
+    if (err) {
+        sc_req_finish(req, sc_api_db_error(req, err, res));
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "%s not found", ctx->noun);
+        finish_error(req, 404, msg);
+        return;
+    }
+    /* Columns: path, mime, sha256, created_at, public, owner_id (SC_STMTS_STREAM). */
+    sc_media_facts facts = {0};
+    facts.has_media = !PQgetisnull(res, 0, 0);
+    facts.is_public = PQgetvalue(res, 0, 4)[0] == 't';
+    facts.owner_id = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5);
+    if (facts.has_media) {
+        facts.path = PQgetvalue(res, 0, 0);
+        facts.mime = header_mime(req, PQgetvalue(res, 0, 1));
+        snprintf(facts.sha256, sizeof(facts.sha256), "%s", PQgetvalue(res, 0, 2));
+        facts.last_modified = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    }
+    sc_media_cache_put(app_of(req)->media, ctx->generation, ctx->kind, sc_slice_cstr(ctx->id), &facts);
+    int status = answer(ctx, &facts);
+    if (status != SC_ASYNC)
+        sc_req_finish(req, status);
+}
+
+/* Asks the database for the facts (again). */
+static void ask(stream_ctx *ctx)
+{
+    const char *params[] = {ctx->id};
+    ctx->generation = sc_media_cache_generation(app_of(ctx->req)->media);
+    sc_api_db(ctx->req, ctx->kind == SC_MEDIA_SONG ? SC_STMT_STREAM_SONG_FACTS : SC_STMT_STREAM_COVER_FACTS, 1, params,
+              on_facts);
+}
+
+/* Answers from the cache, or asks the database. Returns a status or SC_ASYNC. */
+static int lookup(stream_ctx *ctx)
+{
+    const sc_media_facts *facts = sc_media_cache_get(app_of(ctx->req)->media, ctx->kind, sc_slice_cstr(ctx->id));
+    if (facts)
+        return answer(ctx, facts);
+    ask(ctx);
+    return SC_ASYNC;
 }
 
 /* ---- handlers --------------------------------------------------------------------------------------------- */
@@ -469,15 +519,10 @@ int sc_api_song_stream(sc_req *req)
     if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "song not found");
     stream_ctx *ctx = ctx_new(req, who, "song", "song has no audio");
+    ctx->kind = SC_MEDIA_SONG;
     ctx->id = dup_slice(req, id);
-    ctx->stmt = SC_STMT_STREAM_SONG;
-    ctx->nparams = 4;
-    ctx->params[0] = ctx->id;
-    ctx->params[1] = who ? who->id : NULL;
-    ctx->params[2] = sc_auth_is(who, "admin") ? "true" : "false";
-    ctx->params[3] = signed_url ? "true" : "false";
-    ask(ctx);
-    return SC_ASYNC;
+    ctx->signed_url = signed_url;
+    return lookup(ctx);
 }
 
 int sc_api_album_cover(sc_req *req)
@@ -490,14 +535,9 @@ int sc_api_album_cover(sc_req *req)
     if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "album not found");
     stream_ctx *ctx = ctx_new(req, who, "album", "album has no cover");
+    ctx->kind = SC_MEDIA_COVER;
     ctx->id = dup_slice(req, id);
-    ctx->stmt = SC_STMT_STREAM_COVER;
-    ctx->nparams = 3;
-    ctx->params[0] = ctx->id;
-    ctx->params[1] = who ? who->id : NULL;
-    ctx->params[2] = sc_auth_is(who, "admin") ? "true" : "false";
-    ask(ctx);
-    return SC_ASYNC;
+    return lookup(ctx);
 }
 
 static void on_url_row(sc_req *req, const char *err, PGresult *res)

@@ -33,6 +33,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/db.h"
+#include "api/media_cache.h"
 #include "api/respond.h"
 #include "api/routes_upload.h"
 #include "core/log.h"
@@ -587,6 +588,7 @@ static void on_db_committed(void *data, const char *err, PGresult *res)
     sc_store_upload *obj = u->obj;
     u->obj = NULL;
     u->committing = false;
+    sc_media_cache_forget(u->app->media, u->kind == COVER ? SC_MEDIA_COVER : SC_MEDIA_SONG, sc_slice_cstr(u->id));
     if (err) {
         /* A timeout or a shutdown leaves the outcome unknown: keep the file (a row may name it; if none does, the
          * startup sweep removes it). Otherwise nothing was recorded. */

@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/db.h"
+#include "api/media_cache.h"
 #include "api/respond.h"
 #include "auth/password.h"
 #include "core/random.h"
@@ -350,6 +351,7 @@ int sc_api_users_update(sc_req *req)
 
 static void on_user_deleted(sc_req *req, const char *err, PGresult *res)
 {
+    sc_media_cache_clear(((sc_app *)req->app)->media); /* the account's songs and albums lost their owner */
     if (err)
         sc_req_finish(req, sc_api_db_error(req, err, res));
     else if (strcmp(PQcmdTuples(res), "0") == 0)

@@ -20,7 +20,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "jobs/notify.h"
+#include "db/listen.h"
 #include "jobs/sql.h"
 
 #define CLAIM_RETRY_MIN_MS 250
@@ -57,7 +57,7 @@ struct sc_jobs {
     char *kinds_param;   /* {kind,kind} */
     char lease_param[24];
     char max_attempts_param[16];
-    sc_jobs_listener *listener;
+    sc_pg_listener *listener;
     uv_timer_t wake, heartbeat, grace, schedule;
     sc_pg_query *claim_q, *next_q, *extend_q;
     unsigned claim_limit; /* how many the claim in flight asked for */
@@ -192,7 +192,12 @@ static void release(run *r)
 
 static void on_wake_timer(uv_timer_t *t) { claim(t->data); }
 
-static void on_notified(void *data) { claim(data); }
+static void on_notified(void *data, const char *channel, const char *payload)
+{
+    (void)channel;
+    (void)payload;
+    claim(data);
+}
 
 static void on_next_due(void *data, const char *err, PGresult *res)
 {
@@ -456,7 +461,12 @@ sc_jobs *sc_jobs_new(uv_loop_t *loop, const sc_jobs_config *cfg)
     j->open_handles = 4;
     uint64_t beat = j->cfg.lease_ms / 3 ? j->cfg.lease_ms / 3 : 1;
     uv_timer_start(&j->heartbeat, on_heartbeat, beat, beat);
-    j->listener = sc_jobs_listener_new(loop, cfg->conninfo, SC_JOBS_CHANNEL, cfg->connect_timeout_ms, on_notified, j);
+    sc_pg_listener_config lc = {.conninfo = cfg->conninfo,
+                                .channel = SC_JOBS_CHANNEL,
+                                .what = "job",
+                                .app_name = "staccato-jobs",
+                                .connect_timeout_ms = cfg->connect_timeout_ms};
+    j->listener = sc_pg_listener_new(loop, &lc, on_notified, j);
     sc_log_info("job workers started: %u at once, kinds %s%s%s", j->cfg.concurrency, j->kinds_param,
                 j->nschedules ? ", schedules " : "", j->nschedules ? cfg->schedules : "");
     claim(j);
@@ -528,7 +538,7 @@ void sc_jobs_stop(sc_jobs *j, void (*on_stopped)(void *data), void *data)
     }
     /* The listener closes on its own; it is one more handle to wait for. */
     j->open_handles++;
-    sc_jobs_listener_close(j->listener, on_listener_closed, j);
+    sc_pg_listener_close(j->listener, on_listener_closed, j);
     j->listener = NULL;
     if (j->nrunning) {
         sc_log_info("stopping job workers: %u running job%s get%s %" PRIu64 " ms to finish", j->nrunning,

@@ -180,6 +180,20 @@ def add_media(data, mime, kind="audio"):
     return mid, sha
 
 
+def notifications():
+    return sum(v for name, _, v in SRV.metrics() if name == "staccato_media_cache_notifications_total")
+
+
+def change(sql):
+    """Runs one statement that changes one song or album row through psql (another process, like an admin's
+    session) and waits until the server has heard of it, so that no cached state of the row outlives the call."""
+    before = notifications()
+    SVC.psql(sql)
+    harness.wait_until(lambda: notifications() > before, 10, interval=0.02)
+    if notifications() <= before:
+        raise AssertionError("no change notification for: " + sql)
+
+
 def make_song(owner, visibility="public"):
     st, _, j = request(SRV.port, "POST", "/songs", {"title": uniq("Song "), "year": 2020, "performer": "P",
                                                      "genre": "Pop"}, headers=bearer(owner))
@@ -187,13 +201,13 @@ def make_song(owner, visibility="public"):
         raise AssertionError("creating a song: %d %r" % (st, j))
     sid = j["data"]["songId"]
     if visibility != "public":
-        SVC.psql("UPDATE songs SET visibility = '%s' WHERE id = '%s'" % (visibility, sid))
+        change("UPDATE songs SET visibility = '%s' WHERE id = '%s'" % (visibility, sid))
     return sid
 
 
 def attach_audio(song, data, mime="audio/mpeg"):
     mid, sha = add_media(data, mime)
-    SVC.psql("UPDATE songs SET audio_media_id = '%s', audio_mime = '%s', audio_size = %d WHERE id = '%s'"
+    change("UPDATE songs SET audio_media_id = '%s', audio_mime = '%s', audio_size = %d WHERE id = '%s'"
              % (mid, mime, len(data), song))
     return sha
 
@@ -207,7 +221,7 @@ def make_album(owner):
 
 def attach_cover(album, data, mime="image/png"):
     mid, sha = add_media(data, mime, kind="cover")
-    SVC.psql("UPDATE albums SET cover_media_id = '%s' WHERE id = '%s'" % (mid, album))
+    change("UPDATE albums SET cover_media_id = '%s' WHERE id = '%s'" % (mid, album))
     return sha
 
 
@@ -573,7 +587,7 @@ class Access(StreamTestCase):
         song = make_song("owner")
         data = b"flagged" * 1000
         attach_audio(song, data)
-        SVC.psql("UPDATE songs SET flagged = true WHERE id = '%s'" % song)
+        change("UPDATE songs SET flagged = true WHERE id = '%s'" % song)
         for who in (None, "user"):
             with self.subTest(who=who):
                 self.assertJsonError(get(stream_path(song), who=who), 404, "song not found")
@@ -722,7 +736,7 @@ class Covers(StreamTestCase):
         album = make_album("owner")
         png = fake_png(1000, 3)
         attach_cover(album, png)
-        SVC.psql("UPDATE albums SET flagged = true WHERE id = '%s'" % album)
+        change("UPDATE albums SET flagged = true WHERE id = '%s'" % album)
         for who in (None, "user", "other"):
             with self.subTest(who=who):
                 self.assertJsonError(get("/albums/%s/cover" % album, who=who), 404, "album not found")
@@ -764,13 +778,23 @@ class Files(StreamTestCase):
                 with open(path + ".new", "wb") as f:
                     f.write(b"\0" * BIG)
                 os.rename(path + ".new", path)
-            # A new request sees the new state of the disk...
+            # A new request is served from the file the server holds open for the song: a media file is named by
+            # its content and never changes in place, so what is on disk under that name does not matter...
             r = get(stream_path(song), {"Range": "bytes=0-3"})
-            if replace:
-                self.assertEqual((r.status, r.body), (206, b"\0\0\0\0"))
-            else:
-                self.assertEqual(r.status, 404)
-            # ... while the stream in progress goes on with the file it opened.
+            self.assertEqual((r.status, r.body), (206, data[:4]))
+            # ... until the song changes (here in another process): then the disk is looked at again.
+            change("UPDATE songs SET updated_at = now() WHERE id = '%s'" % song)
+            want = (206, b"\0\0\0\0") if replace else (404, None)
+            seen = []
+
+            def disk_seen():
+                r = get(stream_path(song), {"Range": "bytes=0-3"})
+                seen.append((r.status, r.body if r.status == 206 else None))
+                return seen[-1] == want
+
+            harness.wait_until(disk_seen, 10, interval=0.05)
+            self.assertEqual(seen[-1], want)
+            # The stream in progress goes on with the file it opened.
             rest = s.read_rest()
         finally:
             s.close()
@@ -826,6 +850,90 @@ class Files(StreamTestCase):
         self.assertTrue(SRV.alive())
 
 
+def cache_lookups():
+    m = {labels.get("result"): v for name, labels, v in SRV.metrics() if name == "staccato_media_cache_lookups_total"}
+    return m.get("hit", 0), m.get("miss", 0)
+
+
+class MediaCache(StreamTestCase):
+    """What a stream request needs is cached per process (src/api/media_cache.h); these pin that the cache is used
+    and that no change is missed: changes made elsewhere arrive by notification, this process's own at once, and
+    nothing is trusted across a lost notification connection."""
+
+    def test_repeated_requests_are_answered_from_the_cache(self):
+        song = make_song("owner")
+        data = random.Random(31).randbytes(70000)
+        attach_audio(song, data)
+        hit0, miss0 = cache_lookups()
+        for i in range(5):
+            r = get(stream_path(song), {"Range": "bytes=%d-%d" % (i * 1000, i * 1000 + 99)})
+            self.assertEqual((r.status, r.body), (206, data[i * 1000:i * 1000 + 100]))
+        hit1, miss1 = cache_lookups()
+        self.assertEqual(miss1 - miss0, 1)
+        self.assertEqual(hit1 - hit0, 4)
+        opened = [v for name, _, v in SRV.metrics() if name == "staccato_media_cache_open_files"]
+        self.assertGreaterEqual(opened[0], 1)
+
+    def test_a_change_made_by_another_process_arrives(self):
+        song = make_song("owner")
+        data = random.Random(32).randbytes(5000)
+        attach_audio(song, data)
+        self.assertEqual(get(stream_path(song)).body, data)
+        SVC.psql("UPDATE songs SET visibility = 'private' WHERE id = '%s'" % song)
+        harness.wait_until(lambda: get(stream_path(song)).status == 404, 10)
+        self.assertJsonError(get(stream_path(song)), 404, "song not found")
+        self.assertEqual(get(stream_path(song), who="owner").body, data)
+        # New audio under the same song: the new bytes, the new ETag.
+        SVC.psql("UPDATE songs SET visibility = 'public' WHERE id = '%s'" % song)
+        data2 = random.Random(33).randbytes(6000)
+        sha2 = attach_audio(song, data2)
+        harness.wait_until(lambda: get(stream_path(song)).body == data2, 10)
+        r = get(stream_path(song))
+        self.assertEqual((r.status, r.body, r.header("etag")), (200, data2, '"%s"' % sha2))
+        # A deleted song is gone for everyone.
+        SVC.psql("DELETE FROM songs WHERE id = '%s'" % song)
+        harness.wait_until(lambda: get(stream_path(song), who="admin").status == 404, 10)
+
+    def test_own_changes_are_seen_at_once(self):
+        song = make_song("owner")
+        data = random.Random(34).randbytes(5000)
+        attach_audio(song, data)
+        for _ in range(2):
+            self.assertEqual(get(stream_path(song)).status, 200)
+        st, _, j = request(SRV.port, "PUT", "/songs/%s/flag" % song, {"flagged": True}, headers=bearer("admin"))
+        self.assertEqual(st, 200, j)
+        self.assertJsonError(get(stream_path(song)), 404, "song not found")
+        st, _, j = request(SRV.port, "PUT", "/songs/%s/flag" % song, {"flagged": False}, headers=bearer("admin"))
+        self.assertEqual(st, 200, j)
+        self.assertEqual(get(stream_path(song)).body, data)
+        st, _, j = request(SRV.port, "DELETE", "/songs/%s" % song, headers=bearer("owner"))
+        self.assertEqual(st, 200, j)
+        self.assertJsonError(get(stream_path(song), who="admin"), 404, "song not found")
+        # Covers: an album flagged through the API.
+        album = make_album("owner")
+        png = fake_png(500, 9)
+        attach_cover(album, png)
+        self.assertEqual(get("/albums/%s/cover" % album).body, png)
+        st, _, j = request(SRV.port, "PUT", "/albums/%s/flag" % album, {"flagged": True}, headers=bearer("admin"))
+        self.assertEqual(st, 200, j)
+        self.assertJsonError(get("/albums/%s/cover" % album), 404, "album not found")
+
+    def test_nothing_is_trusted_across_a_lost_notification_connection(self):
+        song = make_song("owner")
+        data = random.Random(35).randbytes(5000)
+        attach_audio(song, data)
+        self.assertEqual(get(stream_path(song)).body, data)
+        listener = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'staccato-media-cache'"
+        self.assertEqual(SVC.psql(listener), "1")
+        # The connection is cut and the change made before the server can listen again: its notification is lost.
+        SVC.psql("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                 "WHERE application_name = 'staccato-media-cache'; "
+                 "UPDATE songs SET visibility = 'private' WHERE id = '%s'" % song)
+        harness.wait_until(lambda: SVC.psql(listener) == "1", 15)
+        self.assertEqual(SVC.psql(listener), "1")
+        self.assertJsonError(get(stream_path(song)), 404, "song not found")
+
+
 class Opening(StreamTestCase):
     def test_fifo_in_place_of_a_file_is_refused(self):
         # Something that is not a regular file must neither hang a threadpool thread in open(2) nor be streamed.
@@ -836,7 +944,7 @@ class Opening(StreamTestCase):
         mid = uniq("media-")
         SVC.psql("INSERT INTO media_files (id, kind, sha256, path, mime, size) VALUES ('%s', 'audio', '%s', '%s/%s', "
                  "'audio/mpeg', 1)" % (mid, fake, fake[:2], fake))
-        SVC.psql("UPDATE songs SET audio_media_id = '%s' WHERE id = '%s'" % (mid, song))
+        change("UPDATE songs SET audio_media_id = '%s' WHERE id = '%s'" % (mid, song))
         for _ in range(6):  # more than the threadpool has threads
             self.assertJsonError(get(stream_path(song)), 500)
         self.assertEqual(get(stream_path(SONG), {"Range": "bytes=0-9"}).body, DATA[:10])

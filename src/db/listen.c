@@ -7,7 +7,7 @@
  * The socket may change while PQconnectPoll works through the addresses of a connection string, so it is read
  * again after every step, and a poll handle is never left on a socket that libpq has closed: the handle is stopped
  * and closed before PQfinish. */
-#include "jobs/notify.h"
+#include "db/listen.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -22,7 +22,7 @@
 
 typedef enum { L_DOWN, L_CONNECTING, L_LISTENING, L_READY, L_CLOSED } listener_state;
 
-struct sc_jobs_listener {
+struct sc_pg_listener {
     uv_loop_t *loop;
     char *conninfo;
     char *listen_sql;
@@ -35,7 +35,9 @@ struct sc_jobs_listener {
     listener_state state;
     uint64_t backoff_ms;
     bool ever_up;
-    void (*on_wake)(void *data);
+    char *what; /* names the connection in the log */
+    char *app_name;
+    sc_pg_listener_fn on_event;
     void *data;
     void (*on_closed)(void *data);
     void *closed_data;
@@ -45,7 +47,7 @@ struct sc_jobs_listener {
 static void on_poll(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
 
-static void handle_closed(sc_jobs_listener *l)
+static void handle_closed(sc_pg_listener *l)
 {
     if (--l->open_handles > 0 || l->state != L_CLOSED)
         return;
@@ -53,6 +55,8 @@ static void handle_closed(sc_jobs_listener *l)
     void *data = l->closed_data;
     free(l->conninfo);
     free(l->listen_sql);
+    free(l->what);
+    free(l->app_name);
     free(l);
     if (cb)
         cb(data);
@@ -60,14 +64,14 @@ static void handle_closed(sc_jobs_listener *l)
 
 static void on_poll_closed(uv_handle_t *h)
 {
-    sc_jobs_listener *l = h->data;
+    sc_pg_listener *l = h->data;
     free(h);
     handle_closed(l);
 }
 
 static void on_timer_closed(uv_handle_t *h) { handle_closed(h->data); }
 
-static void unwatch(sc_jobs_listener *l)
+static void unwatch(sc_pg_listener *l)
 {
     if (!l->poll)
         return;
@@ -79,7 +83,7 @@ static void unwatch(sc_jobs_listener *l)
 }
 
 /* Watches libpq's current socket for events (a new socket gets a new poll handle). Returns -1 on failure. */
-static int watch(sc_jobs_listener *l, int events)
+static int watch(sc_pg_listener *l, int events)
 {
     int fd = PQsocket(l->pg);
     if (fd < 0)
@@ -108,15 +112,14 @@ static int watch(sc_jobs_listener *l, int events)
 
 /* Tears the connection down and plans the next attempt. A warning when a connection goes away or the first
  * attempt fails; repeated failures only at debug level. */
-static void broken(sc_jobs_listener *l, const char *why)
+static void broken(sc_pg_listener *l, const char *why)
 {
     if (l->state == L_DOWN || l->state == L_CLOSED)
         return;
     if (l->state == L_READY || (!l->ever_up && l->backoff_ms == 0))
-        sc_log_warn("job notification connection %s: %s (the queue is still polled)",
-                    l->state == L_READY ? "lost" : "failed", why);
+        sc_log_warn("%s notification connection %s: %s", l->what, l->state == L_READY ? "lost" : "failed", why);
     else
-        sc_log_debug("job notification connection failed again: %s", why);
+        sc_log_debug("%s notification connection failed again: %s", l->what, why);
     unwatch(l);
     if (l->pg) {
         PQfinish(l->pg);
@@ -133,15 +136,15 @@ static void broken(sc_jobs_listener *l, const char *why)
 /* Notices and warnings from the server go to our log as one line, not straight to stderr. */
 static void on_notice(void *arg, const char *message)
 {
-    (void)arg;
-    sc_log_warn("job notification connection: %s", message);
+    sc_pg_listener *l = arg;
+    sc_log_warn("%s notification connection: %s", l->what, message);
 }
 
-static void connect_start(sc_jobs_listener *l)
+static void connect_start(sc_pg_listener *l)
 {
     /* Named in pg_stat_activity unless the connection string names itself. */
     const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *const values[] = {l->conninfo, "staccato-jobs", NULL};
+    const char *const values[] = {l->conninfo, l->app_name, NULL};
     l->pg = PQconnectStartParams(keys, values, 1);
     l->state = L_CONNECTING;
     if (l->pg)
@@ -156,14 +159,14 @@ static void connect_start(sc_jobs_listener *l)
 }
 
 /* Sends what libpq has buffered; keeps write interest while some is left. */
-static void flush(sc_jobs_listener *l)
+static void flush(sc_pg_listener *l)
 {
     int r = PQflush(l->pg);
     if (r < 0 || watch(l, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0)
         broken(l, PQerrorMessage(l->pg));
 }
 
-static void connect_step(sc_jobs_listener *l)
+static void connect_step(sc_pg_listener *l)
 {
     int rc = 0;
     switch (PQconnectPoll(l->pg)) {
@@ -189,14 +192,14 @@ static void connect_step(sc_jobs_listener *l)
         broken(l, "cannot watch the connection's socket");
 }
 
-/* Reads what arrived: the answer to LISTEN, then notifications. */
-static void read_input(sc_jobs_listener *l)
+/* Reads what arrived: the answer to LISTEN, then notifications. Callbacks run last: one may close the listener. */
+static void read_input(sc_pg_listener *l)
 {
     if (!PQconsumeInput(l->pg)) {
         broken(l, PQerrorMessage(l->pg));
         return;
     }
-    bool wake = false;
+    bool ready_now = false;
     while (!PQisBusy(l->pg)) {
         PGresult *r = PQgetResult(l->pg);
         if (!r)
@@ -212,30 +215,32 @@ static void read_input(sc_jobs_listener *l)
         PQclear(r);
         if (l->state == L_LISTENING) {
             if (l->ever_up)
-                sc_log_info("job notification connection back");
+                sc_log_info("%s notification connection back", l->what);
             l->state = L_READY;
             l->ever_up = true;
             l->backoff_ms = 0;
             uv_timer_stop(&l->timer);
-            wake = true; /* whatever was announced while we were not listening */
+            ready_now = true;
         }
-    }
-    PGnotify *n;
-    while ((n = PQnotifies(l->pg)) != NULL) {
-        PQfreemem(n);
-        wake = true;
     }
     if (PQstatus(l->pg) == CONNECTION_BAD) {
         broken(l, PQerrorMessage(l->pg));
         return;
     }
-    if (wake && l->on_wake)
-        l->on_wake(l->data);
+    /* Whatever was announced while we were not listening is lost: the owner starts over. */
+    if (ready_now && l->on_event)
+        l->on_event(l->data, NULL, NULL);
+    PGnotify *n;
+    while (l->state == L_READY && (n = PQnotifies(l->pg)) != NULL) {
+        if (l->on_event)
+            l->on_event(l->data, n->relname, n->extra);
+        PQfreemem(n);
+    }
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
-    sc_jobs_listener *l = h->data;
+    sc_pg_listener *l = h->data;
     if (h != l->poll || l->state == L_DOWN || l->state == L_CLOSED)
         return;
     if (l->state == L_CONNECTING) {
@@ -257,25 +262,27 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 static void on_timer(uv_timer_t *t)
 {
-    sc_jobs_listener *l = t->data;
+    sc_pg_listener *l = t->data;
     if (l->state == L_CONNECTING || l->state == L_LISTENING)
         broken(l, "connect timed out");
     else if (l->state == L_DOWN)
         connect_start(l);
 }
 
-sc_jobs_listener *sc_jobs_listener_new(uv_loop_t *loop, const char *conninfo, const char *channel,
-                                       uint64_t connect_timeout_ms, void (*on_wake)(void *data), void *data)
+sc_pg_listener *sc_pg_listener_new(uv_loop_t *loop, const sc_pg_listener_config *cfg, sc_pg_listener_fn on_event,
+                                   void *data)
 {
-    sc_jobs_listener *l = sc_calloc(sizeof(*l));
+    sc_pg_listener *l = sc_calloc(sizeof(*l));
     l->loop = loop;
-    l->conninfo = sc_strdup(conninfo ? conninfo : "");
-    size_t len = strlen(channel) + sizeof("LISTEN ");
+    l->conninfo = sc_strdup(cfg->conninfo ? cfg->conninfo : "");
+    size_t len = strlen(cfg->channel) + sizeof("LISTEN ");
     l->listen_sql = sc_alloc(len);
-    snprintf(l->listen_sql, len, "LISTEN %s", channel);
-    l->connect_timeout_ms = connect_timeout_ms ? connect_timeout_ms : 3000;
+    snprintf(l->listen_sql, len, "LISTEN %s", cfg->channel);
+    l->what = sc_strdup(cfg->what ? cfg->what : cfg->channel);
+    l->app_name = sc_strdup(cfg->app_name ? cfg->app_name : "staccato");
+    l->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 3000;
     l->fd = -1;
-    l->on_wake = on_wake;
+    l->on_event = on_event;
     l->data = data;
     uv_timer_init(loop, &l->timer);
     l->timer.data = l;
@@ -285,13 +292,13 @@ sc_jobs_listener *sc_jobs_listener_new(uv_loop_t *loop, const char *conninfo, co
     return l;
 }
 
-bool sc_jobs_listener_ready(const sc_jobs_listener *l) { return l->state == L_READY; }
+bool sc_pg_listener_ready(const sc_pg_listener *l) { return l->state == L_READY; }
 
-void sc_jobs_listener_close(sc_jobs_listener *l, void (*on_closed)(void *data), void *data)
+void sc_pg_listener_close(sc_pg_listener *l, void (*on_closed)(void *data), void *data)
 {
     l->on_closed = on_closed;
     l->closed_data = data;
-    l->on_wake = NULL;
+    l->on_event = NULL;
     unwatch(l);
     if (l->pg) {
         PQfinish(l->pg);
