@@ -1216,6 +1216,9 @@ static void on_file_read(uv_fs_t *req)
 
 /* The TLS variant of write_out: plaintext is encrypted a record at a time as the socket drains; file ranges are
  * read off the loop (uv_fs_read) into fbuf first. Returns 1 done, 0 waiting (socket or file), -1 dead. */
+/* Whether preadv2(RWF_NOWAIT) works here (until it says otherwise). */
+static bool nowait_reads = true;
+
 static int write_out_tls(sc_conn *c)
 {
     for (;;) {
@@ -1259,6 +1262,20 @@ static int write_out_tls(sc_conn *c)
             if (!c->fbuf)
                 c->fbuf = sc_alloc(READ_BUF_SIZE);
             size_t want = f->remaining < READ_BUF_SIZE ? (size_t)f->remaining : READ_BUF_SIZE;
+            /* What the page cache holds is read right here: with RWF_NOWAIT, preadv2 returns only data that needs
+             * no disk I/O (EAGAIN when there is none), so the loop never waits for a disk; the rest, and files on
+             * file systems without the flag, go through the threadpool. */
+            if (nowait_reads) {
+                struct iovec iov = {c->fbuf, want};
+                ssize_t n = preadv2(f->file->fd, &iov, 1, (off_t)f->offset, RWF_NOWAIT);
+                if (n > 0) {
+                    c->fbuf_len = (size_t)n;
+                    c->fbuf_off = 0;
+                    continue;
+                }
+                if (n < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
+                    nowait_reads = false;
+            }
             uv_buf_t b = uv_buf_init(c->fbuf, (unsigned)want);
             c->fsreq.data = c;
             if (uv_fs_read(c->server->loop, &c->fsreq, f->file->fd, &b, 1, (int64_t)f->offset, on_file_read) != 0)

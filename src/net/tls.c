@@ -4,9 +4,12 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
+#include <nettle/gcm.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +48,17 @@ struct sc_tls_config {
     int refs;
 };
 
+/* The sending half of an AES-GCM session after the handshake (see "Sending" in the header). */
+typedef struct tx_gcm {
+    size_t keylen; /* 16 or 32 */
+    union {
+        struct gcm_aes128_ctx k128;
+        struct gcm_aes256_ctx k256;
+    } aes;
+    unsigned char salt[4]; /* the server write IV: the implicit part of every nonce */
+    uint64_t seq;          /* of the next record */
+} tx_gcm;
+
 struct sc_tls_conn {
     mbedtls_ssl_context ssl;
     sc_tls_config *cfg;
@@ -52,7 +66,36 @@ struct sc_tls_conn {
     size_t in_off;
     sc_buf out; /* ciphertext to send; out_off of it sent */
     size_t out_off;
+    tx_gcm *tx;      /* keys of the sending half, from the handshake; in use once tx_on */
+    bool tx_on;
+    bool tx_spoiled; /* mbedTLS tried to send after we took over: the session cannot go on */
 };
+
+/* The connection whose handshake step runs (the key export callback of mbedTLS 2.28 is per configuration). */
+static sc_tls_conn *handshaking;
+
+/* Called by mbedTLS while it derives a session's keys. An AES-GCM session (no MAC key, a 4-byte implicit IV) gets
+ * its sending half set up here, to be used once the handshake is over; other suites stay with mbedTLS. The key
+ * block is client write key, server write key, client write IV, server write IV (RFC 5246 section 6.3). */
+static int on_keys(void *p, const unsigned char *ms, const unsigned char *kb, size_t maclen, size_t keylen,
+                   size_t ivlen, const unsigned char client_random[32], const unsigned char server_random[32],
+                   mbedtls_tls_prf_types prf)
+{
+    (void)p, (void)ms, (void)client_random, (void)server_random, (void)prf;
+    sc_tls_conn *t = handshaking;
+    if (!t || maclen != 0 || ivlen != 4 || (keylen != 16 && keylen != 32))
+        return 0;
+    if (!t->tx)
+        t->tx = sc_alloc(sizeof(*t->tx));
+    tx_gcm *tx = t->tx;
+    tx->keylen = keylen;
+    if (keylen == 16)
+        gcm_aes128_set_key(&tx->aes.k128, kb + keylen);
+    else
+        gcm_aes256_set_key(&tx->aes.k256, kb + keylen);
+    memcpy(tx->salt, kb + 2 * keylen + ivlen, 4);
+    return 0;
+}
 
 static void errstr(int rc, char *err, size_t errlen, const char *what)
 {
@@ -134,6 +177,7 @@ sc_tls_config *sc_tls_config_load(const char *cert_file, const char *key_file, c
         goto fail;
     }
     mbedtls_ssl_conf_session_tickets_cb(&c->conf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse, &tickets);
+    mbedtls_ssl_conf_export_keys_ext_cb(&c->conf, on_keys, NULL);
     return c;
 fail:
     sc_tls_config_unref(c);
@@ -156,6 +200,12 @@ void sc_tls_config_unref(sc_tls_config *c)
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     sc_tls_conn *t = ctx;
+    if (t->tx_on) {
+        /* Only an alert can come from mbedTLS now (a refused renegotiation, a failed record), with a sequence
+         * number that is no longer the session's: it is not sent, and the session ends. */
+        t->tx_spoiled = true;
+        return (int)len;
+    }
     sc_buf_append(&t->out, buf, len);
     return (int)len;
 }
@@ -195,6 +245,9 @@ void sc_tls_conn_free(sc_tls_conn *t)
         return;
     mbedtls_ssl_free(&t->ssl);
     sc_tls_config_unref(t->cfg);
+    if (t->tx)
+        mbedtls_platform_zeroize(t->tx, sizeof(*t->tx));
+    free(t->tx);
     sc_buf_free(&t->in);
     sc_buf_free(&t->out);
     free(t);
@@ -209,9 +262,21 @@ void sc_tls_feed(sc_tls_conn *t, const char *data, size_t len)
 
 int sc_tls_handshake(sc_tls_conn *t)
 {
+    handshaking = t;
     int rc = mbedtls_ssl_handshake(&t->ssl);
-    if (rc == 0)
+    handshaking = NULL;
+    if (rc == 0) {
+        if (t->tx && !t->tx_on) {
+            /* Everything mbedTLS had to send is in `out` (the transport takes all); the next record's sequence
+             * number is where its counter stands. */
+            uint64_t seq = 0;
+            for (int i = 0; i < 8; i++)
+                seq = seq << 8 | t->ssl.cur_out_ctr[i];
+            t->tx->seq = seq;
+            t->tx_on = true;
+        }
         return 1;
+    }
     if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
         return 0;
     if (sc_log_enabled(SC_LOG_DEBUG)) {
@@ -224,7 +289,11 @@ int sc_tls_handshake(sc_tls_conn *t)
 
 ssize_t sc_tls_read(sc_tls_conn *t, char *buf, size_t cap)
 {
+    if (t->tx_spoiled)
+        return -1;
     int rc = mbedtls_ssl_read(&t->ssl, (unsigned char *)buf, cap);
+    if (t->tx_spoiled)
+        return -1;
     if (rc > 0)
         return rc;
     if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -240,14 +309,78 @@ bool sc_tls_pending(const sc_tls_conn *t)
            t->in.len > t->in_off;
 }
 
+#define RECORD_MAX 16384       /* plaintext bytes per record */
+#define GCM_OVERHEAD (5 + 8 + 16) /* header, explicit nonce, tag */
+
+/* Appends one AES-GCM record of type `type` holding len (<= RECORD_MAX) bytes to `out` (RFC 5288): the nonce is
+ * the salt and the 8-byte explicit part, which is the record's sequence number, as mbedTLS does; the additional
+ * data is sequence number, type, version and length. */
+static void seal(sc_tls_conn *t, unsigned char type, const unsigned char *data, size_t len)
+{
+    tx_gcm *tx = t->tx;
+    sc_buf_reserve(&t->out, len + GCM_OVERHEAD);
+    unsigned char *r = (unsigned char *)t->out.ptr + t->out.len;
+    size_t body = 8 + len + 16;
+    r[0] = type;
+    r[1] = 3;
+    r[2] = 3;
+    r[3] = (unsigned char)(body >> 8);
+    r[4] = (unsigned char)body;
+    unsigned char nonce[12], aad[13];
+    memcpy(nonce, tx->salt, 4);
+    for (int i = 0; i < 8; i++)
+        nonce[4 + i] = aad[i] = (unsigned char)(tx->seq >> (56 - 8 * i));
+    memcpy(r + 5, nonce + 4, 8);
+    aad[8] = type;
+    aad[9] = 3;
+    aad[10] = 3;
+    aad[11] = (unsigned char)(len >> 8);
+    aad[12] = (unsigned char)len;
+    unsigned char *ct = r + 13;
+    if (tx->keylen == 16) {
+        gcm_aes128_set_iv(&tx->aes.k128, sizeof(nonce), nonce);
+        gcm_aes128_update(&tx->aes.k128, sizeof(aad), aad);
+        gcm_aes128_encrypt(&tx->aes.k128, len, ct, data);
+        gcm_aes128_digest(&tx->aes.k128, 16, ct + len);
+    } else {
+        gcm_aes256_set_iv(&tx->aes.k256, sizeof(nonce), nonce);
+        gcm_aes256_update(&tx->aes.k256, sizeof(aad), aad);
+        gcm_aes256_encrypt(&tx->aes.k256, len, ct, data);
+        gcm_aes256_digest(&tx->aes.k256, 16, ct + len);
+    }
+    t->out.len += len + GCM_OVERHEAD;
+    tx->seq++;
+}
+
 ssize_t sc_tls_write(sc_tls_conn *t, const char *data, size_t len)
 {
+    if (t->tx_on) {
+        if (t->tx_spoiled)
+            return -1;
+        size_t done = 0;
+        while (done < len && done < SC_TLS_WRITE_MAX) {
+            size_t n = len - done < RECORD_MAX ? len - done : RECORD_MAX;
+            seal(t, MBEDTLS_SSL_MSG_APPLICATION_DATA, (const unsigned char *)data + done, n);
+            done += n;
+        }
+        return (ssize_t)done;
+    }
     /* The transport never says WANT_WRITE (ciphertext is buffered), so a write either takes bytes or fails. */
     int rc = mbedtls_ssl_write(&t->ssl, (const unsigned char *)data, len);
     return rc >= 0 ? rc : -1;
 }
 
-void sc_tls_close_notify(sc_tls_conn *t) { mbedtls_ssl_close_notify(&t->ssl); }
+void sc_tls_close_notify(sc_tls_conn *t)
+{
+    if (t->tx_on) {
+        if (!t->tx_spoiled) {
+            static const unsigned char alert[2] = {MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY};
+            seal(t, MBEDTLS_SSL_MSG_ALERT, alert, sizeof(alert));
+        }
+        return;
+    }
+    mbedtls_ssl_close_notify(&t->ssl);
+}
 
 const char *sc_tls_out(const sc_tls_conn *t, size_t *len)
 {

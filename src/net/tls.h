@@ -4,7 +4,15 @@
  *
  * Only ECDHE key exchange with AEAD ciphers (AES-GCM, ChaCha20-Poly1305) is offered; ALPN says http/1.1; session
  * tickets (keys rotated by mbedTLS) let clients resume without a full handshake. A configuration is refcounted:
- * reloading certificates (SIGHUP) makes a new one for new connections while established ones keep theirs. */
+ * reloading certificates (SIGHUP) makes a new one for new connections while established ones keep theirs.
+ *
+ * Sending. mbedTLS does the handshake and reads records, but its AES-GCM runs at about a tenth of the speed of an
+ * AES-NI and carry-less-multiply implementation, which makes it the bottleneck of every large response. So once
+ * an AES-GCM session is established, the records the server sends are sealed here with Nettle's AES-GCM (the
+ * session's server write key and IV come from mbedTLS's key export callback, the sequence number from where
+ * mbedTLS left it), the way kernel TLS takes over the sending half of a session. ChaCha20-Poly1305 sessions stay
+ * with mbedTLS. Should mbedTLS still want to send something afterwards (only alerts can remain, on a refused
+ * renegotiation or a broken record) the session ends instead. */
 #ifndef SC_NET_TLS_H
 #define SC_NET_TLS_H
 
@@ -41,7 +49,9 @@ int sc_tls_handshake(sc_tls_conn *t);
 ssize_t sc_tls_read(sc_tls_conn *t, char *buf, size_t cap);
 /* Whether decrypted or received bytes wait inside the session (the socket will not signal them). */
 bool sc_tls_pending(const sc_tls_conn *t);
-/* Encrypts up to len bytes (at most one record); returns the bytes taken, or -1. */
+/* Encrypts up to len bytes (one record with mbedTLS, up to SC_TLS_WRITE_MAX bytes in full-size records once the
+ * sending half is ours); returns the bytes taken, or -1. */
+#define SC_TLS_WRITE_MAX (64 * 1024)
 ssize_t sc_tls_write(sc_tls_conn *t, const char *data, size_t len);
 /* Queues a close notify alert. */
 void sc_tls_close_notify(sc_tls_conn *t);
