@@ -1145,7 +1145,11 @@ static int write_out(sc_conn *c)
     for (;;) {
         size_t until = c->segs ? c->segs->at : c->out.len;
         if (c->out_off < until) {
-            ssize_t n = send(c->fd, c->out.ptr + c->out_off, until - c->out_off, MSG_NOSIGNAL);
+            /* Bytes that a file range follows (headers, a multipart boundary) wait in the kernel for it
+             * (MSG_MORE): the peer gets them in the same segments as the file's first bytes, not in a small
+             * packet and a wake-up of their own. */
+            int flags = MSG_NOSIGNAL | (c->segs ? MSG_MORE : 0);
+            ssize_t n = send(c->fd, c->out.ptr + c->out_off, until - c->out_off, flags);
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
