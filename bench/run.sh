@@ -18,6 +18,7 @@
 #   IDLE_CONNS=10000 IDLE_RSS_LIMIT_MIB=64
 #   RANGES_CONNS=1000 RANGES_BYTES=65536            ranges: wrk -c, bytes per range
 #   TLS_CONNS=64 TLS_CLOSE_CONNS=16 TLS_DOWNLOAD_CONNS=16   tls: wrk -c of the three runs
+#   TLS_FULL_CLIENTS=4 TLS_FULL_SECONDS=10     tls: openssl s_time -new clients for full handshakes
 #   SLOW_CONNS=10000 SLOW_RATE_KIB=40 SLOW_DURATION=30 SLOW_RCVBUF=16384
 #   SLOW_RSS_LIMIT_MIB=128 SLOW_CPU_LIMIT=1.0        slow: targets
 #   MEDIA_MIB=5       size of the generated WAV song (ranges, tls, slow)
@@ -58,6 +59,8 @@ RANGES_CONNS=${RANGES_CONNS:-1000}
 RANGES_BYTES=${RANGES_BYTES:-65536}
 TLS_CONNS=${TLS_CONNS:-64}
 TLS_CLOSE_CONNS=${TLS_CLOSE_CONNS:-16}
+TLS_FULL_CLIENTS=${TLS_FULL_CLIENTS:-4}
+TLS_FULL_SECONDS=${TLS_FULL_SECONDS:-10}
 TLS_DOWNLOAD_CONNS=${TLS_DOWNLOAD_CONNS:-16}
 SLOW_CONNS=${SLOW_CONNS:-10000}
 SLOW_RATE_KIB=${SLOW_RATE_KIB:-40}
@@ -68,7 +71,7 @@ SLOW_CPU_LIMIT=${SLOW_CPU_LIMIT:-1.0}
 MEDIA_MIB=${MEDIA_MIB:-5}
 BENCH_PIN_SERVICES=${BENCH_PIN_SERVICES:-1}
 case $BENCH_PIN_SERVICES in 0|1) ;; *) echo "bench: BENCH_PIN_SERVICES must be 0 or 1" >&2; exit 2 ;; esac
-for v in RANGES_CONNS RANGES_BYTES TLS_CONNS TLS_CLOSE_CONNS TLS_DOWNLOAD_CONNS SLOW_CONNS SLOW_RATE_KIB SLOW_DURATION \
+for v in RANGES_CONNS RANGES_BYTES TLS_CONNS TLS_CLOSE_CONNS TLS_FULL_CLIENTS TLS_FULL_SECONDS TLS_DOWNLOAD_CONNS SLOW_CONNS SLOW_RATE_KIB SLOW_DURATION \
          SLOW_RCVBUF SLOW_RSS_LIMIT_MIB MEDIA_MIB; do
   case ${!v} in ''|*[!0-9]*|0) echo "bench: $v must be a positive integer" >&2; exit 2 ;; esac
 done
@@ -700,6 +703,24 @@ check_tls() {
   say "  $name: $info; /health ok; $path: $SONG_SIZE bytes, identical to the file"
 }
 
+# full_handshakes NAME PORT: prints full TLS handshakes per second (each with a GET /health) made by
+# TLS_FULL_CLIENTS openssl s_time -new clients at once.
+full_handshakes() {
+  local name=$1 port=$2 i pids=() total=0 n
+  for i in $(seq "$TLS_FULL_CLIENTS"); do
+    "${CLI_PIN[@]}" openssl s_time -connect "127.0.0.1:$port" -new -time "$TLS_FULL_SECONDS" \
+      -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -www /health >"$TMP/stime.$name.$i" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || true; done
+  for i in $(seq "$TLS_FULL_CLIENTS"); do
+    n=$(sed -n 's/^\([0-9][0-9]*\) connections in [0-9]* real seconds.*/\1/p' "$TMP/stime.$name.$i" | head -n1)
+    [ -n "$n" ] || { warn "s_time against $name gave no count:"; tail -n 5 "$TMP/stime.$name.$i" >&2; n=0; }
+    total=$((total + n))
+  done
+  awk -v n="$total" -v s="$TLS_FULL_SECONDS" 'BEGIN { printf "%.1f", n / s }'
+}
+
 bench_tls() {
   local rc=0 r mark tport spath nurl surl
   say "== HTTPS (TLS 1.2, ECDSA P-256, ECDHE-ECDSA-AES128-GCM-SHA256): /health -c$TLS_CONNS, new connection per request -c$TLS_CLOSE_CONNS, $MEDIA_MIB MiB download -c$TLS_DOWNLOAD_CONNS; wrk -t$WRK_THREADS -d$WRK_DURATION (after a $WRK_WARMUP warm-up), $PIN_NOTE, $BENCH_ROUNDS round(s) =="
@@ -735,9 +756,18 @@ bench_tls() {
     check_quiet
     run_wrk nginx "$nurl/media/song.wav" "tlsdownload-nginx.$r" "$(nginx_worker)" -c"$TLS_DOWNLOAD_CONNS" --timeout 30s
   done
+  # Full handshakes: wrk resumes sessions, so openssl s_time -new (a new session each time, TLS_FULL_CLIENTS
+  # sequential clients at once on the client core) counts what a first visit costs.
+  local st_s st_n
+  check_quiet; st_s=$(full_handshakes staccato "$tport")
+  check_quiet; st_n=$(full_handshakes nginx "$NGINX_TLS_PORT")
   staccato_alive tls "$mark" || rc=1
   stop_pid "$STACCATO_PID"; forget_pid "$STACCATO_PID"
   stop_pid "$NGINX_PID" QUIT; forget_pid "$NGINX_PID"
+  say ""
+  say "HTTPS full handshakes (openssl s_time -new, $TLS_FULL_CLIENTS clients, ${TLS_FULL_SECONDS}s): staccato $st_s/s, nginx $st_n/s"
+  say "ratio staccato/nginx: $(awk -v a="$st_s" -v b="$st_n" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+  say "RESULT bench=tlsfull staccato_hs=$st_s nginx_hs=$st_n"
   media_report tlshealth "HTTPS GET /health, keep-alive, $TLS_CONNS connections:" 0 || rc=1
   media_report tlsclose "HTTPS GET /health, a new connection per request (wrk resumes the TLS session), $TLS_CLOSE_CONNS connections:" 0 || rc=1
   media_report tlsdownload "HTTPS download of the whole $SONG_SIZE-byte song, $TLS_DOWNLOAD_CONNS connections:" "$SONG_SIZE" || rc=1
