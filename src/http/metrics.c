@@ -84,6 +84,15 @@ void sc_metrics_render(const sc_metrics *m, const char *const *route_names, uint
                   "staccato_http_bytes_sent_total %llu\n",
                   (unsigned long long)open_connections, (unsigned long long)m->connections_accepted,
                   (unsigned long long)m->connections_shed, (unsigned long long)m->bytes_sent);
+    sc_buf_printf(out,
+                  "# HELP staccato_tls_handshakes_total TLS handshakes completed.\n"
+                  "# TYPE staccato_tls_handshakes_total counter\n"
+                  "staccato_tls_handshakes_total %llu\n"
+                  "# HELP staccato_tls_handshake_offloads_total TLS handshake steps with public-key work, run on the "
+                  "threadpool (two per full handshake, none for a resumed one).\n"
+                  "# TYPE staccato_tls_handshake_offloads_total counter\n"
+                  "staccato_tls_handshake_offloads_total %llu\n",
+                  (unsigned long long)m->tls_handshakes, (unsigned long long)m->tls_handshake_offloads);
 }
 
 void sc_metrics_free(sc_metrics *m)

@@ -26,6 +26,8 @@ typedef struct sc_metrics {
     uint64_t bytes_sent;
     uint64_t connections_shed;
     uint64_t connections_accepted;
+    uint64_t tls_handshakes;         /* completed */
+    uint64_t tls_handshake_offloads; /* handshake steps run on the threadpool (public-key work) */
 } sc_metrics;
 
 void sc_metrics_record(sc_metrics *m, int route, unsigned method, int status, uint64_t duration_us);

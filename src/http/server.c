@@ -94,6 +94,11 @@ struct sc_conn {
     sc_server *server;
     sc_tls_conn *tls;  /* NULL on plaintext connections */
     bool tls_ready;    /* handshake done */
+    /* A handshake step with public-key work runs on the threadpool; the session is its meanwhile: no reads from
+     * the socket into it, no sends out of it. */
+    uv_work_t hswork;
+    bool hs_pending;
+    int hs_result;
     bool kick_queued;  /* on the server's list of TLS connections to read without a socket event */
     sc_conn *kick_next;
     /* TLS cannot sendfile: file ranges are read into fbuf off the loop, then encrypted. */
@@ -984,6 +989,8 @@ static void conn_eof(sc_conn *c)
 /* Sends queued TLS ciphertext; false when the connection died. */
 static bool tls_send(sc_conn *c)
 {
+    if (c->hs_pending)
+        return true;
     size_t len;
     const char *p = sc_tls_out(c->tls, &len);
     while (len) {
@@ -1002,6 +1009,55 @@ static bool tls_send(sc_conn *c)
 }
 
 #define READ_AGAIN (-2)
+
+static void handshake_done(sc_conn *c)
+{
+    c->tls_ready = true;
+    c->server->metrics.tls_handshakes++;
+    if (sc_log_enabled(SC_LOG_DEBUG)) {
+        char d[128];
+        sc_log_debug("TLS from %s: %s", c->peer, sc_tls_describe(c->tls, d, sizeof(d)));
+    }
+}
+
+static void on_handshake_work(uv_work_t *w)
+{
+    sc_conn *c = w->data;
+    c->hs_result = sc_tls_handshake(c->tls, true);
+}
+
+static void conn_readable(sc_conn *c);
+
+static void on_handshake_worked(uv_work_t *w, int status)
+{
+    sc_conn *c = w->data;
+    c->hs_pending = false;
+    if (c->closing || status != 0 || c->hs_result < 0 || !tls_send(c)) {
+        if (!c->closing)
+            conn_close(c);
+        conn_unref(c);
+        return;
+    }
+    if (c->hs_result > 0)
+        handshake_done(c);
+    conn_readable(c); /* what arrived meanwhile, and the HTTP bytes the session may already hold */
+    if (!c->closing)
+        conn_update(c);
+    conn_unref(c);
+}
+
+/* Runs the rest of the handshake up to its next wait for input on the threadpool: the public-key operations of
+ * mbedTLS take milliseconds, which the loop must not spend. False when it cannot be queued. */
+static bool handshake_off_loop(sc_conn *c)
+{
+    c->hswork.data = c;
+    if (uv_queue_work(c->server->loop, &c->hswork, on_handshake_work, on_handshake_worked) != 0)
+        return false;
+    c->hs_pending = true;
+    c->refs++;
+    c->server->metrics.tls_handshake_offloads++;
+    return true;
+}
 
 /* Reads plaintext: > 0 bytes, 0 at end of input, READ_AGAIN when nothing more is there now, -1 on errors. On
  * TLS connections this drives the handshake and decryption. */
@@ -1026,15 +1082,18 @@ static ssize_t transport_read(sc_conn *c, char *buf, size_t cap)
                 return n;
             }
         } else {
-            int hs = sc_tls_handshake(c->tls);
+            if (c->hs_pending)
+                return READ_AGAIN;
+            int hs = sc_tls_handshake(c->tls, false);
+            if (hs == SC_TLS_HANDSHAKE_HEAVY) {
+                if (!tls_send(c) || !handshake_off_loop(c))
+                    return -1;
+                return READ_AGAIN;
+            }
             if (!tls_send(c) || hs < 0)
                 return -1;
             if (hs > 0) {
-                c->tls_ready = true;
-                if (sc_log_enabled(SC_LOG_DEBUG)) {
-                    char d[128];
-                    sc_log_debug("TLS from %s: %s", c->peer, sc_tls_describe(c->tls, d, sizeof(d)));
-                }
+                handshake_done(c);
                 continue;
             }
         }
@@ -1083,7 +1142,7 @@ static void conn_readable(sc_conn *c)
         break;
     }
     /* Out of rounds with plaintext still inside the TLS session: the socket will not signal it again. */
-    if (!c->closing && c->reading && c->tls && sc_tls_pending(c->tls))
+    if (!c->closing && c->reading && c->tls && !c->hs_pending && sc_tls_pending(c->tls))
         queue_kick(c);
     /* Handshake records the socket did not take yet wait for writability. */
     if (!c->closing && c->tls) {
@@ -1225,6 +1284,11 @@ static bool nowait_reads = true;
 
 static int write_out_tls(sc_conn *c)
 {
+    /* A client that drains as fast as we encrypt must not keep the loop to itself: after this many bytes the
+     * connection waits for its next writable event (level-triggered, so at once) like everybody else. */
+    size_t budget = 256 * 1024;
+    if (c->hs_pending)
+        return 0; /* the session is busy on the threadpool; its completion flushes */
     for (;;) {
         if (!tls_send(c))
             return -1;
@@ -1232,6 +1296,8 @@ static int write_out_tls(sc_conn *c)
         sc_tls_out(c->tls, &queued);
         if (queued)
             return 0; /* the socket is full */
+        if (c->tls_ready && budget == 0)
+            return 0;
         if (!c->tls_ready)
             return 1; /* handshake bytes are out; HTTP output only comes after the handshake */
         size_t until = c->segs ? c->segs->at : c->out.len;
@@ -1248,6 +1314,7 @@ static int write_out_tls(sc_conn *c)
                 ssize_t n = sc_tls_write(c->tls, c->fbuf + c->fbuf_off, c->fbuf_len - c->fbuf_off);
                 if (n < 0)
                     return -1;
+                budget = (size_t)n < budget ? budget - (size_t)n : 0;
                 c->fbuf_off += (size_t)n;
                 f->offset += (uint64_t)n;
                 f->remaining -= (uint64_t)n;
@@ -1406,13 +1473,13 @@ static void conn_update(sc_conn *c)
 {
     if (c->closing)
         return;
-    bool want_read = c->state == CONN_LINGER ||
-                     (!c->close_after && c->in.len < in_limit(c) &&
-                      pending_output(c) <= c->server->cfg.limits.max_write_buffer);
+    bool want_read = !c->hs_pending &&
+                     (c->state == CONN_LINGER || (!c->close_after && c->in.len < in_limit(c) &&
+                                                  pending_output(c) <= c->server->cfg.limits.max_write_buffer));
     if (want_read && !c->reading && c->tls && sc_tls_pending(c->tls))
         queue_kick(c); /* bytes wait inside the TLS session; no socket event will announce them */
     c->reading = want_read;
-    bool socket_full = c->writing && !c->fs_pending;
+    bool socket_full = c->writing && !c->fs_pending && !c->hs_pending;
     int events = (want_read ? UV_READABLE | UV_DISCONNECT : 0) | (socket_full ? UV_WRITABLE : 0);
     if (events != c->events) {
         c->events = events;

@@ -71,8 +71,9 @@ struct sc_tls_conn {
     bool tx_spoiled; /* mbedTLS tried to send after we took over: the session cannot go on */
 };
 
-/* The connection whose handshake step runs (the key export callback of mbedTLS 2.28 is per configuration). */
-static sc_tls_conn *handshaking;
+/* The connection whose handshake step runs on this thread (the key export callback of mbedTLS 2.28 is per
+ * configuration). */
+static _Thread_local sc_tls_conn *handshaking;
 
 /* Called by mbedTLS while it derives a session's keys. An AES-GCM session (no MAC key, a 4-byte implicit IV) gets
  * its sending half set up here, to be used once the handshake is over; other suites stay with mbedTLS. The key
@@ -260,10 +261,28 @@ void sc_tls_feed(sc_tls_conn *t, const char *data, size_t len)
     sc_buf_append(&t->in, data, len);
 }
 
-int sc_tls_handshake(sc_tls_conn *t)
+/* Whether the next step does public-key work: the server key exchange (ECDHE key generation and the signature),
+ * or the client key exchange (ECDH with the client's share) once its bytes have begun to arrive. A resumed
+ * session passes through neither. */
+static bool heavy_step(sc_tls_conn *t)
 {
+    if (t->ssl.state == MBEDTLS_SSL_SERVER_KEY_EXCHANGE)
+        return true;
+    return t->ssl.state == MBEDTLS_SSL_CLIENT_KEY_EXCHANGE && sc_tls_pending(t);
+}
+
+int sc_tls_handshake(sc_tls_conn *t, bool heavy)
+{
+    int rc = 0;
     handshaking = t;
-    int rc = mbedtls_ssl_handshake(&t->ssl);
+    while (t->ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER) {
+        if (!heavy && heavy_step(t)) {
+            handshaking = NULL;
+            return SC_TLS_HANDSHAKE_HEAVY;
+        }
+        if ((rc = mbedtls_ssl_handshake_step(&t->ssl)) != 0)
+            break;
+    }
     handshaking = NULL;
     if (rc == 0) {
         if (t->tx && !t->tx_on) {

@@ -244,6 +244,36 @@ class Handshake(SharedServer):
         self.assertEqual(rc, 0, out)
         self.assertRegex(out, r"(?m)^New, TLSv1\.2, ", "resumed without a ticket:\n" + out)
 
+    @require_tools("openssl")
+    def test_public_key_steps_run_off_the_loop(self):
+        # A full handshake has two steps with public-key work (server key exchange, client key exchange); both run
+        # on the threadpool. A resumed one has none.
+        sess = os.path.join(TMP, "session-off-%d.pem" % os.getpid())
+        self.addCleanup(lambda: os.path.exists(sess) and os.remove(sess))
+
+        def counts():  # read over plaintext, which makes no handshake of its own
+            c = harness.Conn(self.srv.port, tls=False)
+            try:
+                m = harness.parse_metrics(c.request("GET", "/metrics").text())
+            finally:
+                c.close()
+            return (metric_value(m, "staccato_tls_handshakes_total"),
+                    metric_value(m, "staccato_tls_handshake_offloads_total"))
+
+        hs0, off0 = counts()
+        rc, out = s_client(self.srv.tls_port, "-sess_out", sess, "-ign_eof",
+                           stdin=build_request("GET", "/health", [("Connection", "close")]))
+        self.assertEqual(rc, 0, out)
+        self.assertIn("HTTP/1.1 200 OK", out)
+        hs1, off1 = counts()
+        self.assertEqual((hs1 - hs0, off1 - off0), (1, 2))
+        rc, out = s_client(self.srv.tls_port, "-sess_in", sess, "-ign_eof",
+                           stdin=build_request("GET", "/health", [("Connection", "close")]))
+        self.assertRegex(out, r"(?m)^Reused, TLSv1\.2, ", out)
+        self.assertIn("HTTP/1.1 200 OK", out)
+        hs2, off2 = counts()
+        self.assertEqual((hs2 - hs1, off2 - off1), (1, 0))
+
     def test_python_ticket_resumption(self):
         first = self.conn()
         self.assertEqual(first.request("GET", "/health").status, 200)
