@@ -387,18 +387,7 @@ health_round() { # health_round R: Staccato then nginx, each freshly started
   start_staccato "$tag"
   check_health_response staccato "http://127.0.0.1:$STACCATO_PORT/health"
   run_wrk staccato "http://127.0.0.1:$STACCATO_PORT/health" "$tag" "$STACCATO_PID"
-  if ! kill -0 "$STACCATO_PID" 2>/dev/null; then
-    warn "Staccato died during the benchmark; last lines of its log:"; tail -n 20 "$TMP/staccato.$tag.log" >&2
-    rc=1
-  elif ! curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$STACCATO_PORT/health"; then
-    warn "Staccato no longer answers /health after the benchmark"; rc=1
-  else
-    say "  staccato after the run: $(grep -E '^Vm(RSS|HWM)' "/proc/$STACCATO_PID/status" | tr -s ' \t' ' ' | paste -sd, -)"
-  fi
-  if grep -Eiq ' (warn|error) ' "$TMP/staccato.$tag.log"; then
-    warn "Staccato logged warnings/errors during the run (first 10):"
-    grep -Ei ' (warn|error) ' "$TMP/staccato.$tag.log" | head -n 10 >&2
-  fi
+  staccato_alive "$tag" 0 || rc=1
   stop_pid "$STACCATO_PID"; forget_pid "$STACCATO_PID"
 
   check_quiet
