@@ -6,8 +6,9 @@
  * (404), ownership (403), then the per-user limit of exports per hour (429 with Retry-After).
  *
  * Jobs are delivered at least once. A worker that dies after the SMTP server accepted a message and before the job
- * was marked done sends it again on the retry; every message names its job ("staccato-job-<id>" in its text) so
- * that a recipient can tell such a repeat from a new export. */
+ * was marked done sends it again on the retry; every message names its job ("staccato-job-<id>" in its text, and
+ * as its Message-ID on every attempt) so that a recipient can tell such a repeat from a new export. An SMTP 5xx is
+ * final (the job is dead at once), a 4xx is retried like any transient failure. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "api/routes_jobs.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "outbound/mail.h"
 #include "json/read.h"
 
 /* ---- addresses ---------------------------------------------------------------------------------------------- */
@@ -271,8 +273,9 @@ static void on_mail_sent(void *data, const char *err)
     const sc_settings *st = ((sc_app *)m->job->app)->settings;
     char msg[512];
     snprintf(msg, sizeof(msg), "SMTP %s:%llu: %s", st->smtp_host, st->smtp_port, err);
-    /* An address or host the client refuses to use will not get better by retrying. */
-    mail_job_fail(m, msg, err == SC_OUT_ERR_INVALID);
+    /* An address or host the client refuses to use, or a message the SMTP server refused for good (5xx), will not
+     * get better by retrying; a 4xx, a timeout or a broken connection may. */
+    mail_job_fail(m, msg, err == SC_OUT_ERR_INVALID || err == SC_OUT_ERR_REFUSED);
 }
 
 /* Sends the message; the job ends when the SMTP server has accepted it (or refused it). */
@@ -287,7 +290,15 @@ static void mail_job_send(mail_job *m, const char *to, const char *subject, cons
     }
     sc_smtp_config smtp = {st->smtp_host, (unsigned)st->smtp_port, st->smtp_user, st->smtp_password,
                            st->smtp_require_tls};
-    sc_mail mail = {st->mail_from, to, subject, text, name, type, attachment, len};
+    /* One Message-ID per job, whatever the attempt: a repeat after a crash is recognisably the same message. */
+    char from[320], mid[400];
+    const char *domain = "staccato.invalid";
+    if (sc_outbound_mail_address(st->mail_from, from, sizeof(from)) == 0 && strrchr(from, '@') &&
+        strspn(strrchr(from, '@') + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+            strlen(strrchr(from, '@') + 1))
+        domain = strrchr(from, '@') + 1; /* a domain name; an address literal would not fit a msg-id */
+    snprintf(mid, sizeof(mid), "staccato-job-%" PRId64 "@%s", m->job->id, domain);
+    sc_mail mail = {st->mail_from, to, subject, text, name, type, attachment, len, mid};
     m->send = sc_outbound_smtp(app->outbound, &smtp, &mail, st->smtp_timeout_ms, on_mail_sent, m);
 }
 

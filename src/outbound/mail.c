@@ -131,6 +131,25 @@ static bool valid_media_type(const char *t)
     return true;
 }
 
+/* "left@right" of RFC 5322's msg-id with dot-atom sides: atext and dots, one "@", nothing that could end the
+ * header or the angle brackets around it. */
+static bool valid_message_id(const char *id)
+{
+    size_t n = strlen(id), ats = 0;
+    const char *at = strchr(id, '@');
+    if (n == 0 || n > 250 || !at || at == id || !at[1])
+        return false;
+    for (const char *p = id; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '@')
+            ats++;
+        else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   strchr(".!#$%&'*+/=?^_`{|}~-", c)))
+            return false;
+    }
+    return ats == 1;
+}
+
 int sc_outbound_mail_check(const sc_mail *m)
 {
     char addr[320];
@@ -141,6 +160,8 @@ int sc_outbound_mail_check(const sc_mail *m)
         sc_outbound_mail_address(m->to, addr, sizeof(addr)) != 0)
         return -1;
     if (m->subject && has_control(m->subject))
+        return -1;
+    if (m->message_id && !valid_message_id(m->message_id))
         return -1;
     if (m->attachment_name) {
         if (!*m->attachment_name || has_control(m->attachment_name) ||

@@ -43,6 +43,7 @@ const char SC_OUT_ERR_TIMEOUT[] = "outbound transfer timed out";
 const char SC_OUT_ERR_TOO_LARGE[] = "outbound response too large";
 const char SC_OUT_ERR_CONNECT[] = "outbound connection failed";
 const char SC_OUT_ERR_PROTOCOL[] = "outbound peer answered unusably";
+const char SC_OUT_ERR_REFUSED[] = "SMTP server refused the message for good";
 const char SC_OUT_ERR_BUSY[] = "outbound queue full";
 const char SC_OUT_ERR_SHUTDOWN[] = "outbound client closing";
 const char SC_OUT_ERR_INVALID[] = "outbound request invalid";
@@ -369,7 +370,14 @@ static const char *map_result(sc_out_req *r, CURLcode rc)
         return SC_OUT_ERR_CONNECT;
     if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_BAD_FUNCTION_ARGUMENT)
         return SC_OUT_ERR_INVALID;
-    /* The rest: a rejection (an SMTP 4xx/5xx, failed AUTH), nothing or garbage received, a reset mid-way. */
+    /* The rest: a rejection (an SMTP 4xx/5xx, failed AUTH), nothing or garbage received, a reset mid-way. An SMTP
+     * 5xx is permanent (RFC 5321 section 4.2.1): sending again would be refused again. */
+    if (r->kind == K_SMTP) {
+        long code = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 500 && code <= 599)
+            return SC_OUT_ERR_REFUSED;
+    }
     return SC_OUT_ERR_PROTOCOL;
 }
 
@@ -735,7 +743,10 @@ static const char *smtp_setup(sc_out_req *r, const sc_smtp_config *smtp, const s
     if (has_user && (has_line_break(smtp->user) || (smtp->password && has_line_break(smtp->password))))
         return SC_OUT_ERR_INVALID;
 
-    message_id(from, mid, sizeof(mid));
+    if (mail->message_id)
+        snprintf(mid, sizeof(mid), "%s", mail->message_id);
+    else
+        message_id(from, mid, sizeof(mid));
     sc_random_id("sc_part", boundary, sizeof(boundary));
     for (char *p = boundary; *p; p++)
         if (*p == '-')

@@ -20,7 +20,8 @@
 extern const char SC_OUT_ERR_TIMEOUT[];   /* the deadline passed */
 extern const char SC_OUT_ERR_TOO_LARGE[]; /* the response body passed the size cap */
 extern const char SC_OUT_ERR_CONNECT[];   /* could not connect / resolve / TLS handshake */
-extern const char SC_OUT_ERR_PROTOCOL[];  /* the peer answered in a way we could not use (incl. SMTP rejections) */
+extern const char SC_OUT_ERR_PROTOCOL[];  /* the peer answered in a way we could not use (incl. SMTP 4xx) */
+extern const char SC_OUT_ERR_REFUSED[];   /* SMTP: refused for good (a 5xx reply: unknown mailbox, failed AUTH) */
 extern const char SC_OUT_ERR_BUSY[];      /* the wait queue is full */
 extern const char SC_OUT_ERR_SHUTDOWN[];  /* the client is closing */
 extern const char SC_OUT_ERR_INVALID[];   /* the call cannot be made as given: a bad URL, scheme, method, header
@@ -82,6 +83,8 @@ typedef struct sc_mail {
     const char *attachment_type; /* e.g. "application/json" */
     const void *attachment;
     size_t attachment_len;
+    const char *message_id;      /* "left@right" for the Message-ID header (the same for every attempt to send
+                                  * one message lets the recipient tell a repeat); NULL: a random one */
 } sc_mail;
 
 typedef void (*sc_out_done_cb)(void *data, const char *err);
@@ -90,7 +93,8 @@ typedef void (*sc_out_done_cb)(void *data, const char *err);
  * Message-ID and MIME-Version headers; a subject that is not plain ASCII is encoded (RFC 2047). from and to are
  * addresses, optionally written "Name <address>" in ASCII. Port 465 speaks TLS from the start (smtps); any other
  * port (0 means 25) uses STARTTLS when offered, or fails with SC_OUT_ERR_CONNECT when require_tls is set and the
- * server does not offer it. A rejection (a 4xx/5xx reply, failed AUTH) is SC_OUT_ERR_PROTOCOL. Credentials are
+ * server does not offer it. A permanent rejection (a 5xx reply, failed AUTH) is SC_OUT_ERR_REFUSED, a transient
+ * one (4xx) SC_OUT_ERR_PROTOCOL like a connection broken mid-way. Credentials are
  * sent in the clear when the server offers no STARTTLS and require_tls is false: set require_tls with them unless
  * the server is local. The returned handle is valid as for sc_outbound_http. */
 sc_out_req *sc_outbound_smtp(sc_outbound *o, const sc_smtp_config *smtp, const sc_mail *mail, uint64_t timeout_ms,

@@ -30,6 +30,40 @@ class Cli(harness.ServerTestCase):
         for flag in ("--port", "--host", "--max-url-bytes", "--workers", "--env-file"):
             self.assertIn(flag, text, "--help does not mention %s" % flag)
 
+    def test_readme_settings_table_matches_help(self):
+        # README.md's table of settings is the --help text in another form: every setting, its flag, default and
+        # meaning, in the same order. A setting added, renamed or redescribed must show in both.
+        rc, out, err = run_cli(["--help"])
+        self.assertEqual(rc, 0, err)
+        lines = out.split("\n")
+        start = next(i for i, l in enumerate(lines) if l.startswith("Settings"))
+        want, i = [], start + 1
+        while i < len(lines):
+            m = re.match(r"^  (--[a-z0-9-]+)( \S+)?$", lines[i])
+            if not m:
+                i += 1
+                continue
+            env = re.match(r"^      env (\S+), default: ?(.*)$", lines[i + 1])
+            self.assertIsNotNone(env, lines[i + 1])
+            i += 2
+            meaning = []
+            while i < len(lines) and lines[i].startswith("      "):
+                meaning.append(lines[i].strip())
+                i += 1
+            want.append("| `%s` | `%s` | %s | %s |" % (env.group(1), m.group(1),
+                                                       (env.group(2) or "(empty)").replace("|", "\\|"),
+                                                       " ".join(meaning).replace("|", "\\|")))
+        with open(os.path.join(harness.REPO_ROOT, "README.md"), encoding="utf-8") as f:
+            readme = f.read().split("\n")
+        header = readme.index("| variable | flag | default | meaning |")
+        have = []
+        for line in readme[header + 2:]:
+            if not line.startswith("| `"):
+                break
+            have.append(line)
+        self.assertGreater(len(want), 50)
+        self.assertEqual(have, want, "README.md's settings table differs from --help")
+
     def test_version(self):
         rc, out, err = run_cli(["--version"])
         self.assertEqual(rc, 0, err)

@@ -71,6 +71,15 @@ class Handler:
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # Mailboxes whose names say how to answer: for good (5xx) or for now (4xx).
+        if address.startswith("refuse5-"):
+            return "550 5.1.1 No such mailbox"
+        if address.startswith("defer4-"):
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         with lock:
             state["n"] += 1
@@ -459,7 +468,27 @@ class Export(JobsCase):
         # The message names its job, so that a repeat delivery is recognisable.
         job_id = sql("SELECT id FROM jobs WHERE " + export_filter(to))
         self.assertIn("staccato-job-%s" % job_id, msg.get_body(("plain",)).get_content())
+        # ... and so does its Message-ID, the same on every attempt: a repeat is the same message to a mail client.
+        self.assertEqual(msg["Message-ID"], "<staccato-job-%s@example.com>" % job_id)
         self.assertEqual(wait_job(export_filter(to), lambda r: r[0] == "done"), ("done", 1, ""))
+
+    def test_smtp_refusal_for_good_is_not_retried(self):
+        owner = User(SRV, "refused")
+        to = "refuse5-" + target()
+        self.assertAccepted(owner.export(owner.playlist(), to))
+        state = wait_job(export_filter(to), lambda r: r[0] == "dead")
+        self.assertEqual(state[:2], ("dead", 1))
+        self.assertIn("refused the message for good", state[2])
+        self.assertEqual(SMTP.messages(to), [])
+
+    def test_smtp_refusal_for_now_is_retried(self):
+        owner = User(SRV, "deferred")
+        to = "defer4-" + target()
+        self.assertAccepted(owner.export(owner.playlist(), to))
+        # Retried until the attempts run out (5 by default, 200 ms doubling to 1 s between them here).
+        state = wait_job(export_filter(to), lambda r: r[0] == "dead")
+        self.assertEqual(state[:2], ("dead", 5))
+        self.assertIn("answered unusably", state[2])
 
     def test_empty_playlist_exports_empty_song_list(self):
         owner = User(SRV, "empty")

@@ -15,7 +15,7 @@ HTTP routes (HTTP/1.1 with keep-alive, one thread per connection):
 
 SMTP (aiosmtpd): no STARTTLS; AUTH PLAIN/LOGIN accepted without TLS for user "user", password "secret"
 (authentication is optional); a recipient whose local part starts with "reject" gets 550, one starting with
-"slow" is answered after 3 seconds. Each accepted message
+"defer" 451, one starting with "slow" is answered after 3 seconds. Each accepted message
 is written to MAILDIR/<recipient>.eml and summarised, as parsed by Python's email package, in
 MAILDIR/<recipient>.json.
 """
@@ -177,6 +177,8 @@ class MailHandler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.split("@")[0].startswith("reject"):
             return "550 5.1.1 Recipient rejected"
+        if address.split("@")[0].startswith("defer"):
+            return "451 4.3.0 Try again later"
         if address.split("@")[0].startswith("slow"):
             await asyncio.sleep(3)
         envelope.rcpt_tos.append(address)

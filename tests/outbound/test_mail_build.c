@@ -71,7 +71,7 @@ static void test_base64(void)
 static void test_headers_and_parts(void)
 {
     sc_mail m = {"Staccato <noreply@example.org>", "a@example.org", "Short subject", "one\ntwo\r\nthree\rfour",
-                 NULL, NULL, NULL, 0};
+                 NULL, NULL, NULL, 0, NULL};
     char *msg = build(&m);
     CHECK(strncmp(msg, "Date: Thu, 1 Jan 1970 00:00:00 +0000\r\n", 38) == 0);
     CHECK(strstr(msg, "\r\nFrom: Staccato <noreply@example.org>\r\n") != NULL);
@@ -104,7 +104,7 @@ static void test_subject_encoding(void)
     char subject[200] = "";
     for (int i = 0; i < 40; i++)
         memcpy(subject + 3 * i, "\xe6\x97\xa5", 4); /* each copy ends with the string's NUL */
-    sc_mail m = {"a@example.org", "b@example.org", subject, "x", NULL, NULL, NULL, 0};
+    sc_mail m = {"a@example.org", "b@example.org", subject, "x", NULL, NULL, NULL, 0, NULL};
     char *msg = build(&m);
     CHECK(strstr(msg, "Subject: =?UTF-8?B?") != NULL);
     CHECK(max_line(msg) <= 78);
@@ -129,7 +129,7 @@ static void test_subject_encoding(void)
 
 static void test_checks(void)
 {
-    sc_mail ok = {"Name <a@example.org>", "b@example.org", "s", "t", "f.json", "application/json", "{}", 2};
+    sc_mail ok = {"Name <a@example.org>", "b@example.org", "s", "t", "f.json", "application/json", "{}", 2, NULL};
     CHECK(sc_outbound_mail_check(&ok) == 0);
     sc_mail m = ok;
     m.subject = "a\r\nBcc: c@example.org";
@@ -164,6 +164,16 @@ static void test_checks(void)
     m = ok;
     m.from = NULL;
     CHECK(sc_outbound_mail_check(&m) != 0);
+    /* A Message-ID of our own: left@right with atext and dots, nothing that ends the header or the brackets. */
+    m = ok;
+    m.message_id = "staccato-job-42@example.org";
+    CHECK(sc_outbound_mail_check(&m) == 0);
+    const char *bad_ids[] = {"", "no-at-sign", "@example.org", "left@", "a@b@c", "a b@example.org",
+                             "a>@example.org", "a@example.org\r\nBcc: x@example.org", "a@[127.0.0.1]"};
+    for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+        m.message_id = bad_ids[i];
+        CHECK(sc_outbound_mail_check(&m) != 0);
+    }
 
     char addr[64];
     CHECK(sc_outbound_mail_address("Name <a@example.org>", addr, sizeof(addr)) == 0 &&

@@ -548,7 +548,7 @@ static void test_mail(void)
                           "with a subject long enough to need several encoded words \xe2\x9c\x93";
     const char *text = "Hello,\n\nyour report is attached.\n.\nA line with a lone dot above.\n";
     sc_mail mail = {"Staccato <noreply@staccato.test>", "listener@example.org", subject, text,
-                    "report.json", "application/json", attachment, sizeof(attachment) - 1};
+                    "report.json", "application/json", attachment, sizeof(attachment) - 1, NULL};
     outcome sent = {0}, authed = {0}, plain = {0};
     pending += 3;
     sc_outbound_smtp(c, &smtp, &mail, 0, on_done, &sent);
@@ -558,9 +558,9 @@ static void test_mail(void)
     with_auth.user = "user";
     with_auth.password = "secret";
     sc_mail second = {"noreply@staccato.test", "authed@example.org", "Plain subject", "Caf\xc3\xa9 \xe2\x98\x95",
-                      "d\xc3\xa9tails.json", "application/json", "{}", 2};
+                      "d\xc3\xa9tails.json", "application/json", "{}", 2, NULL};
     sc_outbound_smtp(c, &with_auth, &second, 0, on_done, &authed);
-    sc_mail third = {"noreply@staccato.test", "plain@example.org", "", NULL, NULL, NULL, NULL, 0};
+    sc_mail third = {"noreply@staccato.test", "plain@example.org", "", NULL, NULL, NULL, NULL, 0, NULL};
     sc_outbound_smtp(c, &smtp, &third, 0, on_done, &plain);
     run_until_done(10000);
     CHECK(sent.calls == 1 && sent.err == NULL);
@@ -617,11 +617,16 @@ static void test_mail_failures(void)
 {
     sc_outbound *c = client(4, 8, 1 << 20);
     sc_smtp_config smtp = {"127.0.0.1", (unsigned)smtp_port, NULL, NULL, false};
-    sc_mail mail = {"noreply@staccato.test", "reject-me@example.org", "Hi", "text", NULL, NULL, NULL, 0};
+    sc_mail mail = {"noreply@staccato.test", "reject-me@example.org", "Hi", "text", NULL, NULL, NULL, 0, NULL};
     outcome rejected = {0}, bad_password = {0}, no_tls = {0}, down = {0}, injected = {0}, bad_addr = {0};
     pending += 6;
     uint64_t start = uv_now(loop);
     sc_outbound_smtp(c, &smtp, &mail, 0, on_done, &rejected);
+    outcome deferred = {0};
+    pending++;
+    sc_mail later = mail;
+    later.to = "defer-me@example.org";
+    sc_outbound_smtp(c, &smtp, &later, 0, on_done, &deferred);
 
     sc_smtp_config wrong = smtp;
     wrong.user = "user";
@@ -651,8 +656,10 @@ static void test_mail_failures(void)
     sc_outbound_smtp(c, &smtp, &bad_to, 0, on_done, &bad_addr);
     run_until_done(10000);
 
-    CHECK(rejected.calls == 1 && rejected.err == SC_OUT_ERR_PROTOCOL);
-    CHECK(bad_password.calls == 1 && bad_password.err == SC_OUT_ERR_PROTOCOL);
+    /* 5xx replies are refusals for good (an unknown mailbox, a failed AUTH), a 4xx one is for now. */
+    CHECK(rejected.calls == 1 && rejected.err == SC_OUT_ERR_REFUSED);
+    CHECK(bad_password.calls == 1 && bad_password.err == SC_OUT_ERR_REFUSED);
+    CHECK(deferred.calls == 1 && deferred.err == SC_OUT_ERR_PROTOCOL);
     CHECK(no_tls.calls == 1 && no_tls.err == SC_OUT_ERR_CONNECT);
     CHECK(down.calls == 1 && down.err == SC_OUT_ERR_CONNECT && down.at - start < 2000);
     CHECK(slow.calls == 1 && slow.err == SC_OUT_ERR_TIMEOUT && slow.at - start >= 290 && slow.at - start < 1500);
@@ -688,7 +695,7 @@ static void test_close_pending(void)
                          &o[i]);
     }
     sc_smtp_config smtp = {"127.0.0.1", (unsigned)smtp_port, NULL, NULL, false};
-    sc_mail m = {"noreply@staccato.test", "closing@example.org", "x", "y", NULL, NULL, NULL, 0};
+    sc_mail m = {"noreply@staccato.test", "closing@example.org", "x", "y", NULL, NULL, NULL, 0, NULL};
     pending++;
     sc_outbound_smtp(c, &smtp, &m, 0, on_done, &mail);
     run_for(100); /* two running, five waiting */
