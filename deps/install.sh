@@ -8,7 +8,7 @@ BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libjansson-dev libargon2-dev nettle-dev)
 # What the server needs to run (the Docker image installs only these) ...
 RUNTIME_PKGS=(libuv1 libpq5 libhiredis0.14 libmbedcrypto7 libmbedtls14 libmbedx509-1 libcurl4 libjansson4
-  libargon2-1 libnettle8 ca-certificates curl ffmpeg)
+  libargon2-1 libnettle8 libhogweed6 libgmp10 ca-certificates curl ffmpeg)
 # ... and the services and tools the run and test commands start beside it.
 SERVICE_PKGS=(postgresql postgresql-contrib redis-server openssl ca-certificates ffmpeg)
 TEST_PKGS=(python3 python3-aiosmtpd curl procps strace)

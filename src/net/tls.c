@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "net/tls_key.h"
 
 /* ECDHE with AEAD only: forward secrecy and no CBC-mode padding oracles. */
 static const int suites[] = {
@@ -163,6 +164,9 @@ sc_tls_config *sc_tls_config_load(const char *cert_file, const char *key_file, c
         snprintf(err, errlen, "%s is not the key of %s", key_file, cert_file);
         goto fail;
     }
+    const char *curve;
+    if (sc_tls_key_use_nettle(&c->key, &c->cert.pk, mbedtls_ctr_drbg_random, &drbg, &curve))
+        sc_log_info("TLS key %s: ECDSA %s, signatures by Nettle", key_file, curve);
     if ((rc = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
                                           MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
         errstr(rc, err, errlen, "TLS defaults");

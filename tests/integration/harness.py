@@ -170,13 +170,16 @@ def _tls_dir():
     return _TLS_DIR
 
 
-def make_certificate(directory, cn="localhost", name=None, days=30):
-    """A self-signed ECDSA P-256 certificate (SAN localhost, 127.0.0.1) and its
-    key, written with openssl into directory. Returns (cert_path, key_path)."""
+def make_certificate(directory, cn="localhost", name=None, days=30, key_type="P-256"):
+    """A self-signed certificate (SAN localhost, 127.0.0.1) and its key, written
+    with openssl into directory: ECDSA on key_type ("P-256", "P-384", ...) or
+    "rsa" (2048 bits). Returns (cert_path, key_path)."""
     name = name or cn
     cert = os.path.join(directory, name + ".crt")
     key = os.path.join(directory, name + ".key")
-    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    newkey = (["-newkey", "rsa:2048"] if key_type == "rsa"
+              else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:" + key_type])
+    cmd = ["openssl", "req", "-x509"] + newkey + ["-nodes",
            "-keyout", key, "-out", cert, "-days", str(days), "-subj", "/CN=" + cn,
            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

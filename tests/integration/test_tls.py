@@ -35,7 +35,7 @@ from harness import build_request, closed_by_server, metric_value  # noqa: E402
 OPENSSL = shutil.which("openssl")
 CURL = shutil.which("curl")
 TMP = None          # certificates of this file
-CERTS = {}          # name -> (cert, key): "a" (CN staccato-a) and "b" (CN staccato-b)
+CERTS = {}          # name -> (cert, key): "a" (CN staccato-a) and "b" (CN staccato-b) on P-256, "p384", "rsa"
 HEALTH_BODY = {"status": "success", "data": {"status": "ok"}}
 AEAD_ECDHE = re.compile(r"^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$")
 _SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
@@ -47,6 +47,8 @@ def setUpModule():
     TMP = tempfile.mkdtemp(prefix="staccato-tls-test-")
     for name in ("a", "b"):
         CERTS[name] = harness.make_certificate(TMP, cn="staccato-" + name, name=name)
+    CERTS["p384"] = harness.make_certificate(TMP, cn="staccato-p384", name="p384", key_type="P-384")
+    CERTS["rsa"] = harness.make_certificate(TMP, cn="staccato-rsa", name="rsa", key_type="rsa")
 
 
 def tearDownModule():
@@ -780,6 +782,30 @@ class Reload(harness.ServerTestCase):
     def test_startup_refuses_a_key_of_another_certificate(self):
         self.assertStartRefused({"TLS_CERT": CERTS["a"][0], "TLS_KEY": CERTS["b"][1]},
                                 "certificate a with the key of b")
+
+    def test_full_handshakes_with_each_key_type(self):
+        # ECDSA keys on P-256 and P-384 sign with Nettle (the server says so once per load), RSA keys with mbedTLS.
+        # Every new session carries a fresh ServerKeyExchange signature, which the client (OpenSSL) verifies
+        # against the certificate: a wrong signature or encoding fails the handshake.
+        for name, suite, line in (("a", "ECDHE-ECDSA", "ECDSA P-256, signatures by Nettle"),
+                                  ("p384", "ECDHE-ECDSA", "ECDSA P-384, signatures by Nettle"),
+                                  ("rsa", "ECDHE-RSA", None)):
+            srv = self.start(*CERTS[name])
+            said = [ln for ln in srv.stderr_lines() if "signatures by Nettle" in ln]
+            if line:
+                self.assertEqual(len(said), 1, srv.stderr_lines())
+                self.assertIn(line, said[0])
+            else:
+                self.assertEqual(said, [], "an RSA key is mbedTLS's")
+            for i in range(24):
+                c = srv.connect()  # no session given: no ticket, a full handshake
+                try:
+                    self.assertFalse(c.tls.session_reused)
+                    self.assertTrue(c.tls.cipher()[0].startswith(suite + "-"), (name, c.tls.cipher()))
+                    self.assertEqual(c.peer_certificate(), der(CERTS[name][0]))
+                    self.assertEqual(c.request("GET", "/health").status, 200, (name, i))
+                finally:
+                    c.close()
 
     def test_chain_file_is_sent(self):
         cert, key = self.files("a")
