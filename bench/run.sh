@@ -693,21 +693,25 @@ check_tls() {
 }
 
 # full_handshakes NAME PORT: prints full TLS handshakes per second (each with a GET /health) made by
-# TLS_FULL_CLIENTS openssl s_time -new clients at once.
+# TLS_FULL_CLIENTS openssl s_time -new clients at once. Prints the handshakes per second and the server's CPU
+# time per handshake in microseconds (utime + stime of PID, all its threads, over the run).
 full_handshakes() {
-  local name=$1 port=$2 i pids=() total=0 n
+  local name=$1 port=$2 pid=$3 i pids=() total=0 n t0 t1
+  t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
   for i in $(seq "$TLS_FULL_CLIENTS"); do
     "${CLI_PIN[@]}" openssl s_time -connect "127.0.0.1:$port" -new -time "$TLS_FULL_SECONDS" \
       -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -www /health >"$TMP/stime.$name.$i" 2>&1 &
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i" || true; done
+  t1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
   for i in $(seq "$TLS_FULL_CLIENTS"); do
     n=$(sed -n 's/^\([0-9][0-9]*\) connections in [0-9]* real seconds.*/\1/p' "$TMP/stime.$name.$i" | head -n1)
     [ -n "$n" ] || { warn "s_time against $name gave no count:"; tail -n 5 "$TMP/stime.$name.$i" >&2; n=0; }
     total=$((total + n))
   done
-  awk -v n="$total" -v s="$TLS_FULL_SECONDS" 'BEGIN { printf "%.1f", n / s }'
+  awk -v n="$total" -v s="$TLS_FULL_SECONDS" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.1f %.0f\n", n / s, (n > 0 ? t * 1e6 / hz / n : 0) }'
 }
 
 bench_tls() {
@@ -747,16 +751,24 @@ bench_tls() {
   done
   # Full handshakes: wrk resumes sessions, so openssl s_time -new (a new session each time, TLS_FULL_CLIENTS
   # sequential clients at once on the client core) counts what a first visit costs.
-  local st_s st_n
-  check_quiet; st_s=$(full_handshakes staccato "$tport")
-  check_quiet; st_n=$(full_handshakes nginx "$NGINX_TLS_PORT")
+  local hs_s=() hs_n=() cpu_s=() cpu_n=() st_s st_n hs_cpu
+  for r in $(seq "$BENCH_ROUNDS"); do
+    check_quiet; read -r st_s hs_cpu < <(full_handshakes staccato "$tport" "$STACCATO_PID")
+    hs_s+=("$st_s"); cpu_s+=("$hs_cpu")
+    check_quiet; read -r st_n hs_cpu < <(full_handshakes nginx "$NGINX_TLS_PORT" "$(nginx_worker)")
+    hs_n+=("$st_n"); cpu_n+=("$hs_cpu")
+  done
+  st_s=$(printf '%s\n' "${hs_s[@]}" | median); st_n=$(printf '%s\n' "${hs_n[@]}" | median)
+  local us_s us_n
+  us_s=$(printf '%s\n' "${cpu_s[@]}" | median); us_n=$(printf '%s\n' "${cpu_n[@]}" | median)
   staccato_alive tls "$mark" || rc=1
   stop_pid "$STACCATO_PID"; forget_pid "$STACCATO_PID"
   stop_pid "$NGINX_PID" QUIT; forget_pid "$NGINX_PID"
   say ""
-  say "HTTPS full handshakes (openssl s_time -new, $TLS_FULL_CLIENTS clients, ${TLS_FULL_SECONDS}s): staccato $st_s/s, nginx $st_n/s"
-  say "ratio staccato/nginx: $(awk -v a="$st_s" -v b="$st_n" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
-  say "RESULT bench=tlsfull staccato_hs=$st_s nginx_hs=$st_n"
+  say "HTTPS full handshakes (openssl s_time -new, $TLS_FULL_CLIENTS clients, ${TLS_FULL_SECONDS}s, median of $BENCH_ROUNDS): staccato $st_s/s (rounds ${hs_s[*]}), nginx $st_n/s (rounds ${hs_n[*]})"
+  say "server CPU per full handshake: staccato $us_s us, nginx $us_n us (nginx's worker is not saturated when the clients' core is)"
+  say "ratio staccato/nginx (handshakes/s): $(div "$st_s" "$st_n"), (handshakes per server CPU-second): $(div "$us_n" "$us_s")"
+  say "RESULT bench=tlsfull staccato_hs=$st_s nginx_hs=$st_n staccato_cpu_us=$us_s nginx_cpu_us=$us_n"
   media_report tlshealth "HTTPS GET /health, keep-alive, $TLS_CONNS connections:" 0 || rc=1
   media_report tlsclose "HTTPS GET /health, a new connection per request (wrk resumes the TLS session), $TLS_CLOSE_CONNS connections:" 0 || rc=1
   media_report tlsdownload "HTTPS download of the whole $SONG_SIZE-byte song, $TLS_DOWNLOAD_CONNS connections:" "$SONG_SIZE" || rc=1

@@ -12,7 +12,10 @@
  * session's server write key and IV come from mbedTLS's key export callback, the sequence number from where
  * mbedTLS left it), the way kernel TLS takes over the sending half of a session. ChaCha20-Poly1305 sessions stay
  * with mbedTLS. Should mbedTLS still want to send something afterwards (only alerts can remain, on a refused
- * renegotiation or a broken record) the session ends instead. */
+ * renegotiation or a broken record) the session ends instead.
+ *
+ * Signing. With an ECDSA key on P-256 or P-384 the ServerKeyExchange signature of a full handshake is made by
+ * Nettle too (net/tls_key.h); the ECDHE computations stay with mbedTLS, which has no hook for them. */
 #ifndef SC_NET_TLS_H
 #define SC_NET_TLS_H
 
