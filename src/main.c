@@ -297,6 +297,7 @@ static int supervise(const sc_settings *st, const sc_cidr_list *trusted, unsigne
             }
             pid_t pid = fork();
             if (pid == 0) {
+                sc_tls_after_fork();
                 signal(SIGHUP, SIG_IGN); /* until the worker's loop handles it */
                 sigprocmask(SIG_UNBLOCK, &set, NULL);
                 char err[256];

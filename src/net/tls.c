@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -127,6 +128,18 @@ int sc_tls_global_init(char *err, size_t errlen)
     }
     initialized = true;
     return 0;
+}
+
+void sc_tls_after_fork(void)
+{
+    if (!initialized)
+        return;
+    /* Fresh entropy, and the pid as additional input: no two processes go on from the same generator state. */
+    pid_t pid = getpid();
+    if (mbedtls_ctr_drbg_reseed(&drbg, (const unsigned char *)&pid, sizeof(pid)) != 0) {
+        sc_log_error("TLS: reseeding the random generator after fork failed");
+        _exit(1);
+    }
 }
 
 void sc_tls_global_cleanup(void)

@@ -30,6 +30,10 @@ typedef struct sc_tls_conn sc_tls_conn;
  * Returns 0 or -1 with a message. */
 int sc_tls_global_init(char *err, size_t errlen);
 void sc_tls_global_cleanup(void);
+/* In a child process after fork(2), before any TLS use: reseeds the random generator, which the child would
+ * otherwise share, state and all, with its parent and its siblings (the same ECDHE keys, ticket nonces and
+ * server randoms). Exits the process if that fails. */
+void sc_tls_after_fork(void);
 
 /* Loads a certificate (PEM; the file may hold the chain after the leaf), an optional extra chain file, and the
  * private key. Returns a config with one reference, or NULL with a message. */

@@ -3,6 +3,7 @@
 #include <gmp.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
+#include <mbedtls/hmac_drbg.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/version.h>
 #include <nettle/dsa.h>
@@ -20,6 +21,36 @@
 #define SC_NETTLE_SIGN 1
 #endif
 
+size_t sc_tls_ecdsa_der(const uint8_t *r, size_t rlen, const uint8_t *s, size_t slen, uint8_t *out, size_t cap)
+{
+    const uint8_t *v[2] = {r, s};
+    size_t vlen[2] = {rlen, slen}, need = 2;
+    for (int i = 0; i < 2; i++) {
+        while (vlen[i] > 1 && v[i][0] == 0) { /* minimal: no leading zero bytes... */
+            v[i]++;
+            vlen[i]--;
+        }
+        if (vlen[i] == 0 || (vlen[i] == 1 && v[i][0] == 0))
+            return 0; /* zero is no valid r or s */
+        need += 2 + vlen[i] + ((v[i][0] & 0x80) != 0); /* ...but one before a top bit, else it reads negative */
+    }
+    if (need - 2 > 127 || need > cap)
+        return 0; /* one-byte lengths only: up to P-384 */
+    size_t o = 0;
+    out[o++] = 0x30; /* SEQUENCE */
+    out[o++] = (uint8_t)(need - 2);
+    for (int i = 0; i < 2; i++) {
+        bool pad = (v[i][0] & 0x80) != 0;
+        out[o++] = 0x02; /* INTEGER */
+        out[o++] = (uint8_t)(vlen[i] + pad);
+        if (pad)
+            out[o++] = 0;
+        memcpy(out + o, v[i], vlen[i]);
+        o += vlen[i];
+    }
+    return o;
+}
+
 #ifdef SC_NETTLE_SIGN
 
 /* Field bytes of the largest curve taken (P-384), and of a DER signature on it: SEQUENCE of two INTEGERs of up to
@@ -32,39 +63,45 @@ typedef struct nettle_key {
     const struct ecc_curve *curve;
     struct ecc_scalar d;
     bool d_set;
+    uint8_t d_be[FIELD_MAX]; /* d big-endian, for the nonces */
+    size_t d_len;
 } nettle_key;
 
-typedef struct rng {
-    int (*f_rng)(void *, unsigned char *, size_t);
-    void *p_rng;
+/* Nonces. A signature's nonce comes from an HMAC-DRBG seeded with the private key, the digest and fresh bytes of
+ * the caller's generator (in the manner of RFC 6979 with additional data, section 3.6): two signatures of different
+ * digests never share a nonce even if the generator repeats itself (as a generator state copied by fork(2)
+ * would), and the fresh bytes keep equal digests from giving equal nonces. The stream cannot fail once seeded,
+ * which matters because Nettle draws until the value is in range. */
+typedef struct nonce_rng {
+    mbedtls_hmac_drbg_context drbg;
     bool failed;
-} rng;
+} nonce_rng;
 
-static void rng_fill(void *ctx, size_t len, uint8_t *dst)
+static void nonce_fill(void *ctx, size_t len, uint8_t *dst)
 {
-    rng *r = ctx;
-    if (r->f_rng(r->p_rng, dst, len) != 0) {
-        r->failed = true; /* the signature is thrown away */
-        memset(dst, 0, len);
+    nonce_rng *r = ctx;
+    while (len > 0) {
+        size_t n = len < MBEDTLS_HMAC_DRBG_MAX_REQUEST ? len : MBEDTLS_HMAC_DRBG_MAX_REQUEST;
+        if (mbedtls_hmac_drbg_random(&r->drbg, dst, n) != 0) {
+            /* Not expected (no reseeding, requests within the limit). A value of 0x01 bytes is in range for
+             * both curves, which ends Nettle's draw; the signature is then thrown away. */
+            r->failed = true;
+            memset(dst, 0x01, len);
+            return;
+        }
+        dst += n;
+        len -= n;
     }
 }
 
-/* Writes INTEGER z (0 < z < 2^384) in DER; returns its length. */
-static size_t der_integer(uint8_t *out, const mpz_t z)
+/* The big-endian bytes of 0 < z < 2^384 into buf[FIELD_MAX]; returns their number (0 if out of range). */
+static size_t export_mpz(const mpz_t z, uint8_t buf[FIELD_MAX])
 {
-    uint8_t bytes[FIELD_MAX + 1];
+    if (mpz_sgn(z) <= 0 || mpz_sizeinbase(z, 256) > FIELD_MAX)
+        return 0;
     size_t n = 0;
-    bytes[0] = 0;
-    mpz_export(bytes + 1, &n, 1, 1, 1, 0, z);
-    const uint8_t *p = bytes + 1;
-    if (n == 0 || (p[0] & 0x80)) { /* zero, or a top bit that would make it negative */
-        p--;
-        n++;
-    }
-    out[0] = 0x02;
-    out[1] = (uint8_t)n;
-    memcpy(out + 2, p, n);
-    return n + 2;
+    mpz_export(buf, &n, 1, 1, 1, 0, z);
+    return n;
 }
 
 static int key_sign(void *ctx, mbedtls_md_type_t md_alg, const unsigned char *hash, size_t hash_len,
@@ -72,23 +109,37 @@ static int key_sign(void *ctx, mbedtls_md_type_t md_alg, const unsigned char *ha
 {
     (void)md_alg; /* the digest is given; ECDSA takes its leftmost bits whatever the hash */
     nettle_key *k = ctx;
-    if (hash_len == 0 || !f_rng)
-        return MBEDTLS_ERR_ECP_BAD_INPUT_DATA;
-    rng r = {f_rng, p_rng, false};
+    uint8_t fresh[32];
+    if (hash_len == 0 || hash_len > MBEDTLS_MD_MAX_SIZE || !f_rng || f_rng(p_rng, fresh, sizeof(fresh)) != 0)
+        return MBEDTLS_ERR_ECP_RANDOM_FAILED;
+    uint8_t extra[MBEDTLS_MD_MAX_SIZE + sizeof(fresh)];
+    memcpy(extra, hash, hash_len);
+    memcpy(extra + hash_len, fresh, sizeof(fresh));
+    nonce_rng nr = {.failed = false};
+    mbedtls_hmac_drbg_init(&nr.drbg);
+    int rc = mbedtls_hmac_drbg_seed_buf(&nr.drbg, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), k->d_be, k->d_len);
+    if (rc == 0)
+        rc = mbedtls_hmac_drbg_update_ret(&nr.drbg, extra, hash_len + sizeof(fresh));
+    if (rc != 0) {
+        mbedtls_hmac_drbg_free(&nr.drbg);
+        return MBEDTLS_ERR_ECP_RANDOM_FAILED;
+    }
     struct dsa_signature s;
     dsa_signature_init(&s);
-    ecdsa_sign(&k->d, &r, rng_fill, hash_len, hash, &s);
-    int rc = MBEDTLS_ERR_ECP_RANDOM_FAILED;
-    if (!r.failed && mpz_sizeinbase(s.r, 256) <= FIELD_MAX && mpz_sizeinbase(s.s, 256) <= FIELD_MAX) {
-        size_t n = der_integer(sig + 2, s.r);
-        n += der_integer(sig + 2 + n, s.s);
-        sig[0] = 0x30; /* SEQUENCE */
-        sig[1] = (unsigned char)n;
-        *sig_len = n + 2;
-        rc = 0;
-    }
+    ecdsa_sign(&k->d, &nr, nonce_fill, hash_len, hash, &s);
+    mbedtls_hmac_drbg_free(&nr.drbg); /* wipes its state */
+    mbedtls_platform_zeroize(fresh, sizeof(fresh));
+    uint8_t r[FIELD_MAX], sv[FIELD_MAX];
+    size_t rlen = export_mpz(s.r, r), slen = export_mpz(s.s, sv);
     dsa_signature_clear(&s);
-    return rc;
+    if (nr.failed || rlen == 0 || slen == 0)
+        return MBEDTLS_ERR_ECP_RANDOM_FAILED;
+    /* mbedTLS 2.28 passes no size: its callers' buffers hold MBEDTLS_PK_SIGNATURE_MAX_SIZE bytes. */
+    size_t n = sc_tls_ecdsa_der(r, rlen, sv, slen, sig, MBEDTLS_PK_SIGNATURE_MAX_SIZE);
+    if (n == 0)
+        return MBEDTLS_ERR_ECP_BAD_INPUT_DATA;
+    *sig_len = n;
+    return 0;
 }
 
 static int key_verify(void *ctx, mbedtls_md_type_t md_alg, const unsigned char *hash, size_t hash_len,
@@ -112,6 +163,11 @@ static int key_can_do(mbedtls_pk_type_t type)
     return type == MBEDTLS_PK_ECKEY || type == MBEDTLS_PK_ECKEY_DH || type == MBEDTLS_PK_ECDSA;
 }
 
+static int key_check_pair(const void *pub, const void *prv)
+{
+    return mbedtls_ecp_check_pub_priv(pub, prv); /* both start with their mbedtls_ecp_keypair */
+}
+
 static void *key_alloc(void)
 {
     nettle_key *k = sc_calloc(sizeof(*k));
@@ -126,6 +182,7 @@ static void key_free(void *ctx)
         mbedtls_platform_zeroize(k->d.p, (size_t)ecc_size(k->curve) * sizeof(mp_limb_t));
         ecc_scalar_clear(&k->d);
     }
+    mbedtls_platform_zeroize(k->d_be, sizeof(k->d_be));
     mbedtls_ecp_keypair_free(&k->ec);
     free(k);
 }
@@ -137,19 +194,21 @@ static const mbedtls_pk_info_t nettle_key_info = {
     .can_do = key_can_do,
     .verify_func = key_verify,
     .sign_func = key_sign,
+    .check_pair_func = key_check_pair,
     .ctx_alloc_func = key_alloc,
     .ctx_free_func = key_free,
 };
 
-/* Sets the Nettle scalar from mbedTLS's private value, through a limb buffer that is wiped afterwards. */
+/* Sets the Nettle scalar (and d_be) from mbedTLS's private value, through a limb buffer wiped afterwards. */
 static bool set_scalar(nettle_key *k)
 {
-    uint8_t be[FIELD_MAX];
+    uint8_t *be = k->d_be;
     mp_limb_t limbs[LIMBS_MAX] = {0};
     size_t n = mbedtls_mpi_size(&k->ec.d);
     bool ok = false;
-    if (n == 0 || n > sizeof(be) || mbedtls_mpi_write_binary(&k->ec.d, be, n) != 0)
+    if (n == 0 || n > sizeof(k->d_be) || mbedtls_mpi_write_binary(&k->ec.d, be, n) != 0)
         goto out;
+    k->d_len = n;
     for (size_t i = 0; i < n; i++)
         limbs[i / sizeof(mp_limb_t)] |= (mp_limb_t)be[n - 1 - i] << (8 * (i % sizeof(mp_limb_t)));
     mpz_t z;
@@ -158,7 +217,6 @@ static bool set_scalar(nettle_key *k)
     k->d_set = true;
     ok = ecc_scalar_set(&k->d, z) == 1;
 out:
-    mbedtls_platform_zeroize(be, sizeof(be));
     mbedtls_platform_zeroize(limbs, sizeof(limbs));
     return ok;
 }

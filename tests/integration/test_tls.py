@@ -745,6 +745,29 @@ class Reload(harness.ServerTestCase):
             c.close()
         self.assertEqual(seen, {der(CERTS["b"][0])}, "some worker still serves the old certificate")
 
+    @require_tools("openssl")
+    def test_workers_do_not_share_random_state(self):
+        # Workers are forked from the process that set TLS up. Each reseeds the random generator: were its state
+        # shared, the n-th handshake of every worker would carry the same server random (and the same ECDHE key
+        # and ticket nonce). Connections spread over the workers by SO_REUSEPORT.
+        left = []
+        self.addCleanup(lambda: [self._reap(k) for k in left])
+        srv = self.start(*CERTS["a"], args=["--workers", "2"])
+        kids = harness.wait_until(lambda: len(harness.children_of(srv.pid())) >= 2 and
+                                  harness.children_of(srv.pid()), 5) or []
+        left.extend(kids)
+        self.assertEqual(len(kids), 2, kids)
+        randoms = []
+        for _ in range(16):
+            rc, out = s_client(srv.tls_port, "-msg", "-tls1_2")
+            self.assertEqual(rc, 0, out)
+            m = re.search(r"Handshake \[length [0-9a-f]+\], ServerHello\n((?:[ \t]+(?:[0-9a-f]{2} ?)+\n)+)", out)
+            self.assertIsNotNone(m, out)
+            msg = m.group(1).split()
+            self.assertEqual(msg[0], "02", out)  # ServerHello: type, length (3), version (2), random (32)
+            randoms.append("".join(msg[10:38]))  # the random's 28 bytes after its time
+        self.assertEqual(len(set(randoms)), len(randoms), "server randoms repeat:\n" + "\n".join(randoms))
+
     @staticmethod
     def _reap(pid):
         if harness.process_running(pid):

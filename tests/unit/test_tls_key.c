@@ -1,7 +1,8 @@
 /* The server's ECDSA key signing with Nettle (net/tls_key.c): every signature it makes verifies with mbedTLS
- * against the original public key, on P-256 and P-384, with SHA-256 and SHA-384 digests; the DER encoding's
- * edge cases (an integer with its top bit set gets a leading zero, a short integer has fewer bytes) are all met;
- * keys it does not take, or that do not match the certificate's key, are left as they were.
+ * against the original public key, on P-256 and P-384, with SHA-256 and SHA-384 digests, and is minimal DER; the
+ * encoder on its edge cases (a leading zero before a top bit, short values, the largest P-384 signature, zeros);
+ * nonces that differ even when the random generator repeats itself; keys it does not take, or that do not match
+ * the certificate's key, are left as they were.
  *
  * The random generator is a fixed-seed ctr_drbg, so keys, digests and Nettle's nonces, and so the encodings met,
  * are the same on every run. */
@@ -41,6 +42,82 @@ static void copy_key(mbedtls_pk_context *dst, mbedtls_pk_context *src)
     CHECK_EQ_INT(mbedtls_pk_parse_key(dst, der + sizeof(der) - n, (size_t)n, NULL, 0), 0);
 }
 
+static int failing_rng(void *p, unsigned char *out, size_t len)
+{
+    (void)p, (void)out, (void)len;
+    return MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
+}
+
+/* r of a DER signature (its first INTEGER), as a string of hex digits. */
+static void sig_r(const unsigned char *sig, size_t len, char *hex)
+{
+    size_t n = len > 4 ? sig[3] : 0;
+    for (size_t i = 0; i < n && 4 + i < len; i++)
+        sprintf(hex + 2 * i, "%02x", sig[4 + i]);
+    hex[2 * n] = 0;
+}
+
+/* Two processes that go on from one generator state (fork) sign different digests: the nonces still differ, as
+ * they are derived from the digest too; so do those of one digest signed twice. Without a working generator
+ * nothing is signed. */
+static void nonces(mbedtls_pk_context *key, mbedtls_pk_context *pub)
+{
+    mbedtls_ctr_drbg_context a, b;
+    mbedtls_ctr_drbg_init(&a);
+    mbedtls_ctr_drbg_init(&b);
+    CHECK_EQ_INT(mbedtls_ctr_drbg_seed(&a, fixed_entropy, NULL, (const unsigned char *)"fork", 4), 0);
+    CHECK_EQ_INT(mbedtls_ctr_drbg_seed(&b, fixed_entropy, NULL, (const unsigned char *)"fork", 4), 0);
+    unsigned char ha[32] = "digest of one client's handshake", hb[32] = "digest of another's handshake..";
+    unsigned char sa[MBEDTLS_PK_SIGNATURE_MAX_SIZE], sb[MBEDTLS_PK_SIGNATURE_MAX_SIZE], sc[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    size_t la = 0, lb = 0, lc = 0;
+    CHECK_EQ_INT(mbedtls_pk_sign(key, MBEDTLS_MD_SHA256, ha, 32, sa, &la, mbedtls_ctr_drbg_random, &a), 0);
+    CHECK_EQ_INT(mbedtls_pk_sign(key, MBEDTLS_MD_SHA256, hb, 32, sb, &lb, mbedtls_ctr_drbg_random, &b), 0);
+    CHECK_EQ_INT(mbedtls_pk_sign(key, MBEDTLS_MD_SHA256, ha, 32, sc, &lc, mbedtls_ctr_drbg_random, &a), 0);
+    CHECK_EQ_INT(mbedtls_pk_verify(pub, MBEDTLS_MD_SHA256, ha, 32, sa, la), 0);
+    CHECK_EQ_INT(mbedtls_pk_verify(pub, MBEDTLS_MD_SHA256, hb, 32, sb, lb), 0);
+    CHECK_EQ_INT(mbedtls_pk_verify(pub, MBEDTLS_MD_SHA256, ha, 32, sc, lc), 0);
+    char ra[2 * 64 + 1], rb[2 * 64 + 1], rc[2 * 64 + 1];
+    sig_r(sa, la, ra);
+    sig_r(sb, lb, rb);
+    sig_r(sc, lc, rc);
+    CHECK(strcmp(ra, rb) != 0);
+    CHECK(strcmp(ra, rc) != 0);
+    mbedtls_ctr_drbg_free(&a);
+    mbedtls_ctr_drbg_free(&b);
+
+    la = 0;
+    CHECK(mbedtls_pk_sign(key, MBEDTLS_MD_SHA256, ha, 32, sa, &la, failing_rng, NULL) != 0);
+    CHECK(mbedtls_pk_sign(key, MBEDTLS_MD_SHA256, ha, 32, sa, &la, NULL, NULL) != 0);
+    CHECK_EQ_INT(la, 0);
+}
+
+/* The encoding itself, on values picked for its edge cases. */
+static void der(void)
+{
+    uint8_t out[160], big[48], top[48];
+    memset(big, 0x7f, sizeof(big));
+    memset(top, 0xff, sizeof(top));
+    static const uint8_t one[] = {0x01}, high[] = {0x80}, lead0[] = {0x00, 0x00, 0x12, 0x34}, lead0hi[] = {0x00, 0x9a},
+                         zero[] = {0x00, 0x00};
+    /* short values; leading zero bytes dropped; a zero byte before a top bit */
+    CHECK_EQ_INT(sc_tls_ecdsa_der(one, 1, high, 1, out, sizeof(out)), 9);
+    CHECK(memcmp(out, "\x30\x07\x02\x01\x01\x02\x02\x00\x80", 9) == 0);
+    CHECK_EQ_INT(sc_tls_ecdsa_der(lead0, sizeof(lead0), lead0hi, sizeof(lead0hi), out, sizeof(out)), 10);
+    CHECK(memcmp(out, "\x30\x08\x02\x02\x12\x34\x02\x02\x00\x9a", 10) == 0);
+    /* the largest P-384 signature: two 49-byte integers, 104 bytes */
+    CHECK_EQ_INT(sc_tls_ecdsa_der(top, 48, top, 48, out, sizeof(out)), 104);
+    CHECK(out[1] == 102 && out[3] == 49 && out[4] == 0 && out[5] == 0xff && out[53] == 0x02 && out[54] == 49 && out[55] == 0);
+    CHECK_EQ_INT(sc_tls_ecdsa_der(big, 48, top, 48, out, sizeof(out)), 103);
+    CHECK(out[3] == 48 && out[4] == 0x7f);
+    /* refused: a zero, no room, lengths beyond one byte */
+    CHECK_EQ_INT(sc_tls_ecdsa_der(zero, sizeof(zero), one, 1, out, sizeof(out)), 0);
+    CHECK_EQ_INT(sc_tls_ecdsa_der(one, 1, one, 0, out, sizeof(out)), 0);
+    CHECK_EQ_INT(sc_tls_ecdsa_der(top, 48, top, 48, out, 103), 0);
+    uint8_t huge[66];
+    memset(huge, 0xff, sizeof(huge));
+    CHECK_EQ_INT(sc_tls_ecdsa_der(huge, sizeof(huge), huge, sizeof(huge), out, sizeof(out)), 0);
+}
+
 typedef struct seen {
     unsigned padded, unpadded, short_int;
 } seen;
@@ -70,9 +147,7 @@ static void note_encoding(const unsigned char *sig, size_t len, size_t field, se
     CHECK_EQ_INT(off, len);
 }
 
-/* count signatures; short_ints: whether the run must meet an integer shorter than the field (one in 128
- * signatures has one). */
-static void signatures(mbedtls_ecp_group_id curve, const char *name, size_t field, int count, bool short_ints)
+static void signatures(mbedtls_ecp_group_id curve, const char *name, size_t field, int count)
 {
     mbedtls_pk_context orig, key;
     gen_key(&orig, curve);
@@ -108,14 +183,9 @@ static void signatures(mbedtls_ecp_group_id curve, const char *name, size_t fiel
     }
     if (!CHECK_EQ_INT(bad, 0))
         fprintf(stderr, "  %s: %d of %d signatures wrong\n", name, bad, count);
-    CHECK(s.padded > 0);
+    CHECK(s.padded > 0); /* each of these is met by half the integers */
     CHECK(s.unpadded > 0);
-    if (short_ints)
-        CHECK(s.short_int > 0);
-    /* The signing function fails without a random generator rather than signing with a predictable nonce. */
-    unsigned char hash[32] = {1}, sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
-    size_t len = 0;
-    CHECK(mbedtls_pk_sign(&key, MBEDTLS_MD_SHA256, hash, 32, sig, &len, NULL, NULL) != 0);
+    nonces(&key, &orig);
 out:
     mbedtls_pk_free(&orig);
     mbedtls_pk_free(&key);
@@ -148,8 +218,9 @@ int main(void)
 {
     mbedtls_ctr_drbg_init(&drbg);
     CHECK_EQ_INT(mbedtls_ctr_drbg_seed(&drbg, fixed_entropy, NULL, NULL, 0), 0);
-    signatures(MBEDTLS_ECP_DP_SECP256R1, "P-256", 32, 400, true);
-    signatures(MBEDTLS_ECP_DP_SECP384R1, "P-384", 48, 100, false);
+    der();
+    signatures(MBEDTLS_ECP_DP_SECP256R1, "P-256", 32, 300);
+    signatures(MBEDTLS_ECP_DP_SECP384R1, "P-384", 48, 100);
     left_alone();
     mbedtls_ctr_drbg_free(&drbg);
     return check_report();
