@@ -1059,8 +1059,11 @@ static bool handshake_off_loop(sc_conn *c)
     return true;
 }
 
-/* Reads plaintext: > 0 bytes, 0 at end of input, READ_AGAIN when nothing more is there now, -1 on errors. On
- * TLS connections this drives the handshake and decryption. */
+#define TLS_READS_PER_CALL 4
+
+/* Reads plaintext: > 0 bytes, 0 at end of input, READ_AGAIN when nothing more is there now (or, on TLS, when the
+ * read budget of one call is spent: the socket then still signals), -1 on errors. On TLS connections this drives
+ * the handshake and decryption. */
 static ssize_t transport_read(sc_conn *c, char *buf, size_t cap)
 {
     if (!c->tls) {
@@ -1073,6 +1076,10 @@ static ssize_t transport_read(sc_conn *c, char *buf, size_t cap)
             return errno == EAGAIN || errno == EWOULDBLOCK ? READ_AGAIN : -1;
         }
     }
+    /* Socket reads per call: records that yield nothing (warning alerts, which mbedTLS skips, or handshake
+     * messages in pieces) must not keep the loop on one client while its socket has more. Whenever the session
+     * asks for input it holds no unread record, so stopping there loses nothing: the socket stays readable. */
+    int reads = 0;
     for (;;) {
         if (c->tls_ready) {
             ssize_t n = sc_tls_read(c->tls, buf, cap);
@@ -1098,6 +1105,8 @@ static ssize_t transport_read(sc_conn *c, char *buf, size_t cap)
             }
         }
         /* The session wants ciphertext: read some from the socket. */
+        if (reads++ == TLS_READS_PER_CALL)
+            return READ_AGAIN;
         char cipher[16 * 1024 + 512];
         ssize_t n = read(c->fd, cipher, sizeof(cipher));
         if (n > 0) {
@@ -1518,6 +1527,10 @@ static void conn_close(sc_conn *c)
         tls_send(c);
     }
     c->closing = true;
+    /* A handshake step still queued for the threadpool is dropped (one already running finishes): a client that
+     * gave up, or was timed out, costs no more public-key work. */
+    if (c->hs_pending)
+        uv_cancel((uv_req_t *)&c->hswork);
     if ((c->state == CONN_HANDLING || c->dispatched) && !c->req.finished) {
         req_dispose(c); /* the dispose hooks cancel whatever the handler still has pending */
     }

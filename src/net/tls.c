@@ -59,6 +59,7 @@ typedef struct tx_gcm {
     } aes;
     unsigned char salt[4]; /* the server write IV: the implicit part of every nonce */
     uint64_t seq;          /* of the next record */
+    size_t record_max;     /* plaintext bytes per record: 16384, or the client's max_fragment_length (RFC 6066) */
 } tx_gcm;
 
 struct sc_tls_conn {
@@ -72,6 +73,9 @@ struct sc_tls_conn {
     bool tx_on;
     bool tx_spoiled; /* mbedTLS tried to send after we took over: the session cannot go on */
 };
+
+#define RECORD_MAX 16384          /* plaintext bytes per record at most */
+#define GCM_OVERHEAD (5 + 8 + 16) /* header, explicit nonce, tag */
 
 /* The connection whose handshake step runs on this thread (the key export callback of mbedTLS 2.28 is per
  * configuration). */
@@ -309,6 +313,9 @@ int sc_tls_handshake(sc_tls_conn *t, bool heavy)
             for (int i = 0; i < 8; i++)
                 seq = seq << 8 | t->ssl.cur_out_ctr[i];
             t->tx->seq = seq;
+            t->tx->record_max = mbedtls_ssl_get_output_max_frag_len(&t->ssl);
+            if (t->tx->record_max == 0 || t->tx->record_max > RECORD_MAX)
+                t->tx->record_max = RECORD_MAX;
             t->tx_on = true;
         }
         return 1;
@@ -345,10 +352,8 @@ bool sc_tls_pending(const sc_tls_conn *t)
            t->in.len > t->in_off;
 }
 
-#define RECORD_MAX 16384       /* plaintext bytes per record */
-#define GCM_OVERHEAD (5 + 8 + 16) /* header, explicit nonce, tag */
 
-/* Appends one AES-GCM record of type `type` holding len (<= RECORD_MAX) bytes to `out` (RFC 5288): the nonce is
+/* Appends one AES-GCM record of type `type` holding len (<= record_max) bytes to `out` (RFC 5288): the nonce is
  * the salt and the 8-byte explicit part, which is the record's sequence number, as mbedTLS does; the additional
  * data is sequence number, type, version and length. */
 static void seal(sc_tls_conn *t, unsigned char type, const unsigned char *data, size_t len)
@@ -395,7 +400,7 @@ ssize_t sc_tls_write(sc_tls_conn *t, const char *data, size_t len)
             return -1;
         size_t done = 0;
         while (done < len && done < SC_TLS_WRITE_MAX) {
-            size_t n = len - done < RECORD_MAX ? len - done : RECORD_MAX;
+            size_t n = len - done < t->tx->record_max ? len - done : t->tx->record_max;
             seal(t, MBEDTLS_SSL_MSG_APPLICATION_DATA, (const unsigned char *)data + done, n);
             done += n;
         }

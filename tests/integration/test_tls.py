@@ -227,6 +227,23 @@ class Handshake(SharedServer):
             self.assertIn("HTTP/1.1 200 OK", out, suite)
 
     @require_tools("openssl")
+    def test_max_fragment_length_is_respected(self):
+        # A client that asks for records of at most 512 bytes (RFC 6066) gets no larger ones, whoever seals them
+        # (Nettle for AES-GCM, mbedTLS for ChaCha20): OpenSSL refuses a record beyond the negotiated length. The
+        # echoed body spans many records.
+        blob = "x" * 6000
+        body = json.dumps({"blob": blob}).encode()
+        req = build_request("POST", "/_debug/echo", [("Content-Type", "application/json"), ("Connection", "close")],
+                            body)
+        for suite in ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                      "ECDHE-ECDSA-CHACHA20-POLY1305"):
+            rc, out = s_client(self.srv.tls_port, "-tls1_2", "-cipher", suite, "-maxfraglen", "512", "-ign_eof",
+                               stdin=req)
+            self.assertEqual(rc, 0, "%s:\n%s" % (suite, out[-2000:]))
+            self.assertIn("HTTP/1.1 200 OK", out, suite)
+            self.assertIn(blob, out, suite)
+
+    @require_tools("openssl")
     def test_openssl_ticket_resumption(self):
         sess = os.path.join(TMP, "session-%d.pem" % os.getpid())
         self.addCleanup(lambda: os.path.exists(sess) and os.remove(sess))
@@ -438,6 +455,41 @@ class HostileClients(SharedServer):
         # only the connection reading the gauge is left (the closes may take a moment to be seen)
         ok = harness.wait_until(lambda: self.open_connections() == 1, 5, 0.1)
         self.assertTrue(ok, "connections left open: %r" % self.open_connections())
+
+    def test_warning_alert_flood_is_read_in_turns(self):
+        # mbedTLS skips warning alerts while it waits for a handshake message. A client that sends its key exchange
+        # and then nothing but warning alerts, as fast as it can, gets a bounded read per wake-up of the loop: the
+        # other clients are answered meanwhile.
+        s = raw_socket(self.srv.tls_port, timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(client_hello())
+        got = b""
+        deadline = time.monotonic() + 10
+        while b"\x0e\x00\x00\x00" not in got and time.monotonic() < deadline:  # ServerHelloDone
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        self.assertIn(b"\x0e\x00\x00\x00", got, "no server flight")
+        # ClientKeyExchange: an X25519 public key (the base point), then warning alerts (user_canceled) only.
+        s.sendall(bytes([0x16, 3, 3, 0, 0x25, 0x10, 0, 0, 0x21, 0x20, 9]) + bytes(31))
+        alerts = bytes([0x15, 3, 3, 0, 2, 1, 0x5a]) * 20000
+        stop = threading.Event()
+
+        def flood():
+            try:
+                while not stop.is_set():
+                    s.sendall(alerts)
+            except OSError:
+                pass
+        t = threading.Thread(target=flood, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 10)
+        self.addCleanup(stop.set)
+        time.sleep(0.2)
+        prober = Prober(self.srv)
+        prober.start()
+        prober.finish(self, min_rounds=10, max_latency=2.0)
 
     def test_garbage_closed_at_once(self):
         prober = Prober(self.srv)
