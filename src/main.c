@@ -203,7 +203,8 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
     w.server = fd >= 0 ? sc_server_new(w.loop, &cfg) : NULL;
     if (w.server)
         app->media = sc_media_cache_new(w.loop, st->database_url, (size_t)st->media_cache_entries,
-                                        st->media_cache_ttl_s * 1000);
+                                        st->media_cache_ttl_s * 1000, st->db_connect_timeout_ms,
+                                        st->db_listen_heartbeat_ms);
     int rc = w.server ? sc_server_listen_fd(w.server, fd, (int)st->backlog, false) : 0;
     if (rc == 0 && w.server && tls_fd >= 0) {
         sc_server_set_tls(w.server, tls_config);

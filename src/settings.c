@@ -56,6 +56,9 @@ const sc_setting sc_settings_table[] = {
       "Deadline of a query (504 beyond); also the server-side statement_timeout."),
     U("STACCATO_DB_CONNECT_TIMEOUT_MS", db_connect_timeout_ms, "3000", 10, 600000,
       "Deadline of a connection attempt, setup included."),
+    U("STACCATO_DB_LISTEN_HEARTBEAT_MS", db_listen_heartbeat_ms, "10000", 50, 3600000,
+      "Interval of the SELECT 1 on each notification (LISTEN) connection; one not answered within "
+      "STACCATO_DB_CONNECT_TIMEOUT_MS counts as a lost connection (the media cache is emptied, jobs looked for)."),
     {"REDIS_URL", SC_SET_STRING, F(redis_url), "", "Redis address as redis://HOST:PORT; empty: REDIS_HOST and REDIS_PORT.",
      0, 0, NULL},
     {"REDIS_HOST", SC_SET_STRING, F(redis_host), "127.0.0.1", "Redis host (numeric address) when REDIS_URL is empty.",
@@ -153,7 +156,8 @@ const sc_setting sc_settings_table[] = {
       "Songs and albums whose media facts and open file each process keeps for streaming (one descriptor each); "
       "0: look every stream request up in the database."),
     U("STACCATO_MEDIA_CACHE_TTL_S", media_cache_ttl_s, "300", 1, 86400,
-      "Longest time a cached media entry is used; changes reach every process at once by notification anyway."),
+      "Longest time a cached media entry is used. Changes reach every process by notification at once; should a "
+      "notification connection die unnoticed, within STACCATO_DB_LISTEN_HEARTBEAT_MS plus the connect timeout."),
     U("STACCATO_MAX_AUDIO_BYTES", max_audio_bytes, "209715200", 1, 1ULL << 40,
       "Largest audio upload in bytes (413 as soon as an upload passes it)."),
     {"STACCATO_FFPROBE", SC_SET_STRING, F(ffprobe), "ffprobe",

@@ -35,6 +35,7 @@ typedef struct sc_settings {
     unsigned long long db_pipeline_depth;
     unsigned long long db_query_timeout_ms;
     unsigned long long db_connect_timeout_ms;
+    unsigned long long db_listen_heartbeat_ms;
     char *redis_url;
     char *redis_host;
     unsigned long long redis_port;

@@ -488,6 +488,7 @@ sc_jobs *sc_api_jobs_new(sc_app *app)
         .pg = app->pg,
         .conninfo = st->database_url,
         .connect_timeout_ms = st->db_connect_timeout_ms,
+        .listen_heartbeat_ms = st->db_listen_heartbeat_ms,
         .stmts =
             {
                 .claim = SC_STMT_JOB_CLAIM,

@@ -139,7 +139,8 @@ static void on_event(void *data, const char *channel, const char *payload)
         sc_media_cache_clear(c);
 }
 
-sc_media_cache *sc_media_cache_new(uv_loop_t *loop, const char *conninfo, size_t max_entries, uint64_t ttl_ms)
+sc_media_cache *sc_media_cache_new(uv_loop_t *loop, const char *conninfo, size_t max_entries, uint64_t ttl_ms,
+                                   uint64_t connect_timeout_ms, uint64_t heartbeat_ms)
 {
     if (max_entries == 0)
         return NULL;
@@ -154,7 +155,9 @@ sc_media_cache *sc_media_cache_new(uv_loop_t *loop, const char *conninfo, size_t
     sc_pg_listener_config lc = {.conninfo = conninfo,
                                 .channel = SC_MEDIA_CHANNEL,
                                 .what = "media cache",
-                                .app_name = "staccato-media-cache"};
+                                .app_name = "staccato-media-cache",
+                                .connect_timeout_ms = connect_timeout_ms,
+                                .heartbeat_ms = heartbeat_ms};
     c->listener = sc_pg_listener_new(loop, &lc, on_event, c);
     return c;
 }

@@ -42,8 +42,9 @@ typedef struct sc_media_facts {
 typedef struct sc_media_cache sc_media_cache;
 
 /* A cache of at most max_entries entries (NULL, which every function accepts as "no cache", when 0) that listens
- * for changes on its own connection to conninfo. */
-sc_media_cache *sc_media_cache_new(uv_loop_t *loop, const char *conninfo, size_t max_entries, uint64_t ttl_ms);
+ * for changes on its own connection to conninfo (connect timeout and heartbeat as in db/listen.h). */
+sc_media_cache *sc_media_cache_new(uv_loop_t *loop, const char *conninfo, size_t max_entries, uint64_t ttl_ms,
+                                   uint64_t connect_timeout_ms, uint64_t heartbeat_ms);
 
 /* The live entry of (kind, id), or NULL. Valid until the next call into the cache. */
 const sc_media_facts *sc_media_cache_get(sc_media_cache *c, sc_media_kind kind, sc_slice id);

@@ -2,7 +2,10 @@
  *
  *   DOWN --connect--> CONNECTING --PQconnectPoll OK, send LISTEN--> LISTENING --LISTEN answered--> READY
  *     ^                    |                                            |                           |
- *     +---- backoff <------+--------------------- error, timeout -------+---------------------------+
+ *     +---- backoff <------+--------------------- error, timeout -------+------- error, heartbeat --+
+ *                                                                                  not answered
+ *
+ * In READY the timer alternates: heartbeat_ms until the next `SELECT 1`, then connect_timeout_ms for its answer.
  *
  * The socket may change while PQconnectPoll works through the addresses of a connection string, so it is read
  * again after every step, and a poll handle is never left on a socket that libpq has closed: the handle is stopped
@@ -27,11 +30,13 @@ struct sc_pg_listener {
     char *conninfo;
     char *listen_sql;
     uint64_t connect_timeout_ms;
+    uint64_t heartbeat_ms;
+    bool beat_out; /* a heartbeat query awaits its answer */
     PGconn *pg;
     uv_poll_t *poll; /* on fd, or NULL */
     int fd;
     int events;
-    uv_timer_t timer; /* connect deadline, then reconnect backoff */
+    uv_timer_t timer; /* connect deadline, reconnect backoff, heartbeat and its deadline */
     listener_state state;
     uint64_t backoff_ms;
     bool ever_up;
@@ -126,6 +131,7 @@ static void broken(sc_pg_listener *l, const char *why)
         l->pg = NULL;
     }
     l->state = L_DOWN;
+    l->beat_out = false;
     l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (l->backoff_ms > BACKOFF_MAX_MS)
         l->backoff_ms = BACKOFF_MAX_MS;
@@ -199,15 +205,16 @@ static void read_input(sc_pg_listener *l)
         broken(l, PQerrorMessage(l->pg));
         return;
     }
-    bool ready_now = false;
+    bool ready_now = false, beat_answered = false;
     while (!PQisBusy(l->pg)) {
         PGresult *r = PQgetResult(l->pg);
         if (!r)
             break;
         ExecStatusType st = PQresultStatus(r);
-        if (st != PGRES_COMMAND_OK) {
+        if (st != (l->state == L_LISTENING ? PGRES_COMMAND_OK : PGRES_TUPLES_OK)) {
             char why[256];
-            snprintf(why, sizeof(why), "LISTEN failed: %s", PQresultErrorMessage(r));
+            snprintf(why, sizeof(why), "%s failed: %s", l->state == L_LISTENING ? "LISTEN" : "heartbeat",
+                     PQresultErrorMessage(r));
             PQclear(r);
             broken(l, why);
             return;
@@ -219,9 +226,14 @@ static void read_input(sc_pg_listener *l)
             l->state = L_READY;
             l->ever_up = true;
             l->backoff_ms = 0;
-            uv_timer_stop(&l->timer);
             ready_now = true;
+        } else if (l->beat_out) {
+            beat_answered = true;
         }
+    }
+    if (ready_now || beat_answered) {
+        l->beat_out = false;
+        uv_timer_start(&l->timer, on_timer, l->heartbeat_ms, 0);
     }
     if (PQstatus(l->pg) == CONNECTION_BAD) {
         broken(l, PQerrorMessage(l->pg));
@@ -263,10 +275,24 @@ static void on_poll(uv_poll_t *h, int status, int events)
 static void on_timer(uv_timer_t *t)
 {
     sc_pg_listener *l = t->data;
-    if (l->state == L_CONNECTING || l->state == L_LISTENING)
+    if (l->state == L_CONNECTING || l->state == L_LISTENING) {
         broken(l, "connect timed out");
-    else if (l->state == L_DOWN)
+    } else if (l->state == L_DOWN) {
         connect_start(l);
+    } else if (l->state == L_READY && l->beat_out) {
+        char why[96];
+        snprintf(why, sizeof(why), "no answer to a heartbeat within %llu ms",
+                 (unsigned long long)l->connect_timeout_ms);
+        broken(l, why);
+    } else if (l->state == L_READY) {
+        if (!PQsendQuery(l->pg, "SELECT 1")) {
+            broken(l, PQerrorMessage(l->pg));
+            return;
+        }
+        l->beat_out = true;
+        uv_timer_start(&l->timer, on_timer, l->connect_timeout_ms, 0);
+        flush(l);
+    }
 }
 
 sc_pg_listener *sc_pg_listener_new(uv_loop_t *loop, const sc_pg_listener_config *cfg, sc_pg_listener_fn on_event,
@@ -281,6 +307,7 @@ sc_pg_listener *sc_pg_listener_new(uv_loop_t *loop, const sc_pg_listener_config 
     l->what = sc_strdup(cfg->what ? cfg->what : cfg->channel);
     l->app_name = sc_strdup(cfg->app_name ? cfg->app_name : "staccato");
     l->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 3000;
+    l->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : 10000;
     l->fd = -1;
     l->on_event = on_event;
     l->data = data;

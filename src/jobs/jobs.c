@@ -465,7 +465,8 @@ sc_jobs *sc_jobs_new(uv_loop_t *loop, const sc_jobs_config *cfg)
                                 .channel = SC_JOBS_CHANNEL,
                                 .what = "job",
                                 .app_name = "staccato-jobs",
-                                .connect_timeout_ms = cfg->connect_timeout_ms};
+                                .connect_timeout_ms = cfg->connect_timeout_ms,
+                                .heartbeat_ms = cfg->listen_heartbeat_ms};
     j->listener = sc_pg_listener_new(loop, &lc, on_notified, j);
     sc_log_info("job workers started: %u at once, kinds %s%s%s", j->cfg.concurrency, j->kinds_param,
                 j->nschedules ? ", schedules " : "", j->nschedules ? cfg->schedules : "");

@@ -71,6 +71,7 @@ typedef struct sc_jobs_config {
     sc_pg_pool *pg;              /* the shared pool: claims and updates */
     const char *conninfo;        /* for the LISTEN connection of the runtime's own */
     uint64_t connect_timeout_ms;
+    uint64_t listen_heartbeat_ms; /* of the LISTEN connection (db/listen.h) */
     sc_jobs_stmts stmts;
     const sc_job_kind *kinds;    /* borrowed; the kinds this process runs */
     size_t nkinds;

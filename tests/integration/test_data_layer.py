@@ -680,6 +680,95 @@ class QueueLimit(DataCase):
 # 7. database unreachable at startup
 # ---------------------------------------------------------------------------
 
+class FreezingProxy:
+    """A TCP relay to PostgreSQL whose connections can be made to go silent: freeze() drops every byte of the
+    connections relayed so far, both ways, and keeps their sockets open, as a failover or a NAT that forgot the
+    flow would. Connections made afterwards are relayed as usual."""
+
+    def __init__(self, host, port):
+        self.target = (host, port)
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.port = self.ls.getsockname()[1]
+        self.lock = threading.Lock()
+        self.conns = []  # (client, upstream, frozen)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+                u = socket.create_connection(self.target, timeout=5)
+                u.settimeout(None)
+            except OSError:
+                return
+            frozen = threading.Event()
+            with self.lock:
+                self.conns.append((c, u, frozen))
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b, frozen), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b, frozen):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                if not frozen.is_set():
+                    b.sendall(data)
+        except OSError:
+            pass
+        if not frozen.is_set():
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def freeze(self):
+        with self.lock:
+            for _, _, frozen in self.conns:
+                frozen.set()
+
+    def close(self):
+        self.ls.close()
+        with self.lock:
+            for c, u, _ in self.conns:
+                c.close()
+                u.close()
+
+
+class SilentDatabaseConnection(DataCase):
+    def test_notification_connection_gone_silent_is_replaced(self):
+        # The media cache trusts its entries only while its LISTEN connection hears of changes. A connection that
+        # dies without a word is found by the heartbeat (a SELECT 1 every STACCATO_DB_LISTEN_HEARTBEAT_MS that must
+        # be answered within the connect timeout), dropped (and the cache with it) and made again.
+        m = re.match(r"^(postgresql://[^@]+@)([^:/]+):(\d+)(/.*)$", SVC.database_url)
+        self.assertIsNotNone(m, SVC.database_url)
+        proxy = FreezingProxy(m.group(2), int(m.group(3)))
+        self.addCleanup(proxy.close)
+        url = "%s127.0.0.1:%d%s" % (m.group(1), proxy.port, m.group(4))
+        srv = self.db_server(DATABASE_URL=url, STACCATO_DB_LISTEN_HEARTBEAT_MS=200,
+                             STACCATO_DB_CONNECT_TIMEOUT_MS=1000)
+
+        def listening():
+            return int(SVC.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                "'staccato-media-cache' AND query = 'SELECT 1'")) >= 1
+        # Heartbeats pass through the relay while it relays.
+        self.assertTrue(harness.wait_until(listening, 10), server_complaints(srv))
+        self.assertIsNone(srv.err.wait_for(lambda ln: "media cache notification connection lost" in ln, 1.0),
+                          "the connection was given up while it answered")
+        proxy.freeze()
+        lost = srv.err.wait_for(lambda ln: "media cache notification connection lost" in ln, 10)
+        self.assertIsNotNone(lost, server_complaints(srv))
+        self.assertIn("no answer to a heartbeat within 1000 ms", lost)
+        back = srv.err.wait_for(lambda ln: "media cache notification connection back" in ln, 10)
+        self.assertIsNotNone(back, server_complaints(srv))
+        self.assertTrue(srv.alive())
+
+
 class UnreachableDatabase(DataCase):
     def test_server_starts_without_database(self):
         port = closed_port()
