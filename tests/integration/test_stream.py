@@ -783,7 +783,8 @@ class Files(StreamTestCase):
             r = get(stream_path(song), {"Range": "bytes=0-3"})
             self.assertEqual((r.status, r.body), (206, data[:4]))
             # ... until the song changes (here in another process): then the disk is looked at again.
-            change("UPDATE songs SET updated_at = now() WHERE id = '%s'" % song)
+            change("UPDATE songs SET visibility = 'private' WHERE id = '%s'" % song)
+            change("UPDATE songs SET visibility = 'public' WHERE id = '%s'" % song)
             want = (206, b"\0\0\0\0") if replace else (404, None)
             seen = []
 
@@ -893,6 +894,25 @@ class MediaCache(StreamTestCase):
         # A deleted song is gone for everyone.
         SVC.psql("DELETE FROM songs WHERE id = '%s'" % song)
         harness.wait_until(lambda: get(stream_path(song), who="admin").status == 404, 10)
+
+    def test_only_changes_that_matter_are_announced(self):
+        # Edits of what the cache does not hold (title, genre, timestamps) notify no process; the columns it holds
+        # do. Notifications arrive in commit order, so once the second is counted the first would have been.
+        song = make_song("owner")
+        album_st, _, j = request(SRV.port, "POST", "/albums", {"name": uniq("Album "), "year": 2020},
+                                 headers=bearer("owner"))
+        self.assertEqual(album_st, 201, j)
+        album = j["data"]["albumId"]
+        for quiet, loud in (("UPDATE songs SET title = title || '!', updated_at = now() WHERE id = '%s'" % song,
+                             "UPDATE songs SET flagged = true WHERE id = '%s'" % song),
+                            ("UPDATE albums SET name = name || '!', updated_at = now() WHERE id = '%s'" % album,
+                             "UPDATE albums SET flagged = true WHERE id = '%s'" % album),
+                            ("UPDATE songs SET year = 1999 WHERE id = '%s'" % song,
+                             "DELETE FROM songs WHERE id = '%s'" % song)):
+            before = notifications()
+            SVC.psql(quiet)
+            change(loud)
+            self.assertEqual(notifications() - before, 1, quiet)
 
     def test_own_changes_are_seen_at_once(self):
         song = make_song("owner")
