@@ -153,7 +153,8 @@ const sc_setting sc_settings_table[] = {
     U("STACCATO_STREAM_URL_TTL_S", stream_url_ttl_s, "3600", 10, 604800,
       "Lifetime in seconds of the signed stream URLs from GET /songs/{id}/stream-url."),
     U("STACCATO_MEDIA_CACHE_ENTRIES", media_cache_entries, "1024", 0, 1000000,
-      "Songs and albums whose media facts and open file each process keeps for streaming (one descriptor each); "
+      "Songs and albums whose media facts and open file each process keeps for streaming (one descriptor each, "
+      "for at most a quarter of the open-file limit); "
       "0: look every stream request up in the database."),
     U("STACCATO_MEDIA_CACHE_TTL_S", media_cache_ttl_s, "300", 1, 86400,
       "Longest time a cached media entry is used. Changes reach every process by notification at once; should a "

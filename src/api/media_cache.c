@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -25,7 +26,7 @@ struct sc_media_cache {
     sc_pg_listener *listener;
     entry **buckets;
     size_t nbuckets; /* a power of two */
-    size_t count, max_entries, files;
+    size_t count, max_entries, files, max_files;
     entry *lru_head, *lru_tail;
     uint64_t ttl_ms;
     uint64_t generation;
@@ -148,6 +149,12 @@ sc_media_cache *sc_media_cache_new(uv_loop_t *loop, const char *conninfo, size_t
     c->loop = loop;
     c->max_entries = max_entries;
     c->ttl_ms = ttl_ms;
+    /* Kept descriptors take at most a quarter of the process's open-file limit: connections, uploads and the
+     * database need the rest. */
+    struct rlimit rl;
+    c->max_files = max_entries;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 4 < c->max_files)
+        c->max_files = rl.rlim_cur / 4;
     c->nbuckets = 16;
     while (c->nbuckets < max_entries + max_entries / 2)
         c->nbuckets *= 2;
@@ -234,7 +241,8 @@ void sc_media_cache_attach(sc_media_cache *c, sc_media_kind kind, sc_slice id, c
     if (!c)
         return;
     entry *e = *slot_of(c, kind, id, hash_key(kind, id));
-    if (!e || e->facts.file || !e->facts.has_media || strcmp(e->facts.sha256, sha256) != 0)
+    if (!e || e->facts.file || !e->facts.has_media || strcmp(e->facts.sha256, sha256) != 0 ||
+        c->files >= c->max_files)
         return;
     sc_file_ref(f);
     e->facts.file = f;

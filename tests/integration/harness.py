@@ -240,8 +240,11 @@ class Server:
     set unless env gives them), and connections through this module to `port`
     go to tls_port over TLS. http_port is always the plaintext port."""
 
-    def __init__(self, env=None, args=(), cwd=None, start=True, start_deadline=START_DEADLINE_S, tls=None):
+    def __init__(self, env=None, args=(), cwd=None, start=True, start_deadline=START_DEADLINE_S, tls=None,
+                 nofile=None):
+        """nofile: the server's limit of open files (soft and hard), else the test runner's."""
         self.env_overrides = dict(env or {})
+        self.nofile = nofile
         self.args = list(args)
         self.tls = TLS if tls is None else bool(tls)
         self.tls_port = None
@@ -281,9 +284,15 @@ class Server:
                     raise
 
     def _start(self, binary, env_overrides, deadline_s, keep_tmp=False):
+        limit = None
+        if self.nofile:
+            import resource
+
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
         self.proc = subprocess.Popen([binary] + self.args, env=clean_env(env_overrides),
                                      cwd=self.cwd, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit)
         self.out = _LineCollector(self.proc.stdout, "staccato-stdout")
         self.err = _LineCollector(self.proc.stderr, "staccato-stderr")
         self.out.start()

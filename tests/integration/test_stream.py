@@ -895,6 +895,25 @@ class MediaCache(StreamTestCase):
         SVC.psql("DELETE FROM songs WHERE id = '%s'" % song)
         harness.wait_until(lambda: get(stream_path(song), who="admin").status == 404, 10)
 
+    def test_kept_files_stay_within_a_quarter_of_the_open_file_limit(self):
+        # With 64 descriptors allowed the cache keeps at most 16 files open; the songs beyond are still streamed
+        # (and cached: only their file is opened per request).
+        srv = harness.Server(env=SRV.env_overrides, nofile=64)
+        self.addCleanup(self._stop_server, srv)
+        songs = []
+        for i in range(20):
+            song = make_song("owner")
+            data = random.Random(400 + i).randbytes(3000 + i)
+            attach_audio(song, data)
+            songs.append((song, data))
+        for _ in range(2):
+            for song, data in songs:
+                r = srv.get(stream_path(song))
+                self.assertEqual((r.status, r.body), (200, data))
+        kept = [v for name, _, v in srv.metrics() if name == "staccato_media_cache_open_files"]
+        self.assertEqual(kept, [16])
+        self.assertEqual(srv.get("/health").status, 200)
+
     def test_only_changes_that_matter_are_announced(self):
         # Edits of what the cache does not hold (title, genre, timestamps) notify no process; the columns it holds
         # do. Notifications arrive in commit order, so once the second is counted the first would have been.
