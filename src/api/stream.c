@@ -387,8 +387,9 @@ static bool media_of(stream_ctx *ctx, const sc_media_facts *facts)
                      facts->sha256);
         return false;
     }
-    ctx->rel_path = facts->path;
-    ctx->mime = sc_arena_strndup(ctx->req->arena, facts->mime, strlen(facts->mime)); /* outlives the entry */
+    /* Copies: the facts belong to a cache entry or a database result, which may go before the request does. */
+    ctx->rel_path = sc_arena_strndup(ctx->req->arena, facts->path, strlen(facts->path));
+    ctx->mime = sc_arena_strndup(ctx->req->arena, facts->mime, strlen(facts->mime));
     memcpy(ctx->sha, facts->sha256, sizeof(ctx->sha));
     snprintf(ctx->etag, sizeof(ctx->etag), "\"%s\"", ctx->sha);
     ctx->last_modified = facts->last_modified;
