@@ -34,10 +34,19 @@ static sc_pg_pool *pool_new(const char *conninfo, unsigned size, unsigned depth,
 }
 
 /* Runs the loop until the pool has a ready connection (or a second has passed). */
+/* Waits (3 s at most) until every connection of the pool is up, so that what a test counts does not depend on
+ * which connection came first. */
+static bool all_ready(const sc_pg_pool *p)
+{
+    sc_pg_stats st;
+    sc_pg_pool_stats(p, &st);
+    return sc_pg_pool_ready(p) && st.connections_ready == st.connections_total;
+}
+
 static void wait_ready(sc_pg_pool *p)
 {
     uint64_t until = uv_now(loop) + 3000;
-    while (!sc_pg_pool_ready(p) && uv_now(loop) < until)
+    while (!all_ready(p) && uv_now(loop) < until)
         uv_run(loop, UV_RUN_ONCE); /* connection attempts keep a timer armed, so this wakes */
 }
 

@@ -106,6 +106,29 @@ def wait_closed(s, timeout):
             return time.monotonic() - t0
 
 
+def workers_listening(pids, port):
+    """Whether every process in pids holds a socket listening on TCP port (workers listen a moment after the
+    supervisor has forked them)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().split("\n")[1:]
+        except OSError:
+            continue
+        for row in rows:
+            col = row.split()
+            if len(col) > 9 and col[3] == "0A" and int(col[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add("socket:[%s]" % col[9])
+
+    def holds(pid):
+        try:
+            return any(os.readlink("/proc/%d/fd/%s" % (pid, fd)) in inodes for fd in os.listdir("/proc/%d/fd" % pid))
+        except OSError:
+            return False
+    return bool(pids) and all(holds(p) for p in pids)
+
+
 def require_tools(*tools):
     missing = [t for t in tools if shutil.which(t) is None]
     return unittest.skipIf(missing, "needs %s" % ", ".join(missing))
@@ -782,6 +805,8 @@ class Reload(harness.ServerTestCase):
                                   harness.children_of(srv.pid()), 5) or []
         left.extend(kids)
         self.assertEqual(len(kids), 2, kids)
+        self.assertTrue(harness.wait_until(lambda: workers_listening(kids, srv.tls_port), 10),
+                        "the workers do not listen")
         for _ in range(10):
             self.assertEqual(srv.get("/health").status, 200)
         self.replace(CERTS["b"][1], key)
@@ -809,6 +834,8 @@ class Reload(harness.ServerTestCase):
                                   harness.children_of(srv.pid()), 5) or []
         left.extend(kids)
         self.assertEqual(len(kids), 2, kids)
+        self.assertTrue(harness.wait_until(lambda: workers_listening(kids, srv.tls_port), 10),
+                        "the workers do not listen")
         randoms = []
         for _ in range(16):
             rc, out = s_client(srv.tls_port, "-msg", "-tls1_2")
