@@ -692,9 +692,9 @@ check_tls() {
   say "  $name: $info; /health ok; $path: $SONG_SIZE bytes, identical to the file"
 }
 
-# full_handshakes NAME PORT: prints full TLS handshakes per second (each with a GET /health) made by
-# TLS_FULL_CLIENTS openssl s_time -new clients at once. Prints the handshakes per second and the server's CPU
-# time per handshake in microseconds (utime + stime of PID, all its threads, over the run).
+# full_handshakes NAME PORT PID: TLS_FULL_CLIENTS openssl s_time -new clients at once (a full handshake and a
+# GET /health each time); prints the handshakes per second and the server's CPU time per handshake in microseconds
+# (utime + stime of PID, all its threads, over the run).
 full_handshakes() {
   local name=$1 port=$2 pid=$3 i pids=() total=0 n t0 t1
   t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")

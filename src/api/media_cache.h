@@ -7,14 +7,14 @@
  *
  * Staying correct. Every change to songs or albums that touches what an entry holds (owner, visibility, flag, media
  * file; a delete; the owner's account going away) makes PostgreSQL send a notification on the channel
- * "staccato_media" from a trigger (migrations 0003, 0004), at commit, to every process; each drops the entry named. The process that made the change also drops it itself
- * before it answers, so its own next request never sees the old state. While the notification connection is down,
- * nothing is cached, and everything is dropped whenever it (re)connects, since what was sent in between is lost (a
- * connection that dies silently is found by the listener's heartbeat, db/listen.h). A
- * fill started before a drop is not stored (a generation counter): its row may be older than the change. Entries
- * also expire after STACCATO_MEDIA_CACHE_TTL_S and the least recently used goes when the cache is full. Open files
- * are kept for at most a quarter of the process's open-file limit (RLIMIT_NOFILE) of entries; the others are
- * opened per request. */
+ * "staccato_media" from a trigger (migrations 0003, 0004), at commit, to every process; each drops the entry
+ * named. The process that made the change also drops it itself before it answers, so its own next request never
+ * sees the old state. While the notification connection is down, nothing is cached, and everything is dropped
+ * whenever it (re)connects, since what was sent in between is lost (a connection that dies silently is found by
+ * the listener's heartbeat, db/listen.h). A fill started before a drop is not stored (a generation counter): its
+ * row may be older than the change. Entries also expire after STACCATO_MEDIA_CACHE_TTL_S and the least recently
+ * used goes when the cache is full. Open files are kept for at most a quarter of the process's open-file limit
+ * (RLIMIT_NOFILE) of entries; the others are opened per request. */
 #ifndef SC_API_MEDIA_CACHE_H
 #define SC_API_MEDIA_CACHE_H
 

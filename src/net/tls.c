@@ -352,7 +352,6 @@ bool sc_tls_pending(const sc_tls_conn *t)
            t->in.len > t->in_off;
 }
 
-
 /* Appends one AES-GCM record of type `type` holding len (<= record_max) bytes to `out` (RFC 5288): the nonce is
  * the salt and the 8-byte explicit part, which is the record's sequence number, as mbedTLS does; the additional
  * data is sequence number, type, version and length. */

@@ -129,6 +129,7 @@ static int key_sign(void *ctx, mbedtls_md_type_t md_alg, const unsigned char *ha
     ecdsa_sign(&k->d, &nr, nonce_fill, hash_len, hash, &s);
     mbedtls_hmac_drbg_free(&nr.drbg); /* wipes its state */
     mbedtls_platform_zeroize(fresh, sizeof(fresh));
+    mbedtls_platform_zeroize(extra, sizeof(extra));
     uint8_t r[FIELD_MAX], sv[FIELD_MAX];
     size_t rlen = export_mpz(s.r, r), slen = export_mpz(s.s, sv);
     dsa_signature_clear(&s);
@@ -202,15 +203,14 @@ static const mbedtls_pk_info_t nettle_key_info = {
 /* Sets the Nettle scalar (and d_be) from mbedTLS's private value, through a limb buffer wiped afterwards. */
 static bool set_scalar(nettle_key *k)
 {
-    uint8_t *be = k->d_be;
     mp_limb_t limbs[LIMBS_MAX] = {0};
     size_t n = mbedtls_mpi_size(&k->ec.d);
     bool ok = false;
-    if (n == 0 || n > sizeof(k->d_be) || mbedtls_mpi_write_binary(&k->ec.d, be, n) != 0)
+    if (n == 0 || n > sizeof(k->d_be) || mbedtls_mpi_write_binary(&k->ec.d, k->d_be, n) != 0)
         goto out;
     k->d_len = n;
     for (size_t i = 0; i < n; i++)
-        limbs[i / sizeof(mp_limb_t)] |= (mp_limb_t)be[n - 1 - i] << (8 * (i % sizeof(mp_limb_t)));
+        limbs[i / sizeof(mp_limb_t)] |= (mp_limb_t)k->d_be[n - 1 - i] << (8 * (i % sizeof(mp_limb_t)));
     mpz_t z;
     mpz_roinit_n(z, limbs, (mp_size_t)LIMBS_MAX);
     ecc_scalar_init(&k->d, k->curve);

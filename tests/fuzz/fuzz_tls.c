@@ -210,6 +210,9 @@ static int client_recv(void *ctx, unsigned char *buf, size_t len)
     return errno == EAGAIN || errno == EINTR ? MBEDTLS_ERR_SSL_WANT_READ : MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
+/* uv_hrtime() WAIT_LIMIT_MS from now. */
+static uint64_t wait_deadline(void) { return uv_hrtime() + (uint64_t)WAIT_LIMIT_MS * 1000000u; }
+
 /* One non-blocking pass of the server's loop, then up to a millisecond's wait for the client's socket (or for a
  * threadpool step to finish). */
 static void pump(int fd)
@@ -227,7 +230,7 @@ static bool client_handshake(mbedtls_ssl_context *ssl, int *fd)
     mbedtls_ssl_set_bio(ssl, fd, client_send, client_recv, NULL);
     if (have_session && mbedtls_ssl_set_session(ssl, &client_session) != 0)
         abort();
-    uint64_t deadline = uv_hrtime() + (uint64_t)WAIT_LIMIT_MS * 1000000u;
+    uint64_t deadline = wait_deadline();
     while (uv_hrtime() < deadline) {
         int rc = mbedtls_ssl_handshake(ssl);
         if (rc == 0) {
@@ -302,7 +305,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     close(fds[1]);
     mbedtls_ssl_free(&ssl);
-    uint64_t deadline = uv_hrtime() + (uint64_t)WAIT_LIMIT_MS * 1000000u;
+    uint64_t deadline = wait_deadline();
     while (uv_loop_alive(&loop) && uv_hrtime() < deadline)
         pump(-1);
     if (uv_loop_alive(&loop)) {

@@ -18,6 +18,7 @@ import atexit
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -286,8 +287,6 @@ class Server:
     def _start(self, binary, env_overrides, deadline_s, keep_tmp=False):
         limit = None
         if self.nofile:
-            import resource
-
             def limit():
                 resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
         self.proc = subprocess.Popen([binary] + self.args, env=clean_env(env_overrides),

@@ -797,16 +797,7 @@ class Reload(harness.ServerTestCase):
     def test_sighup_reaches_workers(self):
         """With --workers 2 the signal goes to the supervisor, which must hand it to the workers (and live)."""
         cert, key = self.files("a")
-        # Registered before the server's own stop, so it runs after it: only workers left behind are killed.
-        left = []
-        self.addCleanup(lambda: [self._reap(k) for k in left])
-        srv = self.start(cert, key, args=["--workers", "2"])
-        kids = harness.wait_until(lambda: len(harness.children_of(srv.pid())) >= 2 and
-                                  harness.children_of(srv.pid()), 5) or []
-        left.extend(kids)
-        self.assertEqual(len(kids), 2, kids)
-        self.assertTrue(harness.wait_until(lambda: workers_listening(kids, srv.tls_port), 10),
-                        "the workers do not listen")
+        srv, kids = self.start_workers(cert, key)
         for _ in range(10):
             self.assertEqual(srv.get("/health").status, 200)
         self.replace(CERTS["b"][1], key)
@@ -827,15 +818,7 @@ class Reload(harness.ServerTestCase):
         # Workers are forked from the process that set TLS up. Each reseeds the random generator: were its state
         # shared, the n-th handshake of every worker would carry the same server random (and the same ECDHE key
         # and ticket nonce). Connections spread over the workers by SO_REUSEPORT.
-        left = []
-        self.addCleanup(lambda: [self._reap(k) for k in left])
-        srv = self.start(*CERTS["a"], args=["--workers", "2"])
-        kids = harness.wait_until(lambda: len(harness.children_of(srv.pid())) >= 2 and
-                                  harness.children_of(srv.pid()), 5) or []
-        left.extend(kids)
-        self.assertEqual(len(kids), 2, kids)
-        self.assertTrue(harness.wait_until(lambda: workers_listening(kids, srv.tls_port), 10),
-                        "the workers do not listen")
+        srv, _ = self.start_workers(*CERTS["a"])
         randoms = []
         for _ in range(16):
             rc, out = s_client(srv.tls_port, "-msg", "-tls1_2")
@@ -846,6 +829,20 @@ class Reload(harness.ServerTestCase):
             self.assertEqual(msg[0], "02", out)  # ServerHello: type, length (3), version (2), random (32)
             randoms.append("".join(msg[10:38]))  # the random's 28 bytes after its time
         self.assertEqual(len(set(randoms)), len(randoms), "server randoms repeat:\n" + "\n".join(randoms))
+
+    def start_workers(self, cert, key):
+        """A server with two workers, once both listen; returns it and the workers' pids."""
+        # Registered before the server's own stop, so it runs after it: only workers left behind are killed.
+        left = []
+        self.addCleanup(lambda: [self._reap(k) for k in left])
+        srv = self.start(cert, key, args=["--workers", "2"])
+        kids = harness.wait_until(lambda: len(harness.children_of(srv.pid())) >= 2 and
+                                  harness.children_of(srv.pid()), 5) or []
+        left.extend(kids)
+        self.assertEqual(len(kids), 2, kids)
+        self.assertTrue(harness.wait_until(lambda: workers_listening(kids, srv.tls_port), 10),
+                        "the workers do not listen")
+        return srv, kids
 
     @staticmethod
     def _reap(pid):
