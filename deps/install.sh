@@ -5,7 +5,7 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev node-llhttp libpq-dev libhiredis-dev libmbedtls-dev libcurl4-openssl-dev
-  libjansson-dev libargon2-dev nettle-dev)
+  libjansson-dev libargon2-dev nettle-dev libgmp-dev)
 # What the server needs to run (the Docker image installs only these) ...
 RUNTIME_PKGS=(libuv1 libpq5 libhiredis0.14 libmbedcrypto7 libmbedtls14 libmbedx509-1 libcurl4 libjansson4
   libargon2-1 libnettle8 libhogweed6 libgmp10 ca-certificates curl ffmpeg)
