@@ -14,6 +14,7 @@
 #include "api/db.h"
 #include "api/media_cache.h"
 #include "api/ratelimit.h"
+#include "api/respond.h"
 #include "api/routes_jobs.h"
 #include "api/routes_upload.h"
 #include "api/user_cli.h"
@@ -200,6 +201,7 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
         .app = app,
     };
     cfg.routes = sc_api_routes(app, &cfg.nroutes);
+    cfg.error_body = sc_api_error_body;
     w.server = fd >= 0 ? sc_server_new(w.loop, &cfg) : NULL;
     if (w.server)
         app->media = sc_media_cache_new(w.loop, st->database_url, (size_t)st->media_cache_entries,

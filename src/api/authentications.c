@@ -151,11 +151,11 @@ static void on_rate_checked(sc_req *req, bool allowed, uint64_t retry_after)
 int sc_api_auth_login(sc_req *req)
 {
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice username = sc_jr_str(&jr, "username", SC_JR_REQUIRED);
     sc_slice password = sc_jr_str(&jr, "password", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     if (username.len > 50 || password.len > 1024)
         return sc_res_error(req, 401, "invalid username or password");
     session_ctx *ctx = ctx_new(req);
@@ -172,10 +172,10 @@ int sc_api_auth_login(sc_req *req)
 static int presented_refresh(sc_req *req, session_ctx *ctx, sc_jwt_claims *claims)
 {
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice token = sc_jr_str(&jr, "refreshToken", SC_JR_OPTIONAL);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     if (!token.ptr) {
         token = sc_req_cookie(req, SC_REFRESH_COOKIE);
         ctx->refresh_from_cookie = token.ptr != NULL;

@@ -224,8 +224,8 @@ static int require_admin(sc_req *req, sc_principal **who)
 static int check_empty_body(sc_req *req)
 {
     sc_jr jr;
-    sc_jr_begin(&jr, req);
-    return sc_jr_failed(&jr) ? sc_jr_error(&jr) : 0;
+    sc_api_json_begin(&jr, req);
+    return sc_jr_failed(&jr) ? sc_api_json_error(req, &jr) : 0;
 }
 
 static int read_year(sc_req *req, cat_ctx *ctx, int64_t year)
@@ -242,11 +242,11 @@ static int read_year(sc_req *req, cat_ctx *ctx, int64_t year)
 static int read_album(sc_req *req, cat_ctx *ctx)
 {
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice name = sc_jr_str(&jr, "name", SC_JR_REQUIRED);
     int64_t year = sc_jr_int(&jr, "year", SC_JR_REQUIRED, NULL);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     const char *problem = text_problem(req, "name", name);
     if (problem)
         return sc_res_error(req, 400, problem);
@@ -403,11 +403,11 @@ static int flag(sc_req *req, const char *noun, int stmt)
     cat_ctx *ctx = ctx_new(req, who);
     ctx->noun = noun;
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     bool flagged = sc_jr_bool(&jr, "flagged", SC_JR_REQUIRED, NULL);
     sc_slice reason = sc_jr_str(&jr, "reason", SC_JR_OPTIONAL);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     if (reason.ptr && text_chars(reason) > MAX_REASON_CHARS)
         return sc_res_error(req, 400, "reason must be at most 1000 characters");
     sc_slice id = sc_req_param(req, "id");
@@ -429,7 +429,7 @@ int sc_api_songs_flag(sc_req *req) { return flag(req, "song", SC_STMT_SONG_FLAG)
 static int read_song(sc_req *req, cat_ctx *ctx)
 {
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice title = sc_jr_str(&jr, "title", SC_JR_REQUIRED);
     int64_t year = sc_jr_int(&jr, "year", SC_JR_REQUIRED, NULL);
     sc_slice performer = sc_jr_str(&jr, "performer", SC_JR_REQUIRED);
@@ -438,7 +438,7 @@ static int read_song(sc_req *req, cat_ctx *ctx)
     int64_t duration = sc_jr_int(&jr, "duration", SC_JR_OPTIONAL, &has_duration);
     sc_slice album = sc_jr_str(&jr, "albumId", SC_JR_OPTIONAL);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     const char *problem = text_problem(req, "title", title);
     if (!problem)
         problem = text_problem(req, "performer", performer);
@@ -731,10 +731,10 @@ int sc_api_genres_create(sc_req *req)
         return st;
     cat_ctx *ctx = ctx_new(req, who);
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice name = sc_jr_str(&jr, "name", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     const char *problem = text_problem(req, "name", name);
     if (problem)
         return sc_res_error(req, 400, problem);

@@ -188,10 +188,10 @@ int sc_api_export_playlist(sc_req *req)
     if (status)
         return status;
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice email = sc_jr_str(&jr, "targetEmail", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     if (!sc_api_email_valid(email))
         return sc_res_error(req, 400, "targetEmail must be a valid e-mail address");
     char *limit = sc_arena_alloc(req->arena, 24), *attempts = sc_arena_alloc(req->arena, 24);

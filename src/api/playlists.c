@@ -102,10 +102,10 @@ int sc_api_playlists_create(sc_req *req)
     if (st)
         return st;
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice name = sc_jr_str(&jr, "name", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     if (sc_slice_trim(name).len == 0)
         return sc_res_error(req, 400, "name must not be empty");
     if (memchr(name.ptr, '\0', name.len))
@@ -233,10 +233,10 @@ static int song_write(sc_req *req, int stmt, sc_api_db_cb cb)
     if (st)
         return st;
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice song = sc_jr_str(&jr, "songId", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     const char *params[] = {id_arg(req, sc_req_param(req, "id")), id_arg(req, song), who->id, admin_arg(who)};
     sc_api_db(req, stmt, 4, params, cb);
     return SC_ASYNC;
@@ -298,11 +298,11 @@ static int collab_request(sc_req *req, const char *params[3])
     if (st)
         return st;
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice playlist = sc_jr_str(&jr, "playlistId", SC_JR_REQUIRED);
     sc_slice user = sc_jr_str(&jr, "userId", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     playlist_ctx *ctx = ctx_new(req, who);
     ctx->target_id = id_arg(req, user);
     params[0] = id_arg(req, playlist);

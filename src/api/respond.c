@@ -120,3 +120,23 @@ void sc_api_total(sc_req *req, uint64_t total)
     snprintf(v, sizeof(v), "%llu", (unsigned long long)total);
     sc_res_header(req, "X-Total-Count", sc_slice_cstr(v));
 }
+
+const char *sc_api_error_body(sc_buf *out, int status, const char *message)
+{
+    sc_jw w;
+    sc_jw_init(&w, out);
+    sc_jw_obj_begin(&w);
+    sc_jw_key(&w, "status");
+    sc_jw_cstr(&w, status >= 500 ? "error" : "fail");
+    sc_jw_key(&w, "message");
+    sc_jw_cstr(&w, message);
+    sc_jw_obj_end(&w);
+    return "application/json; charset=utf-8";
+}
+
+void sc_api_json_begin(sc_jr *jr, sc_req *req)
+{
+    sc_jr_begin(jr, req->arena, (sc_slice){req->body->ptr, req->body->len});
+}
+
+int sc_api_json_error(sc_req *req, const sc_jr *jr) { return sc_res_error(req, 400, jr->error); }

@@ -5,7 +5,17 @@
 #include <stdint.h>
 
 #include "http/request.h"
+#include "json/read.h"
 #include "json/write.h"
+
+/* The API's error envelope, {"status": "fail" (4xx) | "error" (5xx), "message": ...}: the server's
+ * sc_error_body_fn, so that errors the HTTP layer answers by itself (431, 413, 408...) look like the handlers'. */
+const char *sc_api_error_body(sc_buf *out, int status, const char *message);
+
+/* Reads the request body as a JSON object (json/read.h); the document lives as long as the request. */
+void sc_api_json_begin(sc_jr *jr, sc_req *req);
+/* Answers 400 with the reader's first error; returns 400. */
+int sc_api_json_error(sc_req *req, const sc_jr *jr);
 
 /* Starts a success body; returns a writer positioned inside the top-level object (after "status"). */
 sc_jw *sc_api_begin(sc_req *req);

@@ -673,10 +673,10 @@ int sc_api_song_rate(sc_req *req)
     if (st)
         return st;
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     int64_t rating = sc_jr_int(&jr, "rating", SC_JR_REQUIRED, NULL);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     if (rating < 1 || rating > 5)
         return sc_res_error(req, 400, "rating must be an integer from 1 to 5");
     const char *id = id_param(req);

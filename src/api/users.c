@@ -160,12 +160,12 @@ static void on_name_checked(sc_req *req, const char *err, PGresult *res)
 int sc_api_users_create(sc_req *req)
 {
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice username = sc_jr_str(&jr, "username", SC_JR_REQUIRED);
     sc_slice password = sc_jr_str(&jr, "password", SC_JR_REQUIRED);
     sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     if (!valid_username(username))
         return sc_res_error(req, 400, "username must be 3 to 50 characters of letters, digits, _ . -");
     const char *problem = password_problem(req, password);
@@ -241,12 +241,12 @@ int sc_api_users_me_update(sc_req *req)
     if (st)
         return st;
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_OPTIONAL);
     sc_slice password = sc_jr_str(&jr, "password", SC_JR_OPTIONAL);
     sc_slice current = sc_jr_str(&jr, "currentPassword", password.ptr ? SC_JR_REQUIRED : SC_JR_OPTIONAL);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     const char *problem = fullname.ptr ? fullname_problem(fullname) : NULL;
     if (!problem && password.ptr)
         problem = password_problem(req, password);
@@ -331,11 +331,11 @@ int sc_api_users_update(sc_req *req)
     if (st)
         return st;
     sc_jr jr;
-    sc_jr_begin(&jr, req);
+    sc_api_json_begin(&jr, req);
     sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_OPTIONAL);
     sc_slice role = sc_jr_str(&jr, "role", SC_JR_OPTIONAL);
     if (sc_jr_failed(&jr))
-        return sc_jr_error(&jr);
+        return sc_api_json_error(req, &jr);
     if (role.ptr && !valid_role(role))
         return sc_res_error(req, 400, "role must be user, artist or admin");
     const char *problem = fullname.ptr ? fullname_problem(fullname) : NULL;

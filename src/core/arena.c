@@ -93,8 +93,29 @@ char *sc_arena_strndup(sc_arena *a, const char *s, size_t n)
     return p;
 }
 
+struct sc_arena_deferred {
+    sc_arena_deferred *next;
+    void (*fn)(void *data);
+    void *data;
+};
+
+void sc_arena_defer(sc_arena *a, void (*fn)(void *data), void *data)
+{
+    sc_arena_deferred *d = sc_arena_alloc(a, sizeof(*d));
+    d->fn = fn;
+    d->data = data;
+    d->next = a->defers;
+    a->defers = d;
+}
+
 void sc_arena_reset(sc_arena *a)
 {
+    /* A callback may allocate from the arena (nothing stops it); those callbacks are taken from the list first. */
+    while (a->defers) {
+        sc_arena_deferred *d = a->defers;
+        a->defers = d->next;
+        d->fn(d->data);
+    }
     sc_arena_block *b = a->head;
     while (b) {
         sc_arena_block *next = b->next;

@@ -11,11 +11,13 @@
 #include "core/slice.h"
 
 typedef struct sc_arena_block sc_arena_block;
+typedef struct sc_arena_deferred sc_arena_deferred;
 
 typedef struct sc_arena {
     sc_arena_block *head;
     char *pos;
     char *end;
+    sc_arena_deferred *defers; /* run by reset, newest first */
 } sc_arena;
 
 #define SC_ARENA_BLOCK_SIZE 8192
@@ -28,7 +30,10 @@ static inline sc_slice sc_arena_dup_slice(sc_arena *a, sc_slice s)
 {
     return (sc_slice){sc_arena_strndup(a, s.ptr, s.len), s.len};
 }
-/* Releases every allocation; blocks go back to the free list. */
+/* Registers fn(data) to run when the arena is reset, before its memory goes: for objects the arena's memory points
+ * to but that other allocators own (a parsed JSON document). Callbacks run newest first. */
+void sc_arena_defer(sc_arena *a, void (*fn)(void *data), void *data);
+/* Runs the deferred callbacks, then releases every allocation; blocks go back to the free list. */
 void sc_arena_reset(sc_arena *a);
 /* Frees the free list (at shutdown, so that leak checkers see a clean heap). */
 void sc_arena_pool_drain(void);

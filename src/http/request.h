@@ -87,8 +87,14 @@ void sc_req_run_dispose_hooks(sc_req *req);
 
 /* Adds a response header line. */
 void sc_res_header(sc_req *req, const char *name, sc_slice value);
-/* Sets a JSON error body ({"status":"fail"|"error","message":...}) and returns status, so handlers can write
- * `return sc_res_error(req, 404, "album not found");`. NULL message: the status' default message. */
+/* Writes the body of an error response with the given status and message (never NULL) into out and returns its
+ * Content-Type. The HTTP layer knows no body format: the application installs one through sc_server_config
+ * (the API's JSON envelope); without one, the message goes out as text/plain. */
+typedef const char *(*sc_error_body_fn)(sc_buf *out, int status, const char *message);
+
+/* Replaces the response with an error body (written by the server's sc_error_body_fn) and returns status, so
+ * handlers can write `return sc_res_error(req, 404, "album not found");`. NULL message: the status' default
+ * message. */
 int sc_res_error(sc_req *req, int status, const char *message);
 
 /* Appends len bytes of file f from offset to the response body, after whatever body bytes were added before (and

@@ -16,9 +16,11 @@
 
 typedef struct sc_req sc_req;
 
-/* A handler returns an HTTP status once the response is ready, or SC_ASYNC when it will call sc_req_finish later. */
+/* A handler returns an HTTP status once the response is ready, or SC_ASYNC when it will call sc_req_finish later.
+ * SC_ASYNC is a value no helper returns by accident (not 0, not a negative error code, not a status): a handler that
+ * passes on a helper's "0 = go on" by mistake is answered 500 and logged instead of left hanging. */
 typedef int (*sc_handler)(sc_req *req);
-#define SC_ASYNC 0
+#define SC_ASYNC 0x5CA5C
 
 typedef struct sc_route {
     unsigned methods;    /* SC_M_* bits */

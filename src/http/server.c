@@ -43,7 +43,6 @@
 #include "http/metrics.h"
 #include "http/request.h"
 #include "http/status.h"
-#include "json/write.h"
 #include "net/tls.h"
 
 #define READ_BUF_SIZE (64 * 1024)
@@ -375,22 +374,23 @@ void sc_res_header(sc_req *req, const char *name, sc_slice value)
     sc_buf_append(b, "\r\n", 2);
 }
 
+static const char *plain_error_body(sc_buf *out, int status, const char *message)
+{
+    (void)status;
+    sc_buf_append_str(out, message);
+    return "text/plain; charset=utf-8";
+}
+
 int sc_res_error(sc_req *req, int status, const char *message)
 {
+    sc_conn *c = (sc_conn *)((char *)req - offsetof(sc_conn, req));
     req->res.body->len = 0;
     for (sc_res_part *p = req->res.parts; p; p = p->next)
         sc_file_unref(p->file);
     req->res.parts = req->res.parts_tail = NULL;
     req->res.parts_len = 0;
-    req->res.content_type = "application/json; charset=utf-8";
-    sc_jw w;
-    sc_jw_init(&w, req->res.body);
-    sc_jw_obj_begin(&w);
-    sc_jw_key(&w, "status");
-    sc_jw_cstr(&w, status >= 500 ? "error" : "fail");
-    sc_jw_key(&w, "message");
-    sc_jw_cstr(&w, message ? message : sc_http_default_message(status));
-    sc_jw_obj_end(&w);
+    sc_error_body_fn write_body = c->server->cfg.error_body ? c->server->cfg.error_body : plain_error_body;
+    req->res.content_type = write_body(req->res.body, status, message ? message : sc_http_default_message(status));
     return status;
 }
 

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "http/request.h"
 #include "http/router.h"
 #include "net/addr.h"
 #include "net/tls.h"
@@ -36,6 +37,7 @@ typedef struct sc_server_config {
     uint64_t hsts_max_age;               /* Strict-Transport-Security on TLS responses; 0: none */
     const sc_cidr_list *trusted_proxies; /* borrowed */
     void *app;                           /* handed to handlers as req->app */
+    sc_error_body_fn error_body;         /* body of error responses; NULL: the message as text/plain */
 } sc_server_config;
 
 typedef struct sc_server sc_server;

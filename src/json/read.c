@@ -1,6 +1,7 @@
 #include "json/read.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static void release(void *data) { json_decref(data); }
 
@@ -10,25 +11,25 @@ static void fail(sc_jr *jr, const char *fmt, const char *key)
         return;
     char msg[160];
     snprintf(msg, sizeof(msg), fmt, key);
-    jr->error = sc_arena_strndup(jr->req->arena, msg, strlen(msg));
+    jr->error = sc_arena_strndup(jr->arena, msg, strlen(msg));
 }
 
-void sc_jr_begin(sc_jr *jr, sc_req *req)
+void sc_jr_begin(sc_jr *jr, sc_arena *arena, sc_slice body)
 {
-    jr->req = req;
+    jr->arena = arena;
     jr->root = NULL;
     jr->error = NULL;
     json_error_t err;
     json_t *root;
-    if (req->body->len == 0)
+    if (body.len == 0)
         root = json_object();
     else
-        root = json_loadb(req->body->ptr, req->body->len, JSON_DECODE_ANY, &err);
+        root = json_loadb(body.ptr, body.len, JSON_DECODE_ANY, &err);
     if (!root) {
         jr->error = "request body is not valid JSON";
         return;
     }
-    sc_req_on_dispose(req, release, root);
+    sc_arena_defer(arena, release, root);
     if (!json_is_object(root)) {
         jr->error = "request body must be a JSON object";
         return;
@@ -38,7 +39,6 @@ void sc_jr_begin(sc_jr *jr, sc_req *req)
 
 bool sc_jr_failed(const sc_jr *jr) { return jr->error != NULL; }
 
-int sc_jr_error(sc_jr *jr) { return sc_res_error(jr->req, 400, jr->error); }
 
 static json_t *field(sc_jr *jr, const char *key, int required)
 {

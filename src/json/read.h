@@ -2,14 +2,15 @@
  * into one 400 whose message names the field.
  *
  *     sc_jr jr;
- *     sc_jr_begin(&jr, req);
+ *     sc_jr_begin(&jr, arena, body);
  *     sc_slice name = sc_jr_str(&jr, "name", SC_JR_REQUIRED);
  *     int64_t year = sc_jr_int(&jr, "year", SC_JR_REQUIRED, NULL);
  *     if (sc_jr_failed(&jr))
- *         return sc_jr_error(&jr);
+ *         ... answer 400 with jr.error ...
  *
- * After the first error the accessors return empty values and keep that first message. The parsed document lives
- * until the request ends. */
+ * After the first error the accessors return empty values and keep that first message. The reader works on bytes
+ * and an arena and knows nothing of HTTP: the parsed document and the messages live until the arena is reset. The
+ * API's sc_api_json_begin and sc_api_json_error tie it to a request. */
 #ifndef SC_JSON_READ_H
 #define SC_JSON_READ_H
 
@@ -18,22 +19,20 @@
 #include <stdint.h>
 
 #include "core/slice.h"
-#include "http/request.h"
+#include "core/arena.h"
 
 typedef struct sc_jr {
-    sc_req *req;
+    sc_arena *arena;
     json_t *root; /* the body object, or NULL after an error */
-    const char *error;
+    const char *error; /* the first error, NUL-terminated; NULL while there is none */
 } sc_jr;
 
 enum { SC_JR_OPTIONAL = 0, SC_JR_REQUIRED = 1 };
 
-/* Parses the request body as a JSON object. An empty body counts as an empty object, so optional-only routes
- * (and DELETE) accept no body at all. */
-void sc_jr_begin(sc_jr *jr, sc_req *req);
+/* Parses body as a JSON object. An empty body counts as an empty object, so optional-only routes (and DELETE)
+ * accept no body at all. The document is released when the arena is reset. */
+void sc_jr_begin(sc_jr *jr, sc_arena *arena, sc_slice body);
 bool sc_jr_failed(const sc_jr *jr);
-/* Answers 400 with the first error; returns 400. */
-int sc_jr_error(sc_jr *jr);
 
 /* A string field; absent optional fields give a slice with ptr NULL. */
 sc_slice sc_jr_str(sc_jr *jr, const char *key, int required);
