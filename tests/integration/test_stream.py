@@ -170,13 +170,19 @@ def write_media_file(data):
     return sha
 
 
-def add_media(data, mime, kind="audio"):
-    """Writes the file as uploads do and inserts its media_files row; returns (media id, sha256)."""
+def add_media(data, mime, link, kind="audio"):
+    """Writes the file as uploads do, then inserts its media_files row and points a song or album at it in one
+    statement; returns (media id, sha256). link is the UPDATE with %(media)s for the new id.
+
+    Regression: the row and its link were two psql sessions, and a server starting in between (its startup sweep
+    deletes unreferenced media_files rows older than the grace period, and CREATED_AT is long past) removed the
+    row, so the UPDATE then failed on the foreign key. In one statement the sweep sees both or neither."""
     sha = write_media_file(data)
     mid = uniq("media-")
-    SVC.psql("INSERT INTO media_files (id, kind, sha256, path, mime, size, created_at) VALUES "
-             "('%s', '%s', '%s', '%s/%s', '%s', %d, '%s')" % (mid, kind, sha, sha[:2], sha, mime, len(data),
-                                                              CREATED_AT))
+    change("WITH media AS (INSERT INTO media_files (id, kind, sha256, path, mime, size, created_at) VALUES "
+           "('%s', '%s', '%s', '%s/%s', '%s', %d, '%s') RETURNING id) " % (mid, kind, sha, sha[:2], sha, mime,
+                                                                          len(data), CREATED_AT)
+           + link % {"media": "(SELECT id FROM media)"})
     return mid, sha
 
 
@@ -206,9 +212,8 @@ def make_song(owner, visibility="public"):
 
 
 def attach_audio(song, data, mime="audio/mpeg"):
-    mid, sha = add_media(data, mime)
-    change("UPDATE songs SET audio_media_id = '%s', audio_mime = '%s', audio_size = %d WHERE id = '%s'"
-             % (mid, mime, len(data), song))
+    _, sha = add_media(data, mime, "UPDATE songs SET audio_media_id = %%(media)s, audio_mime = '%s', audio_size = %d "
+                                   "WHERE id = '%s'" % (mime, len(data), song))
     return sha
 
 
@@ -220,8 +225,8 @@ def make_album(owner):
 
 
 def attach_cover(album, data, mime="image/png"):
-    mid, sha = add_media(data, mime, kind="cover")
-    change("UPDATE albums SET cover_media_id = '%s' WHERE id = '%s'" % (mid, album))
+    _, sha = add_media(data, mime, "UPDATE albums SET cover_media_id = %%(media)s WHERE id = '%s'" % album,
+                       kind="cover")
     return sha
 
 
