@@ -38,22 +38,21 @@ TMP = None          # certificates of this file
 CERTS = {}          # name -> (cert, key): "a" (CN staccato-a) and "b" (CN staccato-b) on P-256, "p384", "rsa"
 HEALTH_BODY = {"status": "success", "data": {"status": "ok"}}
 AEAD_ECDHE = re.compile(r"^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$")
-_SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
-                            "REDIS_HOST", "REDIS_PORT")}
+_SCRUB = harness.SCRUB
+FIXTURE = harness.ModuleFixture("staccato-tls-")
 
 
 def setUpModule():
     global TMP
-    TMP = tempfile.mkdtemp(prefix="staccato-tls-test-")
-    for name in ("a", "b"):
-        CERTS[name] = harness.make_certificate(TMP, cn="staccato-" + name, name=name)
-    CERTS["p384"] = harness.make_certificate(TMP, cn="staccato-p384", name="p384", key_type="P-384")
-    CERTS["rsa"] = harness.make_certificate(TMP, cn="staccato-rsa", name="rsa", key_type="rsa")
+    with FIXTURE.setting_up():
+        TMP = FIXTURE.tempdir("staccato-tls-test-")
+        for name in ("a", "b"):
+            CERTS[name] = harness.make_certificate(TMP, cn="staccato-" + name, name=name)
+        CERTS["p384"] = harness.make_certificate(TMP, cn="staccato-p384", name="p384", key_type="P-384")
+        CERTS["rsa"] = harness.make_certificate(TMP, cn="staccato-rsa", name="rsa", key_type="rsa")
 
 
-def tearDownModule():
-    if TMP:
-        shutil.rmtree(TMP, ignore_errors=True)
+tearDownModule = FIXTURE.tear_down
 
 
 def der(cert_path):
