@@ -753,6 +753,7 @@ class Roles(AuthCase):
             self.assertFail(st, h, j, 400, message, "GET /users?" + q)
 
     def test_total_count_on_a_page_past_the_end(self):
+        """Regression: the user list's total was wrong on a page past the last one."""
         _, admin = self.admin_session()
         total = int(SVC.psql("SELECT count(*) FROM users"))
         st, h, j = request(self.port, "GET", "/users?page=100000&limit=1000", headers=bearer(admin))

@@ -396,6 +396,8 @@ class Concurrency(DataCase):
         self.wait_backends(2)
 
     def test_failing_queries_do_not_fail_others_pipelined_with_them(self):
+        """Regression: a query that failed in the pipeline took the queries sent behind it (up to the next Sync)
+        down with it."""
         # A tag that is not UTF-8 makes PostgreSQL reject the query (a 500). In pipeline mode an error aborts
         # what was sent after it up to the next sync: those queries never ran and must still be answered
         # properly. One connection, so the good and bad queries share its pipeline.
@@ -731,6 +733,8 @@ class FreezingProxy:
 
 class SilentDatabaseConnection(DataCase):
     def test_notification_connection_gone_silent_is_replaced(self):
+        """Regression: a LISTEN connection that died without a word was trusted, so the media cache kept
+        answering from rows that had changed since."""
         # The media cache trusts its entries only while its LISTEN connection hears of changes. A connection that
         # dies without a word is found by the heartbeat (a SELECT 1 every STACCATO_DB_LISTEN_HEARTBEAT_MS that must
         # be answered within the connect timeout), dropped (and the cache with it) and made again.

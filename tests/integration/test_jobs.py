@@ -446,6 +446,7 @@ class Export(JobsCase):
         self.assertEqual(wait_job(export_filter(to), lambda r: r[0] == "done"), ("done", 1, ""))
 
     def test_smtp_refusal_for_good_is_not_retried(self):
+        """Regression: a 5xx refusal of the SMTP server was retried like a 4xx one."""
         owner = User(SRV, "refused")
         to = "refuse5-" + target()
         self.assertAccepted(owner.export(owner.playlist(), to))

@@ -431,7 +431,9 @@ class Handshake(SharedServer):
     def test_close_notify_when_idle_connections_are_closed(self):
         """RFC 5246 7.2.1: a close_notify before closing the write side, also when the server ends an idle
         keep-alive connection (timeout) or closes idle connections on shutdown (OpenSSL 3 clients report an EOF
-        without it as an error: "unexpected eof while reading")."""
+        without it as an error: "unexpected eof while reading").
+
+        Regression: idle keep-alive timeouts and the shutdown closed TLS connections without a close_notify."""
         srv = harness.Server(tls=True, env={"STACCATO_KEEPALIVE_TIMEOUT_MS": "300"})
         self.addCleanup(self._stop_server, srv)
         c = srv.connect()
@@ -479,6 +481,8 @@ class HostileClients(SharedServer):
         self.assertTrue(ok, "connections left open: %r" % self.open_connections())
 
     def test_warning_alert_flood_is_read_in_turns(self):
+        """Regression: a client sending nothing but warning alerts kept the loop reading its socket while the
+        other clients waited."""
         # mbedTLS skips warning alerts while it waits for a handshake message. A client that sends its key exchange
         # and then nothing but warning alerts, as fast as it can, gets a bounded read per wake-up of the loop: the
         # other clients are answered meanwhile.
