@@ -124,6 +124,15 @@ def redis_cli(*args, check=True):
     return p.stdout.decode().strip()
 
 
+def wait_table_locked(table, timeout=10.0):
+    """Waits until another session holds an ACCESS EXCLUSIVE lock on table (a thread's psql that takes it), instead
+    of guessing how long that psql needs to start."""
+    query = ("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '%s' "
+             "AND l.mode = 'AccessExclusiveLock' AND l.granted" % table)
+    if not harness.wait_until(lambda: SVC.psql(query) != "0", timeout, interval=0.02):
+        raise AssertionError("no session took the lock on %s within %.0f s" % (table, timeout))
+
+
 def refill_lines(album_id):
     return [ln for ln in SRV.stderr_lines() if ln.rstrip().endswith(REFILL_LINE + album_id)]
 
@@ -341,7 +350,7 @@ class AlbumLikes(SocialTestCase):
             "BEGIN; LOCK TABLE album_likes IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1); COMMIT",))
         locker.start()
         try:
-            time.sleep(0.2)
+            wait_table_locked("album_likes")
             results = concurrent_gets(path, 50)
         finally:
             locker.join(30)
@@ -378,7 +387,7 @@ class AlbumLikes(SocialTestCase):
             "BEGIN; LOCK TABLE album_likes IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT",))
         locker.start()
         try:
-            time.sleep(0.3)
+            wait_table_locked("album_likes")
             conns = [SRV.connect() for _ in range(20)]
             for c in conns:
                 c.send(data)
