@@ -7,17 +7,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "check.h"
 #include "db/pg.h"
-
-static int failures, checks;
-#define CHECK(cond)                                                                                               \
-    do {                                                                                                          \
-        checks++;                                                                                                 \
-        if (!(cond)) {                                                                                            \
-            failures++;                                                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                             \
-        }                                                                                                         \
-    } while (0)
 
 static uv_loop_t *loop;
 static const char *url;
@@ -343,6 +334,5 @@ int main(void)
     test_close_with_work_pending();
     uv_run(loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(loop) == 0);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_report();
 }

@@ -1205,3 +1205,172 @@ def request(port, method, path, body=None, headers=None, timeout=SOCK_TIMEOUT_S)
     except ValueError:
         j = None
     return r.status, Headers(r.headers), j
+
+
+# ---------------------------------------------------------------------------
+# The module fixture: what every test of a file shares
+# ---------------------------------------------------------------------------
+
+# Environment variables that could point libpq or the Redis client elsewhere than a file's own services.
+SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
+                           "REDIS_HOST", "REDIS_PORT")}
+SANITIZER_MARKS = ("runtime error", "AddressSanitizer", "LeakSanitizer")
+
+
+def migrate(database_url, timeout=60.0):
+    """`staccato migrate` against database_url; raises when it fails."""
+    rc, out, err = run_cli(["migrate"], env_overrides=dict(SCRUB, DATABASE_URL=database_url), timeout=timeout)
+    if rc != 0:
+        raise AssertionError("staccato migrate failed (rc=%r):\n%s%s" % (rc, out, err))
+
+
+class ModuleFixture:
+    """The state a test file shares between its tests: its own PostgreSQL + Redis (migrated), the servers the
+    tests talk to, temp directories and anything else that must go at the end. A file makes one at import and
+    uses it from setUpModule; tearDownModule is its tear_down:
+
+        FIXTURE = harness.ModuleFixture("staccato-pl-")
+
+        def setUpModule():
+            global SVC, SRV
+            with FIXTURE.setting_up():
+                SVC = FIXTURE.start_services()
+                SRV = FIXTURE.server("main", FIXTURE.env(ACCESS_TOKEN_KEY=...))
+
+        tearDownModule = FIXTURE.tear_down
+
+    unittest does not call tearDownModule when setUpModule fails, so setting_up() undoes what was made so far
+    (servers killed, services and directories removed) before the error propagates. tear_down() stops every
+    server with SIGTERM (newest first), then runs the cleanups (newest first) and removes the services, and then
+    fails when a server did not exit with 0 or, with check_sanitizers, logged a sanitizer report."""
+
+    def __init__(self, prefix, check_sanitizers=False):
+        self.prefix = prefix
+        self.check_sanitizers = check_sanitizers
+        self.svc = None
+        self.servers = []       # (name, Server), in start order
+        self._cleanups = []     # (fn, args), in registration order
+
+    def setting_up(self):
+        return _SettingUp(self)
+
+    def start_services(self, migrate_db=True):
+        """Starts the file's PostgreSQL + Redis (deps/services.sh) and applies the migrations."""
+        svc = Services(prefix=self.prefix)
+        self.svc = svc
+        svc.start()
+        if migrate_db:
+            migrate(svc.database_url)
+        return svc
+
+    def env(self, **extra):
+        """Server settings for the file's services (inherited libpq/Redis settings scrubbed) plus extra."""
+        env = dict(SCRUB, DATABASE_URL=self.svc.database_url, REDIS_URL=self.svc.redis_url)
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def server(self, name, env, **kw):
+        """A Server (harness.Server arguments) that tear_down stops; name appears in its problems."""
+        s = Server(env=env, **kw)
+        self.servers.append((name, s))
+        return s
+
+    def tempdir(self, prefix):
+        """A temp directory removed at tear-down."""
+        d = tempfile.mkdtemp(prefix=prefix)
+        self.add_cleanup(shutil.rmtree, d, True)
+        return d
+
+    def add_cleanup(self, fn, *args):
+        """fn(*args) at tear-down, after the servers have stopped and before the services go."""
+        self._cleanups.append((fn, args))
+
+    def _cleanup(self):
+        while self._cleanups:
+            fn, args = self._cleanups.pop()
+            try:
+                fn(*args)
+            except Exception:  # noqa: B902 - a failing cleanup must not keep the others from running
+                pass
+        if self.svc is not None:
+            self.svc.destroy()
+            self.svc = None
+
+    def abort(self):
+        """Kills every server and removes everything (a setUpModule that failed)."""
+        try:
+            for _, s in reversed(self.servers):
+                s.kill()
+        finally:
+            self.servers = []
+            self._cleanup()
+
+    def tear_down(self):
+        problems = []
+        try:
+            for name, s in reversed(self.servers):
+                if s.proc is None:
+                    continue
+                rc = s.stop()
+                s.cleanup_tmp()
+                if rc != 0:
+                    problems.append("%s server exit code after SIGTERM: %r\nstderr tail:\n%s"
+                                    % (name, rc, "\n".join(s.err.snapshot()[-30:])))
+                if self.check_sanitizers:
+                    bad = [ln for ln in s.err.snapshot() if any(m in ln for m in SANITIZER_MARKS)]
+                    if bad:
+                        problems.append("sanitizer reports (%s):\n%s" % (name, "\n".join(bad[:20])))
+        finally:
+            self.servers = []
+            self._cleanup()
+        if problems:
+            raise AssertionError("\n".join(problems))
+
+
+class _SettingUp:
+    def __init__(self, fixture):
+        self.fixture = fixture
+
+    def __enter__(self):
+        return self.fixture
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.fixture.abort()
+        return False
+
+
+# ---------------------------------------------------------------------------
+# Accounts: register, log in, bearer headers
+# ---------------------------------------------------------------------------
+
+def bearer(token):
+    """The Authorization header of an access token as a dict; {} for None (anonymous)."""
+    return {} if token is None else {"Authorization": "Bearer " + token}
+
+
+def register(port, username, password, fullname="Test User"):
+    """POST /users; returns the new user's id or raises."""
+    st, _, j = request(port, "POST", "/users", {"username": username, "password": password, "fullname": fullname})
+    if st != 201:
+        raise AssertionError("registering %r: %d %r" % (username, st, j))
+    return j["data"]["userId"]
+
+
+def login(port, username, password, cookie=False, timeout=SOCK_TIMEOUT_S):
+    """POST /authentications (?cookie=1 with cookie); returns (accessToken, refreshToken) or raises."""
+    path = "/authentications?cookie=1" if cookie else "/authentications"
+    st, _, j = request(port, "POST", path, {"username": username, "password": password}, timeout=timeout)
+    if st != 201:
+        raise AssertionError("login of %r: %d %r" % (username, st, j))
+    return j["data"]["accessToken"], j["data"]["refreshToken"]
+
+
+def account(port, username, password, fullname="Test User", role="user", svc=None):
+    """A registered user with the given role (set through svc's database, as only an admin could otherwise),
+    logged in after the role is set so that the token carries it: {"id", "username", "token"}."""
+    uid = register(port, username, password, fullname)
+    if role != "user":
+        svc.psql("UPDATE users SET role = '%s' WHERE id = '%s'" % (role, uid))
+    access, _ = login(port, username, password)
+    return {"id": uid, "username": username, "token": access}

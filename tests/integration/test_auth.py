@@ -54,10 +54,7 @@ REFRESH_COOKIE = "staccato_refresh"
 USER_KEYS = {"id", "username", "fullname", "role", "createdAt"}
 ISO_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
-# Environment variables that could point libpq or the Redis client elsewhere.
-_SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
-                            "REDIS_HOST", "REDIS_PORT")}
-
+FIXTURE = harness.ModuleFixture("staccato-auth-")
 SVC = None       # harness.Services
 MAIN = None      # the shared server
 EXPIRY = None    # a server with ACCESS_TOKEN_AGE=10 and no leeway, see ServerIssuedTokenExpiry
@@ -69,9 +66,7 @@ EXPIRY_SESSION = {}
 # ---------------------------------------------------------------------------
 
 def auth_env(cheap=True, **extra):
-    env = dict(_SCRUB, DATABASE_URL=SVC.database_url, REDIS_URL=SVC.redis_url,
-               ACCESS_TOKEN_KEY=ACCESS_KEY, REFRESH_TOKEN_KEY=REFRESH_KEY,
-               STACCATO_ACCESS_LOG="off")
+    env = FIXTURE.env(ACCESS_TOKEN_KEY=ACCESS_KEY, REFRESH_TOKEN_KEY=REFRESH_KEY, STACCATO_ACCESS_LOG="off")
     if cheap:
         env.update(CHEAP_HASH)
     env.update({k: str(v) for k, v in extra.items()})
@@ -85,48 +80,20 @@ def main_env():
 
 def setUpModule():
     global SVC, MAIN, EXPIRY
-    svc = harness.Services(prefix="staccato-auth-")
-    try:
-        svc.start()
-        rc, out, err = harness.run_cli(["migrate"], env_overrides=dict(_SCRUB, DATABASE_URL=svc.database_url),
-                                       timeout=60)
-        if rc != 0:
-            raise AssertionError("staccato migrate failed (rc=%r):\n%s%s" % (rc, out, err))
-        SVC = svc
-        MAIN = harness.Server(env=main_env())
+    with FIXTURE.setting_up():
+        SVC = FIXTURE.start_services()
+        MAIN = FIXTURE.server("main", main_env())
         # Started now so that its 10 s token lifetime runs out while the other tests run.
-        EXPIRY = harness.Server(env=auth_env(ACCESS_TOKEN_AGE=10, STACCATO_TOKEN_LEEWAY_S=0,
-                                             STACCATO_LOGIN_MAX_PER_ACCOUNT=1000,
-                                             STACCATO_LOGIN_MAX_PER_ADDRESS=100000))
+        EXPIRY = FIXTURE.server("expiry", auth_env(ACCESS_TOKEN_AGE=10, STACCATO_TOKEN_LEEWAY_S=0,
+                                                    STACCATO_LOGIN_MAX_PER_ACCOUNT=1000,
+                                                    STACCATO_LOGIN_MAX_PER_ADDRESS=100000))
         name, pw, uid = register(EXPIRY.port)
         access, refresh = login(EXPIRY.port, name, pw)
         st, _, j = request(EXPIRY.port, "GET", "/users/me", headers=bearer(access))
         EXPIRY_SESSION.update(uid=uid, access=access, refresh=refresh, fresh_status=st, fresh_body=j)
-    except BaseException:
-        for s in (MAIN, EXPIRY):
-            if s is not None:
-                s.kill()
-        svc.destroy()
-        SVC = None
-        raise
 
 
-def tearDownModule():
-    problems = []
-    try:
-        for name, s in (("main", MAIN), ("expiry", EXPIRY)):
-            if s is None:
-                continue
-            rc = s.stop()
-            s.cleanup_tmp()
-            if rc != 0:
-                problems.append("%s server exit code after SIGTERM: %r\nstderr tail:\n%s"
-                                % (name, rc, "\n".join(s.err.snapshot()[-30:])))
-    finally:
-        if SVC is not None:
-            SVC.destroy()
-    if problems:
-        raise AssertionError("\n".join(problems))
+tearDownModule = FIXTURE.tear_down
 
 
 # ---------------------------------------------------------------------------
@@ -142,26 +109,14 @@ def uniq(prefix="u"):
     return "%s_%d_%s" % (prefix, next(_seq), tail)
 
 
-def bearer(token):
-    return {"Authorization": "Bearer " + token}
+bearer = harness.bearer
+login = harness.login
 
 
 def register(port, username=None, password="secret1", fullname="Test User"):
     """POST /users; returns (username, password, userId) or raises."""
     username = username or uniq()
-    st, _, j = request(port, "POST", "/users", {"username": username, "password": password, "fullname": fullname})
-    if st != 201:
-        raise AssertionError("registering %r: %d %r" % (username, st, j))
-    return username, password, j["data"]["userId"]
-
-
-def login(port, username, password, cookie=False, timeout=harness.SOCK_TIMEOUT_S):
-    """POST /authentications; returns (accessToken, refreshToken) or raises."""
-    path = "/authentications?cookie=1" if cookie else "/authentications"
-    st, _, j = request(port, "POST", path, {"username": username, "password": password}, timeout=timeout)
-    if st != 201:
-        raise AssertionError("login of %r: %d %r" % (username, st, j))
-    return j["data"]["accessToken"], j["data"]["refreshToken"]
+    return username, password, harness.register(port, username, password, fullname)
 
 
 def b64u(data):
@@ -798,6 +753,7 @@ class Roles(AuthCase):
             self.assertFail(st, h, j, 400, message, "GET /users?" + q)
 
     def test_total_count_on_a_page_past_the_end(self):
+        """Regression: the user list's total was wrong on a page past the last one."""
         _, admin = self.admin_session()
         total = int(SVC.psql("SELECT count(*) FROM users"))
         st, h, j = request(self.port, "GET", "/users?page=100000&limit=1000", headers=bearer(admin))

@@ -40,9 +40,7 @@ SONG_KEYS = {"id", "title", "year", "performer", "genre", "duration", "albumId",
 AUDIO_KEYS = {"mime", "size", "durationMs", "bitrate", "sampleRate", "channels"}
 GENRE_KEYS = {"id", "name"}
 
-_SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
-                            "REDIS_HOST", "REDIS_PORT")}
-
+FIXTURE = harness.ModuleFixture("staccato-cat-")
 SVC = None       # harness.Services
 STRICT = None    # default mode
 COMPAT = None    # STACCATO_COMPAT=openmusic, same database and Redis
@@ -54,8 +52,7 @@ U = {}           # role name -> {"id", "username", "token"}: admin, artist, arti
 # ---------------------------------------------------------------------------
 
 def server_env(**extra):
-    env = dict(_SCRUB, DATABASE_URL=SVC.database_url, REDIS_URL=SVC.redis_url,
-               ACCESS_TOKEN_KEY=ACCESS_KEY, REFRESH_TOKEN_KEY=REFRESH_KEY, STACCATO_ACCESS_LOG="off")
+    env = FIXTURE.env(ACCESS_TOKEN_KEY=ACCESS_KEY, REFRESH_TOKEN_KEY=REFRESH_KEY, STACCATO_ACCESS_LOG="off")
     env.update(CHEAP_HASH)
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -69,64 +66,24 @@ def uniq(prefix="u"):
     return "%s%d%s" % (prefix, next(_seq), tail)
 
 
-def bearer(token):
-    return {"Authorization": "Bearer " + token} if token else {}
+bearer = harness.bearer
 
 
 def register(port, role):
-    username = uniq("cat_" + role + "_")
-    password = "secret-password-1"
-    st, _, j = request(port, "POST", "/users", {"username": username, "password": password, "fullname": "Cat " + role})
-    if st != 201:
-        raise AssertionError("registering %r: %d %r" % (username, st, j))
-    uid = j["data"]["userId"]
-    if role != "user":
-        SVC.psql("UPDATE users SET role = '%s' WHERE id = '%s'" % (role, uid))
-    st, _, j = request(port, "POST", "/authentications", {"username": username, "password": password})
-    if st != 201:
-        raise AssertionError("login of %r: %d %r" % (username, st, j))
-    return {"id": uid, "username": username, "token": j["data"]["accessToken"]}
+    return harness.account(port, uniq("cat_" + role + "_"), "secret-password-1", "Cat " + role, role, SVC)
 
 
 def setUpModule():
     global SVC, STRICT, COMPAT
-    svc = harness.Services(prefix="staccato-cat-")
-    try:
-        svc.start()
-        rc, out, err = harness.run_cli(["migrate"], env_overrides=dict(_SCRUB, DATABASE_URL=svc.database_url),
-                                       timeout=60)
-        if rc != 0:
-            raise AssertionError("staccato migrate failed (rc=%r):\n%s%s" % (rc, out, err))
-        SVC = svc
-        STRICT = harness.Server(env=server_env())
-        COMPAT = harness.Server(env=server_env(STACCATO_COMPAT="openmusic"))
+    with FIXTURE.setting_up():
+        SVC = FIXTURE.start_services()
+        STRICT = FIXTURE.server("strict", server_env())
+        COMPAT = FIXTURE.server("compat", server_env(STACCATO_COMPAT="openmusic"))
         for role in ("admin", "artist", "artist2", "user"):
             U[role] = register(STRICT.port, "artist" if role == "artist2" else role)
-    except BaseException:
-        for s in (STRICT, COMPAT):
-            if s is not None:
-                s.kill()
-        svc.destroy()
-        SVC = None
-        raise
 
 
-def tearDownModule():
-    problems = []
-    try:
-        for name, s in (("strict", STRICT), ("compat", COMPAT)):
-            if s is None:
-                continue
-            rc = s.stop()
-            s.cleanup_tmp()
-            if rc != 0:
-                problems.append("%s server exit code after SIGTERM: %r\nstderr tail:\n%s"
-                                % (name, rc, "\n".join(s.err.snapshot()[-30:])))
-    finally:
-        if SVC is not None:
-            SVC.destroy()
-    if problems:
-        raise AssertionError("\n".join(problems))
+tearDownModule = FIXTURE.tear_down
 
 
 # ---------------------------------------------------------------------------

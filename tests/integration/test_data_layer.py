@@ -27,9 +27,8 @@ MIGRATIONS_DIR = os.path.join(harness.REPO_ROOT, "db", "migrations")
 DB_DOWN_MSG = "the database is unavailable"
 SUMMARY_RE = re.compile(r"schema at version (\d+) \((\d+) migrations? applied\)")
 
-# Environment variables that could point libpq or the Redis client elsewhere.
-_SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
-                            "REDIS_HOST", "REDIS_PORT")}
+FIXTURE = harness.ModuleFixture("staccato-dl-")
+_SCRUB = harness.SCRUB
 
 
 def migrations():
@@ -46,21 +45,11 @@ def migrations():
 
 def setUpModule():
     global SVC
-    svc = harness.Services(prefix="staccato-dl-")
-    try:
-        svc.start()
-        rc, out, err = run_migrate(svc.database_url)
-        if rc != 0:
-            raise AssertionError("staccato migrate failed (rc=%r):\n%s%s" % (rc, out, err))
-    except BaseException:
-        svc.destroy()
-        raise
-    SVC = svc
+    with FIXTURE.setting_up():
+        SVC = FIXTURE.start_services()
 
 
-def tearDownModule():
-    if SVC is not None:
-        SVC.destroy()
+tearDownModule = FIXTURE.tear_down
 
 
 def run_migrate(url, timeout=60.0):
@@ -70,7 +59,7 @@ def run_migrate(url, timeout=60.0):
 
 def db_env(**extra):
     # No job workers: their LISTEN connection and claims would add to the connections and queries counted here.
-    env = dict(_SCRUB, DATABASE_URL=SVC.database_url, REDIS_URL=SVC.redis_url, STACCATO_JOBS="off")
+    env = FIXTURE.env(STACCATO_JOBS="off")
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -407,6 +396,8 @@ class Concurrency(DataCase):
         self.wait_backends(2)
 
     def test_failing_queries_do_not_fail_others_pipelined_with_them(self):
+        """Regression: a query that failed in the pipeline took the queries sent behind it (up to the next Sync)
+        down with it."""
         # A tag that is not UTF-8 makes PostgreSQL reject the query (a 500). In pipeline mode an error aborts
         # what was sent after it up to the next sync: those queries never ran and must still be answered
         # properly. One connection, so the good and bad queries share its pipeline.
@@ -742,6 +733,8 @@ class FreezingProxy:
 
 class SilentDatabaseConnection(DataCase):
     def test_notification_connection_gone_silent_is_replaced(self):
+        """Regression: a LISTEN connection that died without a word was trusted, so the media cache kept
+        answering from rows that had changed since."""
         # The media cache trusts its entries only while its LISTEN connection hears of changes. A connection that
         # dies without a word is found by the heartbeat (a SELECT 1 every STACCATO_DB_LISTEN_HEARTBEAT_MS that must
         # be answered within the connect timeout), dropped (and the cache with it) and made again.

@@ -37,9 +37,9 @@ MAIL_FROM = "staccato@example.com"
 DONE_MESSAGE = "Permintaan Anda sedang kami proses"
 WAIT_S = 20.0
 
-_SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
-                            "REDIS_HOST", "REDIS_PORT", "SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD",
-                            "MAIL_FROM")}
+FIXTURE = harness.ModuleFixture("staccato-jobs-")
+_SCRUB = dict(harness.SCRUB, **{k: None for k in ("SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD",
+                                                  "MAIL_FROM")})
 
 # ---------------------------------------------------------------------------
 # The SMTP peer: aiosmtpd in a child process. Every accepted message becomes <dir>/<n>.eml with the envelope in
@@ -226,10 +226,7 @@ def server_env(db_url, smtp_port, **extra):
     return env
 
 
-def migrate(db_url):
-    rc, out, err = harness.run_cli(["migrate"], env_overrides=dict(_SCRUB, DATABASE_URL=db_url), timeout=60)
-    if rc != 0:
-        raise AssertionError("staccato migrate failed (rc=%r):\n%s%s" % (rc, out, err))
+migrate = harness.migrate
 
 
 def fresh_database():
@@ -289,34 +286,14 @@ def setUpModule():
     PY_SMTPD = find_smtpd_python()
     if PY_SMTPD is None:
         raise unittest.SkipTest("python3-aiosmtpd is not installed (deps/install.sh test)")
-    svc = harness.Services(prefix="staccato-jobs-")
-    try:
-        svc.start()
-        SVC = svc
-        migrate(svc.database_url)
+    with FIXTURE.setting_up():
+        SVC = FIXTURE.start_services()
         SMTP = SmtpPeer()
-        SRV = harness.Server(env=server_env(svc.database_url, SMTP.port))
-    except BaseException:
-        if SRV is not None:
-            SRV.kill()
-        if SMTP is not None:
-            SMTP.destroy()
-        svc.destroy()
-        raise
+        FIXTURE.add_cleanup(SMTP.destroy)
+        SRV = FIXTURE.server("main", server_env(SVC.database_url, SMTP.port))
 
 
-def tearDownModule():
-    try:
-        if SRV is not None:
-            rc = SRV.stop()
-            SRV.cleanup_tmp()
-            if rc != 0:
-                raise AssertionError("server exit code %r\n%s" % (rc, "\n".join(SRV.err.snapshot()[-20:])))
-    finally:
-        if SMTP is not None:
-            SMTP.destroy()
-        if SVC is not None:
-            SVC.destroy()
+tearDownModule = FIXTURE.tear_down
 
 
 # ---------------------------------------------------------------------------
@@ -365,12 +342,8 @@ class User:
     def __init__(self, srv, prefix="u"):
         self.srv = srv
         self.username = "%s_%s" % (prefix, uuid.uuid4().hex[:10])
-        r = call(srv, "POST", "/users", {"username": self.username, "password": PASSWORD, "fullname": "Test"})
-        assert r.status == 201, r
-        self.id = r.json["data"]["userId"]
-        r = call(srv, "POST", "/authentications", {"username": self.username, "password": PASSWORD})
-        assert r.status == 201, r
-        self.token = r.json["data"]["accessToken"]
+        self.id = harness.register(srv.port, self.username, PASSWORD, "Test")
+        self.token, _ = harness.login(srv.port, self.username, PASSWORD)
 
     def playlist(self, name="Road trip"):
         r = call(self.srv, "POST", "/playlists", {"name": name}, self.token)
@@ -473,6 +446,7 @@ class Export(JobsCase):
         self.assertEqual(wait_job(export_filter(to), lambda r: r[0] == "done"), ("done", 1, ""))
 
     def test_smtp_refusal_for_good_is_not_retried(self):
+        """Regression: a 5xx refusal of the SMTP server was retried like a 4xx one."""
         owner = User(SRV, "refused")
         to = "refuse5-" + target()
         self.assertAccepted(owner.export(owner.playlist(), to))

@@ -28,44 +28,22 @@ PLAYLIST_ID_RE = re.compile(r"^playlist-[A-Za-z0-9_-]{16}$")
 COLLAB_ID_RE = re.compile(r"^collab-[A-Za-z0-9_-]{16}$")
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
-_SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
-                            "REDIS_HOST", "REDIS_PORT")}
+FIXTURE = harness.ModuleFixture("staccato-pl-")
 
 
 def setUpModule():
     global SVC, SRV
-    svc = harness.Services(prefix="staccato-pl-")
-    try:
-        svc.start()
-        env = dict(_SCRUB, DATABASE_URL=svc.database_url, REDIS_URL=svc.redis_url)
-        rc, out, err = harness.run_cli(["migrate"], env_overrides=env, timeout=60)
-        if rc != 0:
-            raise AssertionError("staccato migrate failed (rc=%r):\n%s%s" % (rc, out, err))
-        env.update({
+    with FIXTURE.setting_up():
+        SVC = FIXTURE.start_services()
+        SRV = FIXTURE.server("main", FIXTURE.env(**{
             "ACCESS_TOKEN_KEY": "playlist-tests-access-key-0123456789-abcdefghij",
             "REFRESH_TOKEN_KEY": "playlist-tests-refresh-key-9876543210-zyxwvutsrq",
             "STACCATO_ARGON2_M_KIB": "1024",
             "STACCATO_ARGON2_T": "1",
-        })
-        SRV = harness.Server(env=env)
-    except BaseException:
-        if SRV is not None:
-            SRV.kill()
-        svc.destroy()
-        raise
-    SVC = svc
+        }))
 
 
-def tearDownModule():
-    try:
-        if SRV is not None:
-            rc = SRV.stop()
-            SRV.cleanup_tmp()
-            if rc != 0:
-                raise AssertionError("server exit code %r\n%s" % (rc, "\n".join(SRV.err.snapshot()[-20:])))
-    finally:
-        if SVC is not None:
-            SVC.destroy()
+tearDownModule = FIXTURE.tear_down
 
 
 # ---------------------------------------------------------------------------
@@ -115,15 +93,11 @@ def q(s):
 class User:
     def __init__(self, prefix):
         self.username = "%s_%s" % (prefix, uuid.uuid4().hex[:10])
-        r = call("POST", "/users", {"username": self.username, "password": PASSWORD, "fullname": prefix.title()})
-        assert r.status == 201, r
-        self.id = r.json["data"]["userId"]
+        self.id = harness.register(SRV.port, self.username, PASSWORD, prefix.title())
         self.login()
 
     def login(self):
-        r = call("POST", "/authentications", {"username": self.username, "password": PASSWORD})
-        assert r.status == 201, r
-        self.token = r.json["data"]["accessToken"]
+        self.token, _ = harness.login(SRV.port, self.username, PASSWORD)
 
 
 def new_song(title=None, performer="Someone", owner=None, visibility="public", flagged=False):

@@ -39,9 +39,7 @@ REFILL_LINE = "album likes cache refill "
 VALUE_KEY = "staccato:album-likes:"
 LOCK_KEY = "staccato:album-likes-lock:"
 
-_SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
-                            "REDIS_HOST", "REDIS_PORT")}
-
+FIXTURE = harness.ModuleFixture("staccato-social-", check_sanitizers=True)
 SVC = None      # harness.Services
 SRV = None      # the server
 USERS = {}      # name -> {"id", "token"}
@@ -57,42 +55,19 @@ ODD_IDS = ["nope", "album-" + "x" * 300, "%00", "%C3%A9", "a'b;--", "..", "%2F",
 
 def setUpModule():
     global SVC, SRV, REDIS_PORT
-    svc = harness.Services(prefix="staccato-social-")
-    try:
-        svc.start()
-        rc, out, err = harness.run_cli(["migrate"], env_overrides=dict(_SCRUB, DATABASE_URL=svc.database_url),
-                                       timeout=60)
-        if rc != 0:
-            raise AssertionError("staccato migrate failed (rc=%r):\n%s%s" % (rc, out, err))
-        SVC = svc
-        REDIS_PORT = urlparse(svc.redis_url).port
-        SRV = harness.Server(env=dict(_SCRUB, DATABASE_URL=svc.database_url, REDIS_URL=svc.redis_url,
-                                      ACCESS_TOKEN_KEY=ACCESS_KEY, REFRESH_TOKEN_KEY=REFRESH_KEY,
-                                      STACCATO_ARGON2_M_KIB="1024", STACCATO_ARGON2_T="1",
-                                      STACCATO_LOG_LEVEL="debug", STACCATO_ACCESS_LOG="off",
-                                      STACCATO_LOGIN_MAX_PER_ACCOUNT="100000",
-                                      STACCATO_LOGIN_MAX_PER_ADDRESS="1000000"))
+    with FIXTURE.setting_up():
+        SVC = FIXTURE.start_services()
+        REDIS_PORT = urlparse(SVC.redis_url).port
+        SRV = FIXTURE.server("main", FIXTURE.env(ACCESS_TOKEN_KEY=ACCESS_KEY, REFRESH_TOKEN_KEY=REFRESH_KEY,
+                                                 STACCATO_ARGON2_M_KIB="1024", STACCATO_ARGON2_T="1",
+                                                 STACCATO_LOG_LEVEL="debug", STACCATO_ACCESS_LOG="off",
+                                                 STACCATO_LOGIN_MAX_PER_ACCOUNT="100000",
+                                                 STACCATO_LOGIN_MAX_PER_ADDRESS="1000000"))
         for name, role in (("alice", "user"), ("bob", "user"), ("carol", "artist"), ("dave", "admin")):
             USERS[name] = make_user(name, role)
-    except BaseException:
-        if SRV is not None:
-            SRV.kill()
-        svc.destroy()
-        SVC = None
-        raise
 
 
-def tearDownModule():
-    try:
-        if SRV is not None:
-            rc = SRV.stop()
-            bad = [ln for ln in SRV.stderr_lines()
-                   if "runtime error" in ln or "AddressSanitizer" in ln or "LeakSanitizer" in ln]
-            if rc != 0 or bad:
-                raise AssertionError("server exit code %r\n%s" % (rc, "\n".join(SRV.stderr_lines()[-40:])))
-    finally:
-        if SVC is not None:
-            SVC.destroy()
+tearDownModule = FIXTURE.tear_down
 
 
 # ---------------------------------------------------------------------------
@@ -100,20 +75,11 @@ def tearDownModule():
 # ---------------------------------------------------------------------------
 
 def make_user(name, role):
-    username = "%s_%s" % (name, secrets.token_hex(4))
-    st, _, j = request(SRV.port, "POST", "/users",
-                       {"username": username, "password": PASSWORD, "fullname": name.title()})
-    assert st == 201, (st, j)
-    uid = j["data"]["userId"]
-    if role != "user":
-        SVC.psql("UPDATE users SET role = '%s' WHERE id = '%s'" % (role, uid))
-    st, _, j = request(SRV.port, "POST", "/authentications", {"username": username, "password": PASSWORD})
-    assert st == 201, (st, j)
-    return {"id": uid, "token": j["data"]["accessToken"], "username": username}
+    return harness.account(SRV.port, "%s_%s" % (name, secrets.token_hex(4)), PASSWORD, name.title(), role, SVC)
 
 
 def auth(name):
-    return {"Authorization": "Bearer " + USERS[name]["token"]}
+    return harness.bearer(USERS[name]["token"])
 
 
 def new_id(prefix):
@@ -156,6 +122,15 @@ def redis_cli(*args, check=True):
     if check and p.returncode != 0:
         raise AssertionError("redis-cli %r failed: %s" % (args, p.stderr.decode()))
     return p.stdout.decode().strip()
+
+
+def wait_table_locked(table, timeout=10.0):
+    """Waits until another session holds an ACCESS EXCLUSIVE lock on table (a thread's psql that takes it), instead
+    of guessing how long that psql needs to start."""
+    query = ("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '%s' "
+             "AND l.mode = 'AccessExclusiveLock' AND l.granted" % table)
+    if not harness.wait_until(lambda: SVC.psql(query) != "0", timeout, interval=0.02):
+        raise AssertionError("no session took the lock on %s within %.0f s" % (table, timeout))
 
 
 def refill_lines(album_id):
@@ -375,7 +350,7 @@ class AlbumLikes(SocialTestCase):
             "BEGIN; LOCK TABLE album_likes IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1); COMMIT",))
         locker.start()
         try:
-            time.sleep(0.2)
+            wait_table_locked("album_likes")
             results = concurrent_gets(path, 50)
         finally:
             locker.join(30)
@@ -412,7 +387,7 @@ class AlbumLikes(SocialTestCase):
             "BEGIN; LOCK TABLE album_likes IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT",))
         locker.start()
         try:
-            time.sleep(0.3)
+            wait_table_locked("album_likes")
             conns = [SRV.connect() for _ in range(20)]
             for c in conns:
                 c.send(data)

@@ -52,8 +52,7 @@ from harness import request  # noqa: E402
 ACCESS_KEY = "itest-stream-access-key-0123456789abcdef"    # 40+ characters
 REFRESH_KEY = "itest-stream-refresh-key-0123456789abcdef"  # different
 CHEAP_HASH = {"STACCATO_ARGON2_M_KIB": "1024", "STACCATO_ARGON2_T": "1"}
-_SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
-                            "REDIS_HOST", "REDIS_PORT")}
+FIXTURE = harness.ModuleFixture("staccato-stream-", check_sanitizers=True)
 
 PUBLIC_CACHE = "public, max-age=3600"
 PRIVATE_CACHE = "private, max-age=0"
@@ -82,73 +81,30 @@ def uniq(prefix):
 
 
 def bearer(who):
-    return {"Authorization": "Bearer " + U[who]["token"]} if who else {}
+    return harness.bearer(U[who]["token"] if who else None)
 
 
 def register(role):
-    username = uniq("st_" + role + "_")
-    password = "secret-password-1"
-    st, _, j = request(SRV.port, "POST", "/users", {"username": username, "password": password,
-                                                      "fullname": "Stream " + role})
-    if st != 201:
-        raise AssertionError("registering %r: %d %r" % (username, st, j))
-    uid = j["data"]["userId"]
-    if role != "user":
-        SVC.psql("UPDATE users SET role = '%s' WHERE id = '%s'" % (role, uid))
-    st, _, j = request(SRV.port, "POST", "/authentications", {"username": username, "password": password})
-    if st != 201:
-        raise AssertionError("login of %r: %d %r" % (username, st, j))
-    return {"id": uid, "token": j["data"]["accessToken"]}
+    return harness.account(SRV.port, uniq("st_" + role + "_"), "secret-password-1", "Stream " + role, role, SVC)
 
 
 def setUpModule():
     global SVC, SRV, MEDIA, DATA, SONG, SHA
-    svc = harness.Services(prefix="staccato-stream-")
-    media = svc.media_root = tempfile.mkdtemp(prefix="staccato-media-")
-    try:
-        svc.start()
-        rc, out, err = harness.run_cli(["migrate"], env_overrides=dict(_SCRUB, DATABASE_URL=svc.database_url),
-                                       timeout=60)
-        if rc != 0:
-            raise AssertionError("staccato migrate failed (rc=%r):\n%s%s" % (rc, out, err))
-        SVC, MEDIA = svc, os.path.join(media, "m")  # the directory itself is made by the first file
-        env = dict(_SCRUB, DATABASE_URL=svc.database_url, REDIS_URL=svc.redis_url, ACCESS_TOKEN_KEY=ACCESS_KEY,
-                   REFRESH_TOKEN_KEY=REFRESH_KEY, STACCATO_MEDIA_DIR=MEDIA, STACCATO_LOG_FORMAT="json",
-                   STACCATO_ACCESS_LOG="on", **CHEAP_HASH)
-        SRV = harness.Server(env=env)
+    with FIXTURE.setting_up():
+        media = FIXTURE.tempdir("staccato-media-")
+        SVC = FIXTURE.start_services()
+        MEDIA = os.path.join(media, "m")  # the directory itself is made by the first file
+        SRV = FIXTURE.server("main", FIXTURE.env(ACCESS_TOKEN_KEY=ACCESS_KEY, REFRESH_TOKEN_KEY=REFRESH_KEY,
+                                                 STACCATO_MEDIA_DIR=MEDIA, STACCATO_LOG_FORMAT="json",
+                                                 STACCATO_ACCESS_LOG="on", **CHEAP_HASH))
         for role in ("owner", "other", "admin", "user"):
             U[role] = register({"owner": "artist", "other": "artist"}.get(role, role))
         DATA = random.Random(7).randbytes(100003)
         SONG = make_song("owner")
         SHA = attach_audio(SONG, DATA)
-    except BaseException:
-        if SRV is not None:
-            SRV.kill()
-        svc.destroy()
-        shutil.rmtree(media, ignore_errors=True)
-        SVC = None
-        raise
 
 
-def tearDownModule():
-    problems = []
-    try:
-        if SRV is not None:
-            rc = SRV.stop()
-            SRV.cleanup_tmp()
-            if rc != 0:
-                problems.append("server exit code after SIGTERM: %r\nstderr tail:\n%s"
-                                % (rc, "\n".join(SRV.err.snapshot()[-30:])))
-            bad = [ln for ln in SRV.err.snapshot() if "runtime error" in ln or "AddressSanitizer" in ln
-                   or "LeakSanitizer" in ln]
-            if bad:
-                problems.append("sanitizer reports:\n" + "\n".join(bad[:20]))
-    finally:
-        if SVC is not None:
-            shutil.rmtree(SVC.media_root, ignore_errors=True)
-            SVC.destroy()
-    if problems:
-        raise AssertionError("\n".join(problems))
+tearDownModule = FIXTURE.tear_down
 
 
 # ---------------------------------------------------------------------------
@@ -170,13 +126,19 @@ def write_media_file(data):
     return sha
 
 
-def add_media(data, mime, kind="audio"):
-    """Writes the file as uploads do and inserts its media_files row; returns (media id, sha256)."""
+def add_media(data, mime, link, kind="audio"):
+    """Writes the file as uploads do, then inserts its media_files row and points a song or album at it in one
+    statement; returns (media id, sha256). link is the UPDATE with %(media)s for the new id.
+
+    Regression: the row and its link were two psql sessions, and a server starting in between (its startup sweep
+    deletes unreferenced media_files rows older than the grace period, and CREATED_AT is long past) removed the
+    row, so the UPDATE then failed on the foreign key. In one statement the sweep sees both or neither."""
     sha = write_media_file(data)
     mid = uniq("media-")
-    SVC.psql("INSERT INTO media_files (id, kind, sha256, path, mime, size, created_at) VALUES "
-             "('%s', '%s', '%s', '%s/%s', '%s', %d, '%s')" % (mid, kind, sha, sha[:2], sha, mime, len(data),
-                                                              CREATED_AT))
+    change("WITH media AS (INSERT INTO media_files (id, kind, sha256, path, mime, size, created_at) VALUES "
+           "('%s', '%s', '%s', '%s/%s', '%s', %d, '%s') RETURNING id) " % (mid, kind, sha, sha[:2], sha, mime,
+                                                                          len(data), CREATED_AT)
+           + link % {"media": "(SELECT id FROM media)"})
     return mid, sha
 
 
@@ -206,9 +168,8 @@ def make_song(owner, visibility="public"):
 
 
 def attach_audio(song, data, mime="audio/mpeg"):
-    mid, sha = add_media(data, mime)
-    change("UPDATE songs SET audio_media_id = '%s', audio_mime = '%s', audio_size = %d WHERE id = '%s'"
-             % (mid, mime, len(data), song))
+    _, sha = add_media(data, mime, "UPDATE songs SET audio_media_id = %%(media)s, audio_mime = '%s', audio_size = %d "
+                                   "WHERE id = '%s'" % (mime, len(data), song))
     return sha
 
 
@@ -220,8 +181,8 @@ def make_album(owner):
 
 
 def attach_cover(album, data, mime="image/png"):
-    mid, sha = add_media(data, mime, kind="cover")
-    change("UPDATE albums SET cover_media_id = '%s' WHERE id = '%s'" % (mid, album))
+    _, sha = add_media(data, mime, "UPDATE albums SET cover_media_id = %%(media)s WHERE id = '%s'" % album,
+                       kind="cover")
     return sha
 
 
@@ -699,7 +660,9 @@ class SignedUrls(StreamTestCase):
         for name, target in cases.items():
             with self.subTest(case=name):
                 self.assertJsonError(get(target), 403, "invalid stream URL signature")
-        past = int(time.time()) - 1
+        # Two seconds back: the server reads time(2), which follows a coarse clock that may still show the
+        # previous second when Python's clock has just passed it, so one second back may not have expired yet.
+        past = int(time.time()) - 2
         expired = "%s?expires=%d&sig=%s" % (stream_path(song), past, url_mac(song, past))
         self.assertJsonError(get(expired), 403, "the stream URL has expired")
         self.assertJsonError(get(expired, who="owner"), 403, "the stream URL has expired")

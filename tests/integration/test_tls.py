@@ -38,22 +38,21 @@ TMP = None          # certificates of this file
 CERTS = {}          # name -> (cert, key): "a" (CN staccato-a) and "b" (CN staccato-b) on P-256, "p384", "rsa"
 HEALTH_BODY = {"status": "success", "data": {"status": "ok"}}
 AEAD_ECDHE = re.compile(r"^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$")
-_SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
-                            "REDIS_HOST", "REDIS_PORT")}
+_SCRUB = harness.SCRUB
+FIXTURE = harness.ModuleFixture("staccato-tls-")
 
 
 def setUpModule():
     global TMP
-    TMP = tempfile.mkdtemp(prefix="staccato-tls-test-")
-    for name in ("a", "b"):
-        CERTS[name] = harness.make_certificate(TMP, cn="staccato-" + name, name=name)
-    CERTS["p384"] = harness.make_certificate(TMP, cn="staccato-p384", name="p384", key_type="P-384")
-    CERTS["rsa"] = harness.make_certificate(TMP, cn="staccato-rsa", name="rsa", key_type="rsa")
+    with FIXTURE.setting_up():
+        TMP = FIXTURE.tempdir("staccato-tls-test-")
+        for name in ("a", "b"):
+            CERTS[name] = harness.make_certificate(TMP, cn="staccato-" + name, name=name)
+        CERTS["p384"] = harness.make_certificate(TMP, cn="staccato-p384", name="p384", key_type="P-384")
+        CERTS["rsa"] = harness.make_certificate(TMP, cn="staccato-rsa", name="rsa", key_type="rsa")
 
 
-def tearDownModule():
-    if TMP:
-        shutil.rmtree(TMP, ignore_errors=True)
+tearDownModule = FIXTURE.tear_down
 
 
 def der(cert_path):
@@ -432,7 +431,9 @@ class Handshake(SharedServer):
     def test_close_notify_when_idle_connections_are_closed(self):
         """RFC 5246 7.2.1: a close_notify before closing the write side, also when the server ends an idle
         keep-alive connection (timeout) or closes idle connections on shutdown (OpenSSL 3 clients report an EOF
-        without it as an error: "unexpected eof while reading")."""
+        without it as an error: "unexpected eof while reading").
+
+        Regression: idle keep-alive timeouts and the shutdown closed TLS connections without a close_notify."""
         srv = harness.Server(tls=True, env={"STACCATO_KEEPALIVE_TIMEOUT_MS": "300"})
         self.addCleanup(self._stop_server, srv)
         c = srv.connect()
@@ -480,6 +481,8 @@ class HostileClients(SharedServer):
         self.assertTrue(ok, "connections left open: %r" % self.open_connections())
 
     def test_warning_alert_flood_is_read_in_turns(self):
+        """Regression: a client sending nothing but warning alerts kept the loop reading its socket while the
+        other clients waited."""
         # mbedTLS skips warning alerts while it waits for a handshake message. A client that sends its key exchange
         # and then nothing but warning alerts, as fast as it can, gets a bounded read per wake-up of the loop: the
         # other clients are answered meanwhile.

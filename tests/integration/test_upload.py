@@ -38,8 +38,7 @@ from harness import build_request, closed_by_server, request  # noqa: E402
 ACCESS_KEY = "itest-upload-access-key-0123456789abcdef"    # 40+ characters
 REFRESH_KEY = "itest-upload-refresh-key-0123456789abcdef"  # different
 CHEAP_HASH = {"STACCATO_ARGON2_M_KIB": "1024", "STACCATO_ARGON2_T": "1"}
-_SCRUB = {k: None for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS",
-                            "REDIS_HOST", "REDIS_PORT")}
+FIXTURE = harness.ModuleFixture("staccato-upload-", check_sanitizers=True)
 
 COVER_MAX = 512000
 SMALL_AUDIO_MAX = 300000
@@ -77,26 +76,14 @@ def uniq(prefix):
 
 
 def server_env(**extra):
-    env = dict(_SCRUB, DATABASE_URL=SVC.database_url, REDIS_URL=SVC.redis_url, ACCESS_TOKEN_KEY=ACCESS_KEY,
-               REFRESH_TOKEN_KEY=REFRESH_KEY, STACCATO_MEDIA_DIR=MEDIA, STACCATO_ACCESS_LOG="off", **CHEAP_HASH)
+    env = FIXTURE.env(ACCESS_TOKEN_KEY=ACCESS_KEY, REFRESH_TOKEN_KEY=REFRESH_KEY, STACCATO_MEDIA_DIR=MEDIA,
+                      STACCATO_ACCESS_LOG="off", **CHEAP_HASH)
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
 def register(role):
-    username = uniq("up_" + role + "_")
-    password = "secret-password-1"
-    st, _, j = request(SRV.port, "POST", "/users", {"username": username, "password": password,
-                                                      "fullname": "Upload " + role})
-    if st != 201:
-        raise AssertionError("registering %r: %d %r" % (username, st, j))
-    uid = j["data"]["userId"]
-    if role != "user":
-        SVC.psql("UPDATE users SET role = '%s' WHERE id = '%s'" % (role, uid))
-    st, _, j = request(SRV.port, "POST", "/authentications", {"username": username, "password": password})
-    if st != 201:
-        raise AssertionError("login of %r: %d %r" % (username, st, j))
-    return {"id": uid, "token": j["data"]["accessToken"]}
+    return harness.account(SRV.port, uniq("up_" + role + "_"), "secret-password-1", "Upload " + role, role, SVC)
 
 
 def make_samples():
@@ -111,52 +98,19 @@ def make_samples():
 
 def setUpModule():
     global SVC, SRV, SMALL, COMPAT, ROOT, MEDIA
-    svc = harness.Services(prefix="staccato-upload-")
-    ROOT = tempfile.mkdtemp(prefix="staccato-upload-files-")
-    try:
+    with FIXTURE.setting_up():
+        ROOT = FIXTURE.tempdir("staccato-upload-files-")
         make_samples()
-        svc.start()
-        rc, out, err = harness.run_cli(["migrate"], env_overrides=dict(_SCRUB, DATABASE_URL=svc.database_url),
-                                       timeout=60)
-        if rc != 0:
-            raise AssertionError("staccato migrate failed (rc=%r):\n%s%s" % (rc, out, err))
-        SVC, MEDIA = svc, os.path.join(ROOT, "media")
-        SRV = harness.Server(env=server_env())
-        SMALL = harness.Server(env=server_env(STACCATO_MAX_AUDIO_BYTES=SMALL_AUDIO_MAX))
-        COMPAT = harness.Server(env=server_env(STACCATO_COMPAT="openmusic"))
+        SVC = FIXTURE.start_services()
+        MEDIA = os.path.join(ROOT, "media")
+        SRV = FIXTURE.server("main", server_env())
+        SMALL = FIXTURE.server("small", server_env(STACCATO_MAX_AUDIO_BYTES=SMALL_AUDIO_MAX))
+        COMPAT = FIXTURE.server("compat", server_env(STACCATO_COMPAT="openmusic"))
         for role in ("owner", "other", "admin", "user"):
             U[role] = register({"owner": "artist", "other": "artist"}.get(role, role))
-    except BaseException:
-        for s in (SRV, SMALL, COMPAT):
-            if s is not None:
-                s.kill()
-        svc.destroy()
-        shutil.rmtree(ROOT, ignore_errors=True)
-        SVC = None
-        raise
 
 
-def tearDownModule():
-    problems = []
-    try:
-        for name, s in (("main", SRV), ("small", SMALL), ("compat", COMPAT)):
-            if s is None:
-                continue
-            rc = s.stop()
-            s.cleanup_tmp()
-            if rc != 0:
-                problems.append("%s server exit code after SIGTERM: %r\nstderr tail:\n%s"
-                                % (name, rc, "\n".join(s.err.snapshot()[-30:])))
-            bad = [ln for ln in s.err.snapshot() if "runtime error" in ln or "AddressSanitizer" in ln
-                   or "LeakSanitizer" in ln]
-            if bad:
-                problems.append("sanitizer reports (%s):\n%s" % (name, "\n".join(bad[:20])))
-    finally:
-        if SVC is not None:
-            SVC.destroy()
-        shutil.rmtree(ROOT, ignore_errors=True)
-    if problems:
-        raise AssertionError("\n".join(problems))
+tearDownModule = FIXTURE.tear_down
 
 
 # ---------------------------------------------------------------------------
@@ -164,9 +118,8 @@ def tearDownModule():
 # ---------------------------------------------------------------------------
 
 def bearer(who):
-    if who is None:
-        return []
-    return [("Authorization", "Bearer " + (U[who]["token"] if who in U else who))]
+    """As a list of (name, value), which send() extends."""
+    return list(harness.bearer(None if who is None else U[who]["token"] if who in U else who).items())
 
 
 def call(method, path, body=None, who=None, server=None):

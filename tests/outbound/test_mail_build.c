@@ -5,17 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "outbound/mail.h"
-
-static int failures, checks;
-#define CHECK(cond)                                                                                               \
-    do {                                                                                                          \
-        checks++;                                                                                                 \
-        if (!(cond)) {                                                                                            \
-            failures++;                                                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                             \
-        }                                                                                                         \
-    } while (0)
 
 static char *build(const sc_mail *m)
 {
@@ -191,6 +182,5 @@ int main(void)
     test_headers_and_parts();
     test_subject_encoding();
     test_checks();
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_report();
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "check.h"
 #include "outbound/outbound.h"
 
 #ifndef SC_TEST_PEERS
@@ -26,15 +27,6 @@
 #define SC_TEST_PYTHON "python3"
 #endif
 
-static int failures, checks;
-#define CHECK(cond)                                                                                               \
-    do {                                                                                                          \
-        checks++;                                                                                                 \
-        if (!(cond)) {                                                                                            \
-            failures++;                                                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                             \
-        }                                                                                                         \
-    } while (0)
 
 static uv_loop_t *loop;
 static int http_port, smtp_port;
@@ -765,6 +757,5 @@ int main(void)
     uv_run(loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(loop) == 0);
     stop_peers();
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_report();
 }

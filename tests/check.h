@@ -1,5 +1,6 @@
-/* A minimal test harness: CHECK macros that count passes and failures and print file:line for each failure, and
- * check_report() for the last line of a test program ("N passed, N failed") and its exit code.
+/* A minimal test harness for every C test (unit/, db/, outbound/): CHECK macros that count passes and failures and
+ * print file:line for each failure, and check_report() for the last line of a test program ("N passed, N failed")
+ * and its exit code.
  *
  *     int main(void)
  *     {
