@@ -6,8 +6,8 @@
  *   1. sc_range_preconditions with the validators (strong ETag, Last-Modified) it knows before opening the file:
  *      If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since, in the order of RFC 9110 section 13.2.2.
  *      A 304 or 412 needs no file at all.
- *   2. sc_range_select with the file's size: If-Range, then Range. The outcome says 200 (send everything), 206 (send
- *      the ranges it wrote) or 416.
+ *   2. sc_range_select with the file's size: If-Range, then Range. The outcome says 200 (send everything), 206
+ *      (send the ranges it wrote) or 416.
  *
  * Ranges are answered only when it is worth it and safe: at most SC_RANGE_MAX range-specs, no overlaps (which is
  * also the only way ranges can add up to more than the file), close ranges merged. Anything else is answered with
@@ -31,9 +31,9 @@ typedef struct sc_range {
     uint64_t first, last;
 } sc_range;
 
-/* What to send for a Range header. These are outcomes, not errors (docs/internals/errors.md): every one is the right
- * answer to some request, a malformed header included (RFC 9110 lets a server ignore it), so none is negative and
- * none has a message. */
+/* What to send for a Range header. These are outcomes, not errors (docs/internals/errors.md): every one is the
+ * right answer to some request, a malformed header included (RFC 9110 lets a server ignore it), so none is
+ * negative and none has a message. */
 typedef enum sc_range_outcome {
     SC_RANGE_IGNORE,        /* no usable Range: send the whole representation (200) */
     SC_RANGE_PARTIAL,       /* send the ranges written out (206) */

@@ -16,7 +16,7 @@
 
 /* Why a probe gave no facts: sc_probe_result.err is 0 or one of these (docs/internals/errors.md, convention 1). */
 #define SC_PROBE_ERRORS(X)                                                                                        \
-    X(SC_PROBE_E_UNREADABLE, -1, "ffprobe could not read the file as audio")                                     \
+    X(SC_PROBE_E_UNREADABLE, -1, "ffprobe could not read the file as audio")                                      \
     X(SC_PROBE_E_TIMEOUT, -2, "ffprobe was stopped after the time limit")                                         \
     X(SC_PROBE_E_SPAWN, -3, "ffprobe could not be run")
 
@@ -45,8 +45,8 @@ sc_probe *sc_probe_start(uv_loop_t *loop, const char *ffprobe, const char *file,
 /* cb will not run; a running ffprobe is killed. The probe frees itself once its handles are closed. */
 void sc_probe_cancel(sc_probe *p);
 
-/* Reads ffprobe's JSON output into r (err SC_PROBE_E_UNREADABLE when there is no audio stream or it is not JSON). r->tags
- * is malloc'd: free it with sc_probe_result_free. */
+/* Reads ffprobe's JSON output into r (err SC_PROBE_E_UNREADABLE when there is no audio stream or it is not JSON).
+ * r->tags is malloc'd: free it with sc_probe_result_free. */
 void sc_probe_parse(const char *json, size_t len, sc_probe_result *r);
 void sc_probe_result_free(sc_probe_result *r);
 
