@@ -11,7 +11,7 @@ RUNTIME_PKGS=(libuv1 libpq5 libhiredis0.14 libmbedcrypto7 libmbedtls14 libmbedx5
   libargon2-1 libnettle8 libhogweed6 libgmp10 ca-certificates curl ffmpeg)
 # ... and the services and tools the run and test commands start beside it.
 SERVICE_PKGS=(postgresql postgresql-contrib redis-server openssl ca-certificates ffmpeg)
-TEST_PKGS=(python3 python3-aiosmtpd curl procps strace)
+TEST_PKGS=(python3 python3-aiosmtpd curl procps strace clang-format-14)
 BENCH_PKGS=(wrk nginx-light)
 
 case "${1:-all}" in

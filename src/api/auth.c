@@ -158,7 +158,7 @@ static int authenticate(sc_req *req, sc_principal **out, bool required)
     sc_jwt_claims claims;
     int rc = sc_jwt_verify(token.ptr, token.len, access_key, access_key_len, (int64_t)time(NULL),
                            (int64_t)app->settings->token_leeway_s, "access", &claims);
-    if (rc != SC_JWT_OK)
+    if (rc != 0)
         return unauthorized(req, sc_jwt_strerror(rc));
     if (cookie && !sc_auth_same_origin(req))
         return sc_auth_forbidden(req, "cross-origin request with cookie credentials");

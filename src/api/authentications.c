@@ -189,7 +189,7 @@ static int presented_refresh(sc_req *req, session_ctx *ctx, sc_jwt_claims *claim
     const char *key = sc_auth_refresh_key(&keylen);
     int rc = sc_jwt_verify(token.ptr, token.len, key, keylen, (int64_t)time(NULL),
                            (int64_t)app->settings->token_leeway_s, "refresh", claims);
-    if (rc != SC_JWT_OK || !claims->fam[0])
+    if (rc != 0 || !claims->fam[0])
         return sc_res_error(req, 400, "refresh token is not valid");
     sc_auth_token_hash(token, ctx->old_hash);
     return 0;

@@ -266,7 +266,7 @@ static int respond_file(stream_ctx *ctx, sc_file *f, uint64_t size)
     sc_req *req = ctx->req;
     sc_range ranges[SC_RANGE_MAX];
     size_t n;
-    sc_range_result r = sc_range_select(&ctx->cond, sc_slice_cstr(ctx->etag), ctx->last_modified, size, ranges, &n);
+    sc_range_outcome r = sc_range_select(&ctx->cond, sc_slice_cstr(ctx->etag), ctx->last_modified, size, ranges, &n);
     sc_res_header(req, "Accept-Ranges", SC_SLICE_LIT("bytes"));
     validator_headers(ctx);
     sc_res_header(req, "X-Content-Type-Options", SC_SLICE_LIT("nosniff"));

@@ -331,7 +331,7 @@ static void storage_error(upload *u, int err)
         answer_error(u, 507, "not enough storage space for this upload");
         return;
     }
-    sc_log_error("media upload for %s %s: %s", u->noun, u->id, uv_strerror(err));
+    sc_log_error("media upload for %s %s: %s", u->noun, u->id, sc_store_strerror(err));
     answer_error(u, 500, NULL);
 }
 
@@ -391,16 +391,16 @@ static void on_probed(void *data, const sc_probe_result *r)
 {
     upload *u = data;
     u->probe = NULL;
-    switch (r->status) {
-    case SC_PROBE_OK:
+    switch (r->err) {
+    case 0:
         break;
-    case SC_PROBE_UNREADABLE:
+    case SC_PROBE_E_UNREADABLE:
         answer_error(u, 415, "the audio file could not be read");
         return;
-    case SC_PROBE_TIMEOUT:
+    case SC_PROBE_E_TIMEOUT:
         answer_error(u, 415, "the audio file could not be read in time");
         return;
-    case SC_PROBE_FAILED:
+    case SC_PROBE_E_SPAWN:
         sc_log_error("cannot run ffprobe (%s): %s", u->app->settings->ffprobe, uv_strerror(r->spawn_error));
         answer_error(u, 500, NULL);
         return;

@@ -10,19 +10,7 @@
 /* base64url of {"alg":"HS256","typ":"JWT"} */
 static const char header_b64[] = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 
-const char *sc_jwt_strerror(int err)
-{
-    switch (err) {
-    case SC_JWT_OK:
-        return "ok";
-#define X(name, msg)                                                                                              \
-    case SC_JWT_##name:                                                                                           \
-        return msg;
-        SC_JWT_ERRORS(X)
-#undef X
-    }
-    return "unknown token error";
-}
+SC_ERROR_STRERROR(sc_jwt_strerror, SC_JWT_ERRORS, "unknown token error")
 
 static void hmac(const void *key, size_t keylen, const char *data, size_t n, unsigned char mac[32])
 {
@@ -121,50 +109,50 @@ int sc_jwt_verify(const char *token, size_t len, const void *key, size_t keylen,
 {
     memset(out, 0, sizeof(*out));
     if (len == 0 || len > SC_JWT_MAX_LEN)
-        return SC_JWT_MALFORMED;
+        return SC_JWT_E_MALFORMED;
     const char *dot1 = memchr(token, '.', len);
     if (!dot1)
-        return SC_JWT_MALFORMED;
+        return SC_JWT_E_MALFORMED;
     const char *dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token));
     if (!dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)))
-        return SC_JWT_MALFORMED;
+        return SC_JWT_E_MALFORMED;
     size_t hlen = (size_t)(dot1 - token), plen = (size_t)(dot2 - dot1 - 1), slen = len - (size_t)(dot2 + 1 - token);
     if (hlen == 0 || plen == 0)
-        return SC_JWT_MALFORMED;
+        return SC_JWT_E_MALFORMED;
 
     json_t *header = decode_json(token, hlen);
     if (!header)
-        return SC_JWT_MALFORMED;
+        return SC_JWT_E_MALFORMED;
     json_t *alg = json_object_get(header, "alg"), *typ = json_object_get(header, "typ");
     int alg_ok = json_is_string(alg) && strcmp(json_string_value(alg), "HS256") == 0 &&
                  (!typ || (json_is_string(typ) && strcmp(json_string_value(typ), "JWT") == 0)) &&
                  !json_object_get(header, "crit");
     json_decref(header);
     if (!alg_ok)
-        return SC_JWT_BAD_ALG;
+        return SC_JWT_E_BAD_ALG;
 
     unsigned char sig[64], mac[32];
     if (slen != 43 || sc_base64url_decode(dot2 + 1, slen, sig) != 32)
-        return SC_JWT_BAD_SIGNATURE;
+        return SC_JWT_E_BAD_SIGNATURE;
     hmac(key, keylen, token, (size_t)(dot2 - token), mac);
     if (constant_time_differs(sig, mac, sizeof(mac)))
-        return SC_JWT_BAD_SIGNATURE;
+        return SC_JWT_E_BAD_SIGNATURE;
 
     json_t *payload = decode_json(dot1 + 1, plen);
     if (!payload)
-        return SC_JWT_MALFORMED;
+        return SC_JWT_E_MALFORMED;
     int bad = get_str(payload, "sub", out->sub, sizeof(out->sub)) | get_str(payload, "role", out->role, sizeof(out->role)) |
               get_str(payload, "typ", out->typ, sizeof(out->typ)) | get_str(payload, "fam", out->fam, sizeof(out->fam)) |
               get_str(payload, "jti", out->jti, sizeof(out->jti)) | get_int(payload, "exp", &out->exp, 1) |
               get_int(payload, "iat", &out->iat, 0) | get_int(payload, "nbf", &out->nbf, 0);
     json_decref(payload);
     if (bad || !out->sub[0])
-        return SC_JWT_MALFORMED;
+        return SC_JWT_E_MALFORMED;
     if (want_typ && strcmp(out->typ, want_typ) != 0)
-        return SC_JWT_WRONG_TYPE;
+        return SC_JWT_E_WRONG_TYPE;
     if (now > out->exp + leeway)
-        return SC_JWT_EXPIRED;
+        return SC_JWT_E_EXPIRED;
     if ((out->nbf && now + leeway < out->nbf) || (out->iat && now + leeway < out->iat))
-        return SC_JWT_NOT_YET_VALID;
-    return SC_JWT_OK;
+        return SC_JWT_E_NOT_YET_VALID;
+    return 0;
 }

@@ -13,22 +13,20 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/error.h"
 
+/* Why a token was refused: sc_jwt_verify returns 0 or one of these (docs/internals/errors.md, convention 1). */
 #define SC_JWT_ERRORS(X)                                                                                          \
-    X(MALFORMED, "malformed token")                                                                               \
-    X(BAD_ALG, "unsupported token algorithm")                                                                     \
-    X(BAD_SIGNATURE, "invalid token signature")                                                                   \
-    X(EXPIRED, "token expired")                                                                                   \
-    X(NOT_YET_VALID, "token not yet valid")                                                                       \
-    X(WRONG_TYPE, "wrong kind of token")
+    X(SC_JWT_E_MALFORMED, -1, "malformed token")                                                                  \
+    X(SC_JWT_E_BAD_ALG, -2, "unsupported token algorithm")                                                        \
+    X(SC_JWT_E_BAD_SIGNATURE, -3, "invalid token signature")                                                      \
+    X(SC_JWT_E_EXPIRED, -4, "token expired")                                                                      \
+    X(SC_JWT_E_NOT_YET_VALID, -5, "token not yet valid")                                                          \
+    X(SC_JWT_E_WRONG_TYPE, -6, "wrong kind of token")
 
-typedef enum {
-    SC_JWT_OK = 0,
-#define X(name, msg) SC_JWT_##name,
-    SC_JWT_ERRORS(X)
-#undef X
-} sc_jwt_error;
+enum { SC_JWT_ERRORS(SC_ERROR_ENUM) };
 
+/* The message of an SC_JWT_E_* code ("ok" for 0). */
 const char *sc_jwt_strerror(int err);
 
 typedef struct sc_jwt_claims {
@@ -47,7 +45,7 @@ void sc_jwt_sign(const sc_jwt_claims *claims, const void *key, size_t keylen, sc
 
 /* Verifies token (len bytes, not NUL-terminated) and fills *out. Checks algorithm, signature, exp and nbf/iat
  * against now (Unix seconds) with leeway seconds of clock skew, and that typ equals want_typ (when not NULL).
- * Returns SC_JWT_OK or an sc_jwt_error. */
+ * Returns 0 or a negative SC_JWT_E_* code. */
 int sc_jwt_verify(const char *token, size_t len, const void *key, size_t keylen, int64_t now, int64_t leeway,
                   const char *want_typ, sc_jwt_claims *out);
 

@@ -22,6 +22,18 @@ void sc_random_bytes(void *buf, size_t n)
     }
 }
 
+uint64_t sc_random_below(uint64_t n)
+{
+    if (n == 0)
+        return 0;
+    /* Rejection sampling: values from the incomplete last stretch of n would make small results likelier. */
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n, v;
+    do
+        sc_random_bytes(&v, sizeof(v));
+    while (v >= limit);
+    return v % n;
+}
+
 void sc_random_id(const char *prefix, char *out, size_t outlen)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/random.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
@@ -135,7 +136,7 @@ static void broken(sc_pg_listener *l, const char *why)
     l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (l->backoff_ms > BACKOFF_MAX_MS)
         l->backoff_ms = BACKOFF_MAX_MS;
-    uint64_t jitter = (uint64_t)rand() % (l->backoff_ms / 4 + 1);
+    uint64_t jitter = sc_random_below(l->backoff_ms / 4 + 1);
     uv_timer_start(&l->timer, on_timer, l->backoff_ms + jitter, 0);
 }
 

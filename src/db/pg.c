@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/random.h"
 
 const char SC_PG_ERR_UNAVAILABLE[] = "database unavailable";
 const char SC_PG_ERR_BUSY[] = "database busy";
@@ -800,7 +801,7 @@ static void conn_broken(pg_conn *c, const char *why)
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (c->backoff_ms > BACKOFF_MAX_MS)
         c->backoff_ms = BACKOFF_MAX_MS;
-    uint64_t jitter = (uint64_t)rand() % (c->backoff_ms / 4 + 1);
+    uint64_t jitter = sc_random_below(c->backoff_ms / 4 + 1);
     uv_timer_start(&c->timer, on_reconnect_timer, c->backoff_ms + jitter, 0);
     /* With no connection left and none coming up, waiting queries would only time out: fail them now. */
     if (!sc_pg_pool_ready(p) && !any_connecting(p)) {

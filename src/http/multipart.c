@@ -41,17 +41,7 @@ enum {
     S_EPILOGUE, /* after the close delimiter: ignored */
 };
 
-const char *sc_multipart_strerror(int code)
-{
-    switch (code) {
-#define X(name, c, msg)                                                                                           \
-    case c:                                                                                                       \
-        return msg;
-        SC_MP_ERRORS(X)
-#undef X
-    }
-    return "multipart parser stopped";
-}
+SC_ERROR_STRERROR(sc_multipart_strerror, SC_MP_ERRORS, "multipart parser stopped")
 
 static bool is_tchar(unsigned char c)
 {
@@ -81,16 +71,19 @@ static sc_slice first_item(param_iter *it)
     return sc_slice_trim((sc_slice){it->p, it->i});
 }
 
-/* The next "; name=value" parameter: 1 with the name and value (quotes removed, backslash escapes still in,
- * *escaped set when there are any), 0 at the end, -1 on a syntax error. */
-static int next_param(param_iter *it, sc_slice *name, sc_slice *value, bool *escaped)
+/* What next_param found: three answers, so each has its name. */
+typedef enum param_step { PARAM_MALFORMED = -1, PARAM_END = 0, PARAM_FOUND = 1 } param_step;
+
+/* The next "; name=value" parameter: PARAM_FOUND with the name and value (quotes removed, backslash escapes still
+ * in, *escaped set when there are any), PARAM_END at the end, PARAM_MALFORMED on a syntax error. */
+static param_step next_param(param_iter *it, sc_slice *name, sc_slice *value, bool *escaped)
 {
     for (;;) {
         skip_ows(it);
         if (it->i >= it->n)
-            return 0;
+            return PARAM_END;
         if (it->p[it->i] != ';')
-            return -1;
+            return PARAM_MALFORMED;
         it->i++;
         skip_ows(it);
         if (it->i < it->n && it->p[it->i] != ';')
@@ -102,7 +95,7 @@ static int next_param(param_iter *it, sc_slice *name, sc_slice *value, bool *esc
     *name = (sc_slice){it->p + start, it->i - start};
     skip_ows(it);
     if (name->len == 0 || it->i >= it->n || it->p[it->i] != '=')
-        return -1;
+        return PARAM_MALFORMED;
     it->i++;
     skip_ows(it);
     *escaped = false;
@@ -110,26 +103,26 @@ static int next_param(param_iter *it, sc_slice *name, sc_slice *value, bool *esc
         start = ++it->i;
         for (;;) {
             if (it->i >= it->n)
-                return -1; /* no closing quote */
+                return PARAM_MALFORMED; /* no closing quote */
             char c = it->p[it->i];
             if (c == '"')
                 break;
             if (c == '\\') {
                 *escaped = true;
                 if (++it->i >= it->n)
-                    return -1;
+                    return PARAM_MALFORMED;
             }
             it->i++;
         }
         *value = (sc_slice){it->p + start, it->i - start};
         it->i++;
-        return 1;
+        return PARAM_FOUND;
     }
     start = it->i;
     while (it->i < it->n && is_tchar((unsigned char)it->p[it->i]))
         it->i++;
     *value = (sc_slice){it->p + start, it->i - start};
-    return value->len ? 1 : -1;
+    return value->len ? PARAM_FOUND : PARAM_MALFORMED;
 }
 
 /* Removes backslash escapes in place (the value lives in the parser's header buffer). */
@@ -163,8 +156,8 @@ int sc_multipart_boundary(sc_slice content_type, sc_slice *out)
         return SC_MP_E_BOUNDARY;
     sc_slice name, value, found = SC_SLICE_NULL;
     bool escaped;
-    int rc;
-    while ((rc = next_param(&it, &name, &value, &escaped)) == 1) {
+    param_step step;
+    while ((step = next_param(&it, &name, &value, &escaped)) == PARAM_FOUND) {
         if (!sc_slice_eq_nocase(name, SC_SLICE_LIT("boundary")))
             continue;
         /* Boundary characters (RFC 2046) need no escaping: a backslash means something else was meant. */
@@ -172,7 +165,7 @@ int sc_multipart_boundary(sc_slice content_type, sc_slice *out)
             return SC_MP_E_BOUNDARY;
         found = value;
     }
-    if (rc < 0 || !found.ptr)
+    if (step == PARAM_MALFORMED || !found.ptr)
         return SC_MP_E_BOUNDARY;
     *out = found;
     return 0;
@@ -296,8 +289,8 @@ static int parse_headers(sc_multipart *mp)
             return SC_MP_E_DISPOSITION;
         sc_slice pname, pvalue;
         bool escaped;
-        int rc;
-        while ((rc = next_param(&it, &pname, &pvalue, &escaped)) == 1) {
+        param_step step;
+        while ((step = next_param(&it, &pname, &pvalue, &escaped)) == PARAM_FOUND) {
             sc_slice *dst = NULL;
             if (sc_slice_eq_nocase(pname, SC_SLICE_LIT("name")))
                 dst = &part->name;
@@ -309,7 +302,7 @@ static int parse_headers(sc_multipart *mp)
                 return SC_MP_E_HEADER; /* the same parameter twice */
             *dst = escaped ? unescape(mp->hdr, pvalue) : pvalue;
         }
-        if (rc < 0)
+        if (step == PARAM_MALFORMED)
             return SC_MP_E_HEADER;
     }
     if (!have_disposition || !part->name.ptr)

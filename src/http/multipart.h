@@ -4,13 +4,15 @@
  *
  * The boundary may be split across reads at any byte; part headers are limited in size and parts in number.
  * Callbacks return 0 to go on or a positive value to stop: the parser then stays stopped and every later call
- * returns that value (handlers use an HTTP status). Parser errors are the negative SC_MP_E_* codes. */
+ * returns that value (handlers use an HTTP status). Parser errors are the negative SC_MP_E_* codes, so the sign
+ * tells the two apart (docs/internals/errors.md). */
 #ifndef SC_HTTP_MULTIPART_H
 #define SC_HTTP_MULTIPART_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/error.h"
 #include "core/slice.h"
 
 /* Longest boundary RFC 2046 allows. */
@@ -27,13 +29,9 @@
     X(SC_MP_E_DISPOSITION, -6, "multipart part without Content-Disposition: form-data and a name")                \
     X(SC_MP_E_TRUNCATED, -7, "multipart body ends before its closing boundary")
 
-enum {
-#define X(name, code, msg) name = code,
-    SC_MP_ERRORS(X)
-#undef X
-};
+enum { SC_MP_ERRORS(SC_ERROR_ENUM) };
 
-/* A one-line message for an SC_MP_E_* code. */
+/* A one-line message for an SC_MP_E_* code ("ok" for 0; a callback's stop value is "multipart parser stopped"). */
 const char *sc_multipart_strerror(int code);
 
 /* One part as its headers describe it. The slices point into the parser and stay valid until the part ends. */

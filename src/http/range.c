@@ -87,7 +87,7 @@ static void sort_by_first(sc_range *r, size_t n)
     }
 }
 
-sc_range_result sc_range_parse(sc_slice value, uint64_t size, sc_range out[SC_RANGE_MAX], size_t *n)
+sc_range_outcome sc_range_parse(sc_slice value, uint64_t size, sc_range out[SC_RANGE_MAX], size_t *n)
 {
     *n = 0;
     sc_slice v = sc_slice_trim(value);
@@ -393,28 +393,29 @@ bool sc_range_if_range(sc_slice if_range, sc_slice etag, int64_t last_modified)
     return sc_http_date_parse(v, &t) && t == last_modified;
 }
 
-int sc_range_preconditions(const sc_range_request *r, sc_slice etag, int64_t last_modified, int64_t now)
+sc_range_condition sc_range_preconditions(const sc_range_request *r, sc_slice etag, int64_t last_modified,
+                                          int64_t now)
 {
     int64_t t;
     if (r->if_match.ptr) {
         if (!sc_etag_match(r->if_match, etag, true))
-            return 412;
+            return SC_RANGE_PRECONDITION_FAILED;
     } else if (r->if_unmodified_since.ptr && sc_http_date_parse(r->if_unmodified_since, &t)) {
         if (last_modified > t)
-            return 412;
+            return SC_RANGE_PRECONDITION_FAILED;
     }
     if (r->if_none_match.ptr) {
         if (sc_etag_match(r->if_none_match, etag, false))
-            return 304;
+            return SC_RANGE_NOT_MODIFIED;
     } else if (r->if_modified_since.ptr && sc_http_date_parse(r->if_modified_since, &t) && t <= now) {
         if (last_modified <= t)
-            return 304;
+            return SC_RANGE_NOT_MODIFIED;
     }
-    return 0;
+    return SC_RANGE_PROCEED;
 }
 
-sc_range_result sc_range_select(const sc_range_request *r, sc_slice etag, int64_t last_modified, uint64_t size,
-                                sc_range out[SC_RANGE_MAX], size_t *n)
+sc_range_outcome sc_range_select(const sc_range_request *r, sc_slice etag, int64_t last_modified, uint64_t size,
+                                 sc_range out[SC_RANGE_MAX], size_t *n)
 {
     *n = 0;
     if (!r->range.ptr)

@@ -6,8 +6,8 @@
  *   1. sc_range_preconditions with the validators (strong ETag, Last-Modified) it knows before opening the file:
  *      If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since, in the order of RFC 9110 section 13.2.2.
  *      A 304 or 412 needs no file at all.
- *   2. sc_range_select with the file's size: If-Range, then Range. The result says 200 (send everything), 206 (send
- *      the ranges it wrote) or 416.
+ *   2. sc_range_select with the file's size: If-Range, then Range. The outcome says 200 (send everything), 206
+ *      (send the ranges it wrote) or 416.
  *
  * Ranges are answered only when it is worth it and safe: at most SC_RANGE_MAX range-specs, no overlaps (which is
  * also the only way ranges can add up to more than the file), close ranges merged. Anything else is answered with
@@ -31,18 +31,21 @@ typedef struct sc_range {
     uint64_t first, last;
 } sc_range;
 
-typedef enum sc_range_result {
+/* What to send for a Range header. These are outcomes, not errors (docs/internals/errors.md): every one is the
+ * right answer to some request, a malformed header included (RFC 9110 lets a server ignore it), so none is
+ * negative and none has a message. */
+typedef enum sc_range_outcome {
     SC_RANGE_IGNORE,        /* no usable Range: send the whole representation (200) */
     SC_RANGE_PARTIAL,       /* send the ranges written out (206) */
     SC_RANGE_UNSATISFIABLE, /* well-formed, but no range-spec overlaps the representation (416) */
-} sc_range_result;
+} sc_range_outcome;
 
 /* Parses a Range header value against a representation of size bytes. On SC_RANGE_PARTIAL writes 1 to
  * SC_RANGE_MAX ranges to out and their count to *n: in the order requested, or, when close ranges were merged, in
  * ascending order. Unsatisfiable range-specs among satisfiable ones are dropped. A header that is malformed, names
  * another unit, has more than SC_RANGE_MAX range-specs or overlapping ranges gives SC_RANGE_IGNORE. Numbers of any
  * length are read exactly (a last-pos past the end is the end; a first-pos past it is unsatisfiable). */
-sc_range_result sc_range_parse(sc_slice value, uint64_t size, sc_range out[SC_RANGE_MAX], size_t *n);
+sc_range_outcome sc_range_parse(sc_slice value, uint64_t size, sc_range out[SC_RANGE_MAX], size_t *n);
 
 /* Whether an If-Range value lets the Range header apply: an entity-tag that is strongly equal to etag, or an
  * HTTP-date that is exactly last_modified. A weak or malformed validator never does. */
@@ -58,17 +61,26 @@ typedef struct sc_range_request {
     sc_slice range;
 } sc_range_request;
 
+/* The outcome of the preconditions, again not an error. The values are the HTTP statuses a handler answers with
+ * (0: none yet, go on to the representation). */
+typedef enum sc_range_condition {
+    SC_RANGE_PROCEED = 0,               /* no precondition stops the request */
+    SC_RANGE_NOT_MODIFIED = 304,        /* If-None-Match matches, or If-Modified-Since is not older */
+    SC_RANGE_PRECONDITION_FAILED = 412, /* If-Match, or without it If-Unmodified-Since, fails */
+} sc_range_condition;
+
 /* Evaluates the preconditions of a GET or HEAD request for a representation with strong entity-tag etag (with its
- * quotes) and the Last-Modified time last_modified (Unix seconds) at time now. Returns 412 (If-Match, or without
- * it If-Unmodified-Since, fails), 304 (If-None-Match matches, or without it If-Modified-Since is not older than
- * the representation), or 0 to go on. Dates that do not parse, and If-Modified-Since dates in the future, are
- * ignored. */
-int sc_range_preconditions(const sc_range_request *r, sc_slice etag, int64_t last_modified, int64_t now);
+ * quotes) and the Last-Modified time last_modified (Unix seconds) at time now, in the order of RFC 9110 section
+ * 13.2.2: SC_RANGE_PRECONDITION_FAILED (If-Match, or without it If-Unmodified-Since, fails), SC_RANGE_NOT_MODIFIED
+ * (If-None-Match matches, or without it If-Modified-Since is not older than the representation), or
+ * SC_RANGE_PROCEED. Dates that do not parse, and If-Modified-Since dates in the future, are ignored. */
+sc_range_condition sc_range_preconditions(const sc_range_request *r, sc_slice etag, int64_t last_modified,
+                                          int64_t now);
 
 /* Decides between the whole representation and parts of it: If-Range (when present and not holding, the Range
  * header is ignored), then sc_range_parse. */
-sc_range_result sc_range_select(const sc_range_request *r, sc_slice etag, int64_t last_modified, uint64_t size,
-                                sc_range out[SC_RANGE_MAX], size_t *n);
+sc_range_outcome sc_range_select(const sc_range_request *r, sc_slice etag, int64_t last_modified, uint64_t size,
+                                 sc_range out[SC_RANGE_MAX], size_t *n);
 
 /* Whether an If-Match / If-None-Match value (a comma-separated list of entity-tags, or "*") matches etag: with
  * strong comparison both must be strong and equal; with weak comparison the W/ prefixes do not matter. A malformed

@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/random.h"
 #include "db/listen.h"
 #include "jobs/sql.h"
 
@@ -130,7 +131,7 @@ static uint64_t backoff_ms(const sc_jobs *j, int attempt)
         d *= 2;
     if (d > j->cfg.retry_max_ms)
         d = j->cfg.retry_max_ms;
-    return d + (uint64_t)rand() % (d / 5 + 1);
+    return d + sc_random_below(d / 5 + 1);
 }
 
 /* Ends a run's RUNNING phase and sends the statement that records how it ended. */

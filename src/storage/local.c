@@ -50,6 +50,13 @@ typedef struct local_store {
 
 static bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
+const char *sc_store_strerror(int err)
+{
+    if (err == -EDQUOT)
+        return "disk quota exceeded"; /* libuv's table has no name for it (its strerror would allocate) */
+    return uv_strerror(err);
+}
+
 bool sc_store_valid_key(const char *s, size_t len)
 {
     if (len != SC_STORE_KEY_LEN)
@@ -121,10 +128,10 @@ static void release_finish(local_release *r)
         done(data);
 }
 
-static void on_release_checked(void *token, int referenced)
+static void on_release_checked(void *token, sc_store_ref answer)
 {
     local_release *r = token;
-    if (referenced == 0) {
+    if (answer == SC_STORE_REF_NONE) {
         r->phase = R_UNLINK;
         uv_fs_unlink(r->st->loop, &r->fs, r->hidden, on_release_fs);
     } else {

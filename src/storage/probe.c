@@ -36,6 +36,8 @@ struct sc_probe {
 
 /* ---- parsing ---------------------------------------------------------------------------------------------- */
 
+SC_ERROR_STRERROR(sc_probe_strerror, SC_PROBE_ERRORS, "unknown probe error")
+
 static long long number(json_t *v, double scale, double max)
 {
     double d;
@@ -89,7 +91,7 @@ static void pick_tags(json_t *tags, json_t *into)
 void sc_probe_parse(const char *text, size_t len, sc_probe_result *r)
 {
     memset(r, 0, sizeof(*r));
-    r->status = SC_PROBE_UNREADABLE;
+    r->err = SC_PROBE_E_UNREADABLE;
     r->duration_ms = r->bitrate = r->sample_rate = r->channels = -1;
     json_error_t jerr;
     json_t *doc = json_loadb(text, len, 0, &jerr);
@@ -110,7 +112,7 @@ void sc_probe_parse(const char *text, size_t len, sc_probe_result *r)
         json_decref(doc);
         return;
     }
-    r->status = SC_PROBE_OK;
+    r->err = 0;
     copy_str(json_object_get(format, "format_name"), r->format, sizeof(r->format));
     copy_str(json_object_get(audio, "codec_name"), r->codec, sizeof(r->codec));
     r->duration_ms = number(json_object_get(format, "duration"), 1000, 2147483647.0);
@@ -166,11 +168,11 @@ static void report(sc_probe *p)
         sc_probe_result r;
         if (p->timed_out) {
             memset(&r, 0, sizeof(r));
-            r.status = SC_PROBE_TIMEOUT;
+            r.err = SC_PROBE_E_TIMEOUT;
             r.duration_ms = r.bitrate = r.sample_rate = r.channels = -1;
         } else if (p->exit_status != 0 || p->term_signal != 0 || p->buf.len >= MAX_OUTPUT) {
             memset(&r, 0, sizeof(r));
-            r.status = SC_PROBE_UNREADABLE;
+            r.err = SC_PROBE_E_UNREADABLE;
             r.duration_ms = r.bitrate = r.sample_rate = r.channels = -1;
         } else {
             sc_probe_parse(p->buf.ptr ? p->buf.ptr : "", p->buf.len, &r);
@@ -232,7 +234,7 @@ static void on_spawn_failed(uv_timer_t *t)
     if (!p->cancelled) {
         sc_probe_result r;
         memset(&r, 0, sizeof(r));
-        r.status = SC_PROBE_FAILED;
+        r.err = SC_PROBE_E_SPAWN;
         r.spawn_error = (int)p->exit_status;
         r.duration_ms = r.bitrate = r.sample_rate = r.channels = -1;
         p->cb(p->data, &r);

@@ -12,16 +12,22 @@
 #include <stdint.h>
 #include <uv.h>
 
-typedef enum {
-    SC_PROBE_OK,
-    SC_PROBE_UNREADABLE, /* ffprobe ran and could not read the file as audio */
-    SC_PROBE_TIMEOUT,    /* killed after the time limit */
-    SC_PROBE_FAILED,     /* ffprobe could not be run */
-} sc_probe_status;
+#include "core/error.h"
+
+/* Why a probe gave no facts: sc_probe_result.err is 0 or one of these (docs/internals/errors.md, convention 1). */
+#define SC_PROBE_ERRORS(X)                                                                                        \
+    X(SC_PROBE_E_UNREADABLE, -1, "ffprobe could not read the file as audio")                                      \
+    X(SC_PROBE_E_TIMEOUT, -2, "ffprobe was stopped after the time limit")                                         \
+    X(SC_PROBE_E_SPAWN, -3, "ffprobe could not be run")
+
+enum { SC_PROBE_ERRORS(SC_ERROR_ENUM) };
+
+/* The message of an SC_PROBE_E_* code ("ok" for 0). */
+const char *sc_probe_strerror(int err);
 
 typedef struct sc_probe_result {
-    sc_probe_status status;
-    int spawn_error;     /* with SC_PROBE_FAILED: the libuv error of uv_spawn */
+    int err;             /* 0, or an SC_PROBE_E_* code: then only spawn_error below means anything */
+    int spawn_error;     /* with SC_PROBE_E_SPAWN: the libuv error of uv_spawn */
     char format[64];     /* ffprobe's format_name */
     char codec[32];      /* the first audio stream's codec_name */
     /* -1 where unknown */
@@ -39,8 +45,8 @@ sc_probe *sc_probe_start(uv_loop_t *loop, const char *ffprobe, const char *file,
 /* cb will not run; a running ffprobe is killed. The probe frees itself once its handles are closed. */
 void sc_probe_cancel(sc_probe *p);
 
-/* Reads ffprobe's JSON output into r (status UNREADABLE when there is no audio stream or it is not JSON). r->tags
- * is malloc'd: free it with sc_probe_result_free. */
+/* Reads ffprobe's JSON output into r (err SC_PROBE_E_UNREADABLE when there is no audio stream or it is not JSON).
+ * r->tags is malloc'd: free it with sc_probe_result_free. */
 void sc_probe_parse(const char *json, size_t len, sc_probe_result *r);
 void sc_probe_result_free(sc_probe_result *r);
 

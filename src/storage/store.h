@@ -26,7 +26,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* write: accepted, but the caller should stop until on_drain. */
+/* Errors (docs/internals/errors.md, convention 1 with the system's table): every `err` and negative return of the
+ * store is a negative errno value, as the file system reported it. On Linux libuv's UV_E* codes are these same
+ * values, so compare with UV_ENOSPC, UV_EIO...; the one the handlers also look for that libuv has no name for is
+ * -EDQUOT (a quota is full). sc_store_strerror gives the message of any of them. */
+const char *sc_store_strerror(int err);
+
+/* write: accepted, but the caller should stop until on_drain. A positive outcome, never an error. */
 #define SC_STORE_WAIT 1
 
 #define SC_STORE_KEY_LEN 64
@@ -42,13 +48,20 @@ typedef struct sc_store_info {
     const char *local; /* a local file with the bytes, readable until the upload ends (NULL if the backend has none) */
 } sc_store_info;
 
-/* The answer of a reference check: 1 referenced, 0 not, -1 unknown (treated as referenced). */
-typedef void (*sc_store_ref_cb)(void *token, int referenced);
+/* The answer of a reference check: three answers, each named. The values are fixed (a caller may still pass
+ * 1, 0 or -1). */
+typedef enum sc_store_ref {
+    SC_STORE_REF_UNKNOWN = -1, /* the check could not be made: treated as referenced */
+    SC_STORE_REF_NONE = 0,     /* nothing references the key: the object may go */
+    SC_STORE_REF_USED = 1,     /* something references the key */
+} sc_store_ref;
+typedef void (*sc_store_ref_cb)(void *token, sc_store_ref answer);
 /* Asks asynchronously (or at once) whether anything still references key; answers through cb(token, ...). */
 typedef void (*sc_store_refcheck)(void *data, const char *key, sc_store_ref_cb cb, void *token);
 
-/* Events of one upload, on the loop; err is 0 or a negative libuv/errno code (UV_ENOSPC, -EDQUOT...). No event
- * comes after keep or abort. */
+/* Events of one upload, on the loop; err is 0 or a negative errno code (UV_ENOSPC, -EDQUOT..., see above). No
+ * event comes after keep or abort. These callbacks carry a code, not a sentinel string (convention 2), because
+ * the caller must tell a full disk (507) from the rest (500) and the code already says which. */
 typedef struct sc_store_events {
     void (*on_drain)(void *data);               /* after write returned SC_STORE_WAIT: feed more */
     void (*on_error)(void *data, int err);      /* a write failed before seal: abort the upload */

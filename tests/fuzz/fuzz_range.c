@@ -15,7 +15,7 @@ static void check_ranges(sc_slice v, uint64_t len)
 {
     sc_range r[SC_RANGE_MAX];
     size_t n = 12345;
-    sc_range_result res = sc_range_parse(v, len, r, &n);
+    sc_range_outcome res = sc_range_parse(v, len, r, &n);
     if (res != SC_RANGE_PARTIAL) {
         if (n != 0 || (res != SC_RANGE_IGNORE && res != SC_RANGE_UNSATISFIABLE))
             abort();

@@ -10,7 +10,7 @@
 #define SIZE 10000
 
 typedef struct parsed {
-    sc_range_result result;
+    sc_range_outcome result;
     size_t n;
     sc_range r[SC_RANGE_MAX];
 } parsed;
@@ -39,7 +39,7 @@ static void expect_ranges(const char *value, uint64_t size, const char *want)
         fprintf(stderr, "  for Range: %s (size %llu)\n", value, (unsigned long long)size);
 }
 
-static void expect_result(const char *value, uint64_t size, sc_range_result want)
+static void expect_result(const char *value, uint64_t size, sc_range_outcome want)
 {
     parsed p = parse(value, size);
     if (!CHECK_EQ_INT(p.result, want))

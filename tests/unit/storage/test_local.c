@@ -388,7 +388,7 @@ static void test_probe_parse(void)
         "\"tags\":{\"title\":\"From format\"}}}";
     sc_probe_result r;
     sc_probe_parse(json, sizeof(json) - 1, &r);
-    CHECK_EQ_INT(r.status, SC_PROBE_OK);
+    CHECK_EQ_INT(r.err, 0);
     CHECK_EQ_STR(r.format, "ogg");
     CHECK_EQ_STR(r.codec, "opus");
     CHECK_EQ_INT(r.duration_ms, 2007);
@@ -399,14 +399,14 @@ static void test_probe_parse(void)
     sc_probe_result_free(&r);
     static const char no_audio[] = "{\"streams\":[{\"codec_type\":\"video\"}],\"format\":{}}";
     sc_probe_parse(no_audio, sizeof(no_audio) - 1, &r);
-    CHECK_EQ_INT(r.status, SC_PROBE_UNREADABLE);
+    CHECK_EQ_INT(r.err, SC_PROBE_E_UNREADABLE);
     sc_probe_result_free(&r);
     sc_probe_parse("not json", 8, &r);
-    CHECK_EQ_INT(r.status, SC_PROBE_UNREADABLE);
+    CHECK_EQ_INT(r.err, SC_PROBE_E_UNREADABLE);
     static const char odd[] = "{\"streams\":[{\"codec_type\":\"audio\",\"sample_rate\":\"N/A\",\"channels\":-1}],"
                               "\"format\":{\"duration\":\"1e300\",\"bit_rate\":7}}";
     sc_probe_parse(odd, sizeof(odd) - 1, &r);
-    CHECK_EQ_INT(r.status, SC_PROBE_OK);
+    CHECK_EQ_INT(r.err, 0);
     CHECK_EQ_INT(r.duration_ms, -1);
     CHECK_EQ_INT(r.bitrate, 7);
     CHECK_EQ_INT(r.sample_rate, -1);
