@@ -407,7 +407,7 @@ static void conn_writable(sc_http_conn *c);
 
 static void on_conn_poll(uv_poll_t *h, int status, int events)
 {
-    sc_http_conn *c = SC_CONTAINER_OF((sc_conn *)h, sc_http_conn, super);
+    sc_http_conn *c = SC_CONTAINER_OF(SC_CONTAINER_OF(h, sc_conn, poll), sc_http_conn, super);
     if (c->super.closing)
         return;
     if (status < 0) {

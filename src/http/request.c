@@ -270,7 +270,8 @@ void sc_http_dispatch(sc_http_conn *c)
     int status;
     c->dispatched = true;
     const sc_server_config *cfg = &c->server->cfg;
-    if (!sc_conn_secure(&c->super) && cfg->https_redirect && cfg->tls_port && !sc_slice_eq(r->path, SC_SLICE_LIT("/health"))) {
+    if (!sc_conn_secure(&c->super) && cfg->https_redirect && cfg->tls_port &&
+        !sc_slice_eq(r->path, SC_SLICE_LIT("/health"))) {
         status = redirect_to_https(c);
     } else if (r->route_index >= 0) {
         status = r->route->handler(r);

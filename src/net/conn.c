@@ -52,11 +52,9 @@ static void on_pending(uv_idle_t *h)
     }
 }
 
-void sc_conn_check_pending(sc_conn *c)
+void sc_conn_queue_pending(sc_conn *c)
 {
     sc_conn_group *g = c->group;
-    if (c->hold_reads || !sc_conn_has_pending(c))
-        return;
     if (c->pending_queued || g->pending_closed)
         return;
     c->pending_queued = true;
@@ -155,20 +153,6 @@ void sc_conn_close(sc_conn *c)
     uv_close((uv_handle_t *)&c->poll, on_poll_closed);
     close(c->fd);
     c->fd = -1;
-}
-
-void sc_conn_watch(sc_conn *c, bool want_read)
-{
-    c->reading = want_read;
-    bool socket_full = c->writing && !c->hold_writes;
-    int events = (want_read ? UV_READABLE | UV_DISCONNECT : 0) | (socket_full ? UV_WRITABLE : 0);
-    if (events != c->events) {
-        c->events = events;
-        if (events)
-            uv_poll_start(&c->poll, events, c->on_io);
-        else
-            uv_poll_stop(&c->poll);
-    }
 }
 
 /* ---- output ----------------------------------------------------------------------------------------------- */

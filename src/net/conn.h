@@ -121,11 +121,8 @@ void sc_conn_unref(sc_conn *c);
  * reference. */
 void sc_conn_close(sc_conn *c);
 
-/* Brings the watched events in line with want_read and the state of the output. */
-void sc_conn_watch(sc_conn *c, bool want_read);
-/* Queues c for reading from the group's idle handle when its transport holds input that no socket event will
- * announce (and no handshake step has its state). */
-void sc_conn_check_pending(sc_conn *c);
+/* Puts c on its group's pending queue (once), to be read from the idle handle. */
+void sc_conn_queue_pending(sc_conn *c);
 
 /* Appends a file range to the output, sent when the output bytes before position at are written. Takes over one
  * reference to f. */
@@ -151,6 +148,29 @@ static inline bool sc_conn_speaks(const sc_conn *c) { return c->transport->flush
 static inline bool sc_conn_has_pending(const sc_conn *c)
 {
     return c->transport->has_pending && c->transport->has_pending(c);
+}
+
+/* Brings the watched events in line with want_read and the state of the output. */
+static inline void sc_conn_watch(sc_conn *c, bool want_read)
+{
+    c->reading = want_read;
+    bool socket_full = c->writing && !c->hold_writes;
+    int events = (want_read ? UV_READABLE | UV_DISCONNECT : 0) | (socket_full ? UV_WRITABLE : 0);
+    if (events != c->events) {
+        c->events = events;
+        if (events)
+            uv_poll_start(&c->poll, events, c->on_io);
+        else
+            uv_poll_stop(&c->poll);
+    }
+}
+
+/* Queues c for reading from the group's idle handle when its transport holds input that no socket event will
+ * announce (and no handshake step has its state). */
+static inline void sc_conn_check_pending(sc_conn *c)
+{
+    if (!c->hold_reads && sc_conn_has_pending(c))
+        sc_conn_queue_pending(c);
 }
 
 /* Output bytes not yet written; file ranges count as their length. */
