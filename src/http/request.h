@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/slice.h"
 #include "http/router.h"
+#include "net/file.h" /* sc_file: the open files response bodies send from */
 
 typedef struct sc_header {
     sc_slice name;
@@ -23,18 +24,6 @@ typedef struct sc_header {
 typedef struct sc_dispose_hook sc_dispose_hook;
 typedef struct sc_server sc_server;
 typedef struct sc_res_part sc_res_part;
-
-/* An open file shared by the responses that send from it; closed when the last reference goes. A file that is
- * replaced or deleted while it is being sent stays readable through its descriptor. */
-typedef struct sc_file {
-    int fd;
-    int refs;
-} sc_file;
-
-/* Wraps an open descriptor (owned from now on) with one reference. */
-sc_file *sc_file_new(int fd);
-void sc_file_ref(sc_file *f);
-void sc_file_unref(sc_file *f);
 
 struct sc_req {
     sc_arena *arena;

@@ -1,6 +1,6 @@
-/* libFuzzer driver: client bytes through the TLS input path of the real connection code (transport_read, the
- * handshake, record decryption, the read kicks for bytes buffered inside the session, encrypted responses,
- * close_notify, the handshake timeout's bookkeeping) and from there into the HTTP code.
+/* libFuzzer driver: client bytes through the TLS input path of the real connection code (the TLS transport's
+ * read, the handshake, record decryption, the read kicks for bytes buffered inside the session, encrypted
+ * responses, close_notify, the handshake timeout's bookkeeping) and from there into the HTTP code.
  *
  * One server with a TLS configuration (an ECDSA P-256 test certificate embedded below, written to a temporary
  * file for sc_tls_config_load) lives for the whole run. Each input is one client connection: one end of a
