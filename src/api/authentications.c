@@ -65,7 +65,7 @@ static int respond_tokens(session_ctx *ctx, int status, const char *message)
     sc_req *req = ctx->req;
     const sc_app *app = req->app;
     sc_buf access = {0};
-    sc_auth_access_token(app, ctx->user_id, ctx->role, &access);
+    sc_api_auth_access_token(app, ctx->user_id, ctx->role, &access);
     sc_jw *w = sc_api_begin(req);
     sc_jw_key(w, "message");
     sc_jw_cstr(w, message);
@@ -78,8 +78,8 @@ static int respond_tokens(session_ctx *ctx, int status, const char *message)
     sc_jw_obj_end(w);
     sc_api_end(w, status);
     if (ctx->cookies || ctx->refresh_from_cookie) {
-        set_cookie(req, SC_ACCESS_COOKIE, sc_buf_slice(&access), "/", app->settings->access_token_age);
-        set_cookie(req, SC_REFRESH_COOKIE, sc_buf_slice(&ctx->refresh), "/authentications",
+        set_cookie(req, SC_API_ACCESS_COOKIE, sc_buf_slice(&access), "/", app->settings->access_token_age);
+        set_cookie(req, SC_API_REFRESH_COOKIE, sc_buf_slice(&ctx->refresh), "/authentications",
                    app->settings->refresh_token_age);
     }
     sc_buf_free(&access);
@@ -109,7 +109,7 @@ static void on_verified(void *data, bool match)
     }
     sc_ratelimit_login_succeeded(req, sc_slice_cstr(ctx->username));
     const sc_app *app = req->app;
-    sc_auth_refresh_token(app, ctx->user_id, NULL, &ctx->refresh, ctx->new_hash, ctx->family);
+    sc_api_auth_refresh_token(app, ctx->user_id, NULL, &ctx->refresh, ctx->new_hash, ctx->family);
     char age[24];
     snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
     const char *params[] = {ctx->new_hash, ctx->user_id, ctx->family, age};
@@ -177,21 +177,21 @@ static int presented_refresh(sc_req *req, session_ctx *ctx, sc_jwt_claims *claim
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);
     if (!token.ptr) {
-        token = sc_req_cookie(req, SC_REFRESH_COOKIE);
+        token = sc_api_auth_cookie(req, SC_API_REFRESH_COOKIE);
         ctx->refresh_from_cookie = token.ptr != NULL;
-        if (token.ptr && !sc_auth_same_origin(req))
-            return sc_auth_forbidden(req, "cross-origin request with cookie credentials");
+        if (token.ptr && !sc_api_auth_same_origin(req))
+            return sc_api_auth_forbidden(req, "cross-origin request with cookie credentials");
     }
     if (!token.ptr)
         return sc_res_error(req, 400, "refreshToken is required");
     const sc_app *app = req->app;
     size_t keylen;
-    const char *key = sc_auth_refresh_key(&keylen);
+    const char *key = sc_api_auth_refresh_key(&keylen);
     int rc = sc_jwt_verify(token.ptr, token.len, key, keylen, (int64_t)time(NULL),
                            (int64_t)app->settings->token_leeway_s, "refresh", claims);
     if (rc != SC_JWT_OK || !claims->fam[0])
         return sc_res_error(req, 400, "refresh token is not valid");
-    sc_auth_token_hash(token, ctx->old_hash);
+    sc_api_auth_token_hash(token, ctx->old_hash);
     return 0;
 }
 
@@ -228,7 +228,7 @@ int sc_api_auth_refresh(sc_req *req)
     if (st)
         return st;
     const sc_app *app = req->app;
-    sc_auth_refresh_token(app, claims.sub, claims.fam, &ctx->refresh, ctx->new_hash, ctx->family);
+    sc_api_auth_refresh_token(app, claims.sub, claims.fam, &ctx->refresh, ctx->new_hash, ctx->family);
     char age[24];
     snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
     const char *params[] = {ctx->old_hash, ctx->new_hash, age};
@@ -248,8 +248,8 @@ static void on_revoked(sc_req *req, const char *err, PGresult *res)
         return;
     }
     if (ctx->refresh_from_cookie || ctx->cookies) {
-        set_cookie(req, SC_ACCESS_COOKIE, SC_SLICE_LIT(""), "/", 0);
-        set_cookie(req, SC_REFRESH_COOKIE, SC_SLICE_LIT(""), "/authentications", 0);
+        set_cookie(req, SC_API_ACCESS_COOKIE, SC_SLICE_LIT(""), "/", 0);
+        set_cookie(req, SC_API_REFRESH_COOKIE, SC_SLICE_LIT(""), "/authentications", 0);
     }
     sc_req_finish(req, sc_api_message(req, 200, "refresh token deleted"));
 }

@@ -39,7 +39,7 @@ static const char genres_invalidate_script[] = "redis.call('INCR', KEYS[2]) redi
 /* State of one catalog request across its asynchronous steps (req->state). */
 typedef struct cat_ctx {
     sc_req *req;
-    sc_principal *who;    /* NULL for anonymous callers */
+    sc_api_principal *who;    /* NULL for anonymous callers */
     const char *viewer;   /* the caller's user id, or NULL */
     const char *admin;    /* "true" or "false" */
     const char *id;       /* the target (from the path) or the new row's id */
@@ -67,14 +67,14 @@ static void on_request_gone(void *data)
     ctx->cmd = NULL;
 }
 
-static cat_ctx *ctx_new(sc_req *req, sc_principal *who)
+static cat_ctx *ctx_new(sc_req *req, sc_api_principal *who)
 {
     cat_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
     memset(ctx, 0, sizeof(*ctx));
     ctx->req = req;
     ctx->who = who;
     ctx->viewer = who ? who->id : NULL;
-    ctx->admin = sc_auth_is(who, "admin") ? "true" : "false";
+    ctx->admin = sc_api_auth_is(who, "admin") ? "true" : "false";
     req->state = ctx;
     sc_req_on_dispose(req, on_request_gone, ctx);
     return ctx;
@@ -197,27 +197,27 @@ static int data_raw(sc_req *req, int status, const char *key, sc_slice json)
 /* ---- permissions ------------------------------------------------------------------------------------------ */
 
 /* Who writes: required in strict mode, optional (but checked when given) in OpenMusic mode. */
-static int auth_writer(sc_req *req, sc_principal **who)
+static int auth_writer(sc_req *req, sc_api_principal **who)
 {
-    return compat(req) ? sc_auth_optional(req, who) : sc_auth_require(req, who);
+    return compat(req) ? sc_api_auth_optional(req, who) : sc_api_auth_require(req, who);
 }
 
-static bool may_create(sc_req *req, const sc_principal *who) { return compat(req) || sc_auth_is(who, "artist"); }
+static bool may_create(sc_req *req, const sc_api_principal *who) { return compat(req) || sc_api_auth_is(who, "artist"); }
 
-static bool may_change(sc_req *req, const sc_principal *who, bool own)
+static bool may_change(sc_req *req, const sc_api_principal *who, bool own)
 {
-    return compat(req) || sc_auth_is(who, "admin") || (sc_auth_is(who, "artist") && own);
+    return compat(req) || sc_api_auth_is(who, "admin") || (sc_api_auth_is(who, "artist") && own);
 }
 
-static int forbid_create(sc_req *req) { return sc_auth_forbidden(req, "only artists and admins may add to the catalog"); }
+static int forbid_create(sc_req *req) { return sc_api_auth_forbidden(req, "only artists and admins may add to the catalog"); }
 
 /* Moderation and genre management: admins only, checked before anything about the target is looked up. */
-static int require_admin(sc_req *req, sc_principal **who)
+static int require_admin(sc_req *req, sc_api_principal **who)
 {
-    int st = sc_auth_require(req, who);
+    int st = sc_api_auth_require(req, who);
     if (st)
         return st;
-    return sc_auth_is(*who, "admin") ? 0 : sc_auth_forbidden(req, "admins only");
+    return sc_api_auth_is(*who, "admin") ? 0 : sc_api_auth_forbidden(req, "admins only");
 }
 
 /* A body that carries nothing we need must still be a JSON object (or empty). */
@@ -265,7 +265,7 @@ static void on_album_created(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_albums_create(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     int st = auth_writer(req, &who);
     if (st)
         return st;
@@ -294,8 +294,8 @@ static void on_album(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_albums_get(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_optional(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_optional(req, &who);
     if (st)
         return st;
     cat_ctx *ctx = ctx_new(req, who);
@@ -336,7 +336,7 @@ static void on_album_access(sc_req *req, const char *err, PGresult *res)
     }
     bool own = PQgetvalue(res, 0, 0)[0] == 't';
     if (!may_change(req, ctx->who, own)) {
-        sc_req_finish(req, sc_auth_forbidden(req, "only the album's owner or an admin may change it"));
+        sc_req_finish(req, sc_api_auth_forbidden(req, "only the album's owner or an admin may change it"));
         return;
     }
     if (ctx->deleting) {
@@ -350,7 +350,7 @@ static void on_album_access(sc_req *req, const char *err, PGresult *res)
 
 static int album_write(sc_req *req, bool deleting)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     int st = auth_writer(req, &who);
     if (st)
         return st;
@@ -396,7 +396,7 @@ static void on_flagged(sc_req *req, const char *err, PGresult *res)
 /* PUT /{albums|songs}/{id}/flag {flagged: bool, reason?: string} */
 static int flag(sc_req *req, const char *noun, int stmt)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     int st = require_admin(req, &who);
     if (st)
         return st;
@@ -469,7 +469,7 @@ static void on_song_created(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_songs_create(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     int st = auth_writer(req, &who);
     if (st)
         return st;
@@ -506,8 +506,8 @@ static void on_song(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_songs_get(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_optional(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_optional(req, &who);
     if (st)
         return st;
     cat_ctx *ctx = ctx_new(req, who);
@@ -550,7 +550,7 @@ static void on_song_access(sc_req *req, const char *err, PGresult *res)
     }
     bool own = PQgetvalue(res, 0, 0)[0] == 't';
     if (!may_change(req, ctx->who, own)) {
-        sc_req_finish(req, sc_auth_forbidden(req, "only the song's owner or an admin may change it"));
+        sc_req_finish(req, sc_api_auth_forbidden(req, "only the song's owner or an admin may change it"));
         return;
     }
     if (ctx->deleting) {
@@ -565,7 +565,7 @@ static void on_song_access(sc_req *req, const char *err, PGresult *res)
 
 static int song_write(sc_req *req, bool deleting)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     int st = auth_writer(req, &who);
     if (st)
         return st;
@@ -610,9 +610,9 @@ int sc_api_songs_list(sc_req *req)
         SC_STMT_SONG_LIST_12, SC_STMT_SONG_LIST_13, SC_STMT_SONG_LIST_14, SC_STMT_SONG_LIST_15,
     };
     static const char *const filters[] = {"title", "performer", "genre", "albumId"};
-    sc_principal *who;
+    sc_api_principal *who;
     sc_page page;
-    int st = sc_auth_optional(req, &who);
+    int st = sc_api_auth_optional(req, &who);
     if (!st)
         st = sc_api_page(req, &page);
     if (st)
@@ -725,7 +725,7 @@ static void on_genre_inserted(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_genres_create(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     int st = require_admin(req, &who);
     if (st)
         return st;
@@ -760,7 +760,7 @@ static void on_genre_deleted(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_genres_delete(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     int st = require_admin(req, &who);
     if (st)
         return st;

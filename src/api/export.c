@@ -137,7 +137,7 @@ static void on_export_enqueued(void *data, const char *err, PGresult *res)
     } else if (!col_true(res, 0)) {
         status = sc_res_error(req, 404, "playlist not found");
     } else if (!col_true(res, 1)) {
-        status = sc_auth_forbidden(req, "only the owner may export this playlist");
+        status = sc_api_auth_forbidden(req, "only the owner may export this playlist");
     } else if (PQgetisnull(res, 0, 2)) {
         sc_res_header(req, "Retry-After", sc_slice_cstr(PQgetisnull(res, 0, 3) ? "3600" : PQgetvalue(res, 0, 3)));
         status = sc_res_error(req, 429, "too many exports in the last hour; try again later");
@@ -183,8 +183,8 @@ int sc_api_export_playlist(sc_req *req)
 {
     sc_app *app = req->app;
     const sc_settings *st = app->settings;
-    sc_principal *who;
-    int status = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int status = sc_api_auth_require(req, &who);
     if (status)
         return status;
     sc_jr jr;

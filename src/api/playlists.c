@@ -21,7 +21,7 @@ typedef struct playlist_ctx {
     char collab_id[48];
 } playlist_ctx;
 
-static playlist_ctx *ctx_new(sc_req *req, const sc_principal *who)
+static playlist_ctx *ctx_new(sc_req *req, const sc_api_principal *who)
 {
     playlist_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
     memset(ctx, 0, sizeof(*ctx));
@@ -45,7 +45,7 @@ static const char *id_arg(sc_req *req, sc_slice s)
     return sc_arena_strndup(req->arena, s.ptr, s.len);
 }
 
-static const char *admin_arg(const sc_principal *who) { return sc_auth_is(who, "admin") ? "true" : "false"; }
+static const char *admin_arg(const sc_api_principal *who) { return sc_api_auth_is(who, "admin") ? "true" : "false"; }
 
 static bool col_bool(PGresult *res, int col) { return PQgetvalue(res, 0, col)[0] == 't'; }
 
@@ -97,8 +97,8 @@ static void on_playlist_inserted(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_playlists_create(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_jr jr;
@@ -138,9 +138,9 @@ static void on_playlist_list(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_playlists_list(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     sc_page page;
-    int st = sc_auth_require(req, &who);
+    int st = sc_api_auth_require(req, &who);
     if (!st)
         st = sc_api_page(req, &page);
     if (st)
@@ -159,7 +159,7 @@ static void on_playlist_deleted(sc_req *req, const char *err, PGresult *res)
     else if (PQntuples(res) == 0)
         sc_req_finish(req, sc_res_error(req, 404, "playlist not found"));
     else if (!col_bool(res, 0))
-        sc_req_finish(req, sc_auth_forbidden(req, "only the owner may delete this playlist"));
+        sc_req_finish(req, sc_api_auth_forbidden(req, "only the owner may delete this playlist"));
     else if (col_count(res, 1) == 0) /* deleted by a concurrent request */
         sc_req_finish(req, sc_res_error(req, 404, "playlist not found"));
     else
@@ -168,8 +168,8 @@ static void on_playlist_deleted(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_playlists_delete(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     const char *params[] = {id_arg(req, sc_req_param(req, "id")), who->id};
@@ -187,7 +187,7 @@ static int member_read(sc_req *req, const char *err, PGresult *res, const char *
     if (PQntuples(res) == 0)
         return sc_res_error(req, 404, "playlist not found");
     if (!col_bool(res, 0))
-        return sc_auth_forbidden(req, "you are not the owner or a collaborator of this playlist");
+        return sc_api_auth_forbidden(req, "you are not the owner or a collaborator of this playlist");
     return respond_raw(req, key, col_slice(res, 1));
 }
 
@@ -198,8 +198,8 @@ static void on_playlist_songs(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_playlist_songs_list(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     const char *params[] = {id_arg(req, sc_req_param(req, "id")), who->id, admin_arg(who)};
@@ -214,8 +214,8 @@ static void on_playlist_activities(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_playlist_activities(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     const char *params[] = {id_arg(req, sc_req_param(req, "id")), who->id};
@@ -228,8 +228,8 @@ int sc_api_playlist_activities(sc_req *req)
 /* Reads {songId} and runs stmt with (playlist, song, caller, admin). */
 static int song_write(sc_req *req, int stmt, sc_api_db_cb cb)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_jr jr;
@@ -254,7 +254,7 @@ static void on_song_added(sc_req *req, const char *err, PGresult *res)
     else if (!col_bool(res, 2))
         sc_req_finish(req, sc_res_error(req, 404, "song not found"));
     else if (!col_bool(res, 1))
-        sc_req_finish(req, sc_auth_forbidden(req, "you are not the owner or a collaborator of this playlist"));
+        sc_req_finish(req, sc_api_auth_forbidden(req, "you are not the owner or a collaborator of this playlist"));
     else if (col_count(res, 3) == 0)
         sc_req_finish(req, sc_res_error(req, 400, "the song is already in the playlist"));
     else
@@ -274,7 +274,7 @@ static void on_song_removed(sc_req *req, const char *err, PGresult *res)
     else if (!col_bool(res, 0))
         sc_req_finish(req, sc_res_error(req, 404, "playlist not found"));
     else if (!col_bool(res, 1))
-        sc_req_finish(req, col_bool(res, 2) ? sc_auth_forbidden(req, "you are not the owner or a collaborator of "
+        sc_req_finish(req, col_bool(res, 2) ? sc_api_auth_forbidden(req, "you are not the owner or a collaborator of "
                                                                      "this playlist")
                                             : sc_res_error(req, 404, "song not found"));
     else if (col_count(res, 3) == 0)
@@ -293,8 +293,8 @@ int sc_api_playlist_songs_delete(sc_req *req)
 /* Reads {playlistId, userId}. Returns 0 and fills params[0..2] (playlist, user, caller), or a status. */
 static int collab_request(sc_req *req, const char *params[3])
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_jr jr;
@@ -324,7 +324,7 @@ static int collab_checks(sc_req *req, const char *err, PGresult *res)
     if (!col_bool(res, 2))
         return sc_res_error(req, 404, "user not found");
     if (!col_bool(res, 1))
-        return sc_auth_forbidden(req, "only the owner may manage the collaborators of this playlist");
+        return sc_api_auth_forbidden(req, "only the owner may manage the collaborators of this playlist");
     return 0;
 }
 

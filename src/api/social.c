@@ -58,7 +58,7 @@ static const char *id_param(sc_req *req)
     return sc_arena_strndup(req->arena, p.ptr, p.len);
 }
 
-static const char *admin_param(const sc_principal *who) { return sc_auth_is(who, "admin") ? "true" : "false"; }
+static const char *admin_param(const sc_api_principal *who) { return sc_api_auth_is(who, "admin") ? "true" : "false"; }
 
 static bool is_unique_violation(const char *err, PGresult *res)
 {
@@ -403,8 +403,8 @@ static void on_cache_read(void *data, const char *err, redisReply *reply)
 
 int sc_api_album_likes(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_optional(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_optional(req, &who);
     if (st)
         return st;
     const char *id = id_param(req);
@@ -415,7 +415,7 @@ int sc_api_album_likes(sc_req *req)
     w->req = req;
     w->album_id = id;
     w->user_id = who ? sc_arena_strndup(req->arena, who->id, strlen(who->id)) : NULL;
-    w->admin = sc_auth_is(who, "admin");
+    w->admin = sc_api_auth_is(who, "admin");
     req->state = w;
     sc_req_on_dispose(req, on_waiter_gone, w);
     char key[KEY_MAX];
@@ -521,9 +521,9 @@ static void on_album_unliked(sc_req *req, const char *err, PGresult *res)
 }
 
 /* Common start of the authenticated writes on /{albums,songs}/{id}/...: 401, then 404 for an impossible id. */
-static int start_write(sc_req *req, sc_principal **who, const char **id, const char *not_found)
+static int start_write(sc_req *req, sc_api_principal **who, const char **id, const char *not_found)
 {
-    int st = sc_auth_require(req, who);
+    int st = sc_api_auth_require(req, who);
     if (st)
         return st;
     *id = id_param(req);
@@ -534,7 +534,7 @@ static int start_write(sc_req *req, sc_principal **who, const char **id, const c
 
 int sc_api_album_like(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     const char *id;
     int st = start_write(req, &who, &id, "album not found");
     if (st)
@@ -547,7 +547,7 @@ int sc_api_album_like(sc_req *req)
 
 int sc_api_album_unlike(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     const char *id;
     int st = start_write(req, &who, &id, "album not found");
     if (st)
@@ -572,7 +572,7 @@ static void on_song_unliked(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_song_like(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     const char *id;
     int st = start_write(req, &who, &id, "song not found");
     if (st)
@@ -584,7 +584,7 @@ int sc_api_song_like(sc_req *req)
 
 int sc_api_song_unlike(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     const char *id;
     int st = start_write(req, &who, &id, "song not found");
     if (st)
@@ -609,8 +609,8 @@ static void on_song_likes(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_song_likes(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_optional(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_optional(req, &who);
     if (st)
         return st;
     const char *id = id_param(req);
@@ -642,9 +642,9 @@ static void on_liked_songs(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_users_me_likes(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     sc_page page;
-    int st = sc_auth_require(req, &who);
+    int st = sc_api_auth_require(req, &who);
     if (!st)
         st = sc_api_page(req, &page);
     if (st)
@@ -668,8 +668,8 @@ static void on_unrated(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_song_rate(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_jr jr;
@@ -690,7 +690,7 @@ int sc_api_song_rate(sc_req *req)
 
 int sc_api_song_unrate(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     const char *id;
     int st = start_write(req, &who, &id, "song not found");
     if (st)

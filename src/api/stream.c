@@ -7,7 +7,7 @@
  * catalog gives for songs they cannot see. Covers follow the album: public unless the album is flagged.
  *
  * Signed URLs: /songs/{id}/stream?expires=<unix seconds>&sig=<base64url HMAC-SHA256 of "<id>:<expires>">, the key
- * derived from ACCESS_TOKEN_KEY (sc_auth_url_mac). GET /songs/{id}/stream-url issues one to a signed-in caller who
+ * derived from ACCESS_TOKEN_KEY (sc_api_auth_url_mac). GET /songs/{id}/stream-url issues one to a signed-in caller who
  * can see the song, valid for STACCATO_STREAM_URL_TTL_S. The URL is a capability for that one song until it
  * expires: it plays even if the song is made private or flagged in the meantime, which the short lifetime bounds.
  * A URL whose signature does not verify, or that has expired, is a 403 (not a 401: there is no authentication
@@ -64,7 +64,7 @@ typedef struct stream_ctx {
     sc_req *req;
     const char *noun;    /* "song" or "album" */
     const char *no_media; /* message of the 404 for a song without audio or an album without cover */
-    sc_principal *who;
+    sc_api_principal *who;
     const char *id;
     sc_range_request cond; /* the conditional and range headers */
     sc_media_kind kind;
@@ -139,7 +139,7 @@ static void sign(sc_slice id, sc_slice expires, char out[SIG_CHARS + 1])
     memcpy(data + n, expires.ptr, expires.len);
     n += expires.len;
     unsigned char mac[32];
-    sc_auth_url_mac(data, n, mac);
+    sc_api_auth_url_mac(data, n, mac);
     sc_buf b = {0};
     sc_base64url_encode(&b, mac, sizeof(mac));
     memcpy(out, b.ptr, SIG_CHARS);
@@ -153,16 +153,16 @@ static int check_signed_url(sc_req *req, sc_slice id, bool has_expires, sc_slice
     unsigned long long exp;
     if (!has_expires || !has_sig || !sc_api_plausible_id(id) || expires.len > 20 ||
         sc_slice_to_u64(expires, INT64_MAX, &exp) != 0 || sig.len != SIG_CHARS)
-        return sc_auth_forbidden(req, "invalid stream URL signature");
+        return sc_api_auth_forbidden(req, "invalid stream URL signature");
     char want[SIG_CHARS + 1];
     sign(id, expires, want);
     unsigned char diff = 0;
     for (size_t i = 0; i < SIG_CHARS; i++)
         diff |= (unsigned char)(want[i] ^ sig.ptr[i]);
     if (diff)
-        return sc_auth_forbidden(req, "invalid stream URL signature");
+        return sc_api_auth_forbidden(req, "invalid stream URL signature");
     if ((long long)exp < (long long)time(NULL))
-        return sc_auth_forbidden(req, "the stream URL has expired");
+        return sc_api_auth_forbidden(req, "the stream URL has expired");
     return 0;
 }
 
@@ -220,7 +220,7 @@ static void on_request_gone(void *data)
     }
 }
 
-static stream_ctx *ctx_new(sc_req *req, sc_principal *who, const char *noun, const char *no_media)
+static stream_ctx *ctx_new(sc_req *req, sc_api_principal *who, const char *noun, const char *no_media)
 {
     stream_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
     memset(ctx, 0, sizeof(*ctx));
@@ -432,7 +432,7 @@ static int open_file(stream_ctx *ctx)
 static int answer(stream_ctx *ctx, const sc_media_facts *facts)
 {
     sc_req *req = ctx->req;
-    bool visible = ctx->signed_url || facts->is_public || sc_auth_is(ctx->who, "admin") ||
+    bool visible = ctx->signed_url || facts->is_public || sc_api_auth_is(ctx->who, "admin") ||
                    (ctx->who && facts->owner_id && strcmp(facts->owner_id, ctx->who->id) == 0);
     if (!visible) {
         char msg[32];
@@ -508,8 +508,8 @@ static int lookup(stream_ctx *ctx)
 
 int sc_api_song_stream(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_optional(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_optional(req, &who);
     if (st)
         return st;
     sc_slice id = sc_req_param(req, "id"), expires, sig;
@@ -528,8 +528,8 @@ int sc_api_song_stream(sc_req *req)
 
 int sc_api_album_cover(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_optional(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_optional(req, &who);
     if (st)
         return st;
     sc_slice id = sc_req_param(req, "id");
@@ -581,8 +581,8 @@ static void on_url_row(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_song_stream_url(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_slice id = sc_req_param(req, "id");
@@ -590,7 +590,7 @@ int sc_api_song_stream_url(sc_req *req)
         return sc_res_error(req, 404, "song not found");
     stream_ctx *ctx = ctx_new(req, who, "song", "song has no audio");
     ctx->id = dup_slice(req, id);
-    const char *params[] = {ctx->id, who->id, sc_auth_is(who, "admin") ? "true" : "false", "false"};
+    const char *params[] = {ctx->id, who->id, sc_api_auth_is(who, "admin") ? "true" : "false", "false"};
     sc_api_db(req, SC_STMT_STREAM_SONG, 4, params, on_url_row);
     return SC_ASYNC;
 }

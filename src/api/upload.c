@@ -661,7 +661,7 @@ static void on_access(sc_req *req, const char *err, PGresult *res)
     }
     bool own = PQgetvalue(res, 0, 0)[0] == 't';
     if (!own && !u->admin && !u->open) {
-        sc_req_finish(req, sc_auth_forbidden(req, u->kind == COVER
+        sc_req_finish(req, sc_api_auth_forbidden(req, u->kind == COVER
                                                       ? "only the album's owner or an admin may upload its cover"
                                                       : "only the song's owner or an admin may upload its audio"));
         return;
@@ -688,9 +688,9 @@ static bool is_audio_type(sc_slice ct)
 
 static int start_upload(sc_req *req, upload_kind kind)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     bool open = kind == COVER && app_of(req)->compat_openmusic; /* OpenMusic: anyone may upload a cover */
-    int st = open ? sc_auth_optional(req, &who) : sc_auth_require(req, &who);
+    int st = open ? sc_api_auth_optional(req, &who) : sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_slice ct = sc_req_header(req, "content-type");
@@ -707,7 +707,7 @@ static int start_upload(sc_req *req, upload_kind kind)
     if (!store_of(app_of(req)))
         return sc_res_error(req, 500, NULL);
     upload *u = upload_new(req, kind, id);
-    u->admin = sc_auth_is(who, "admin");
+    u->admin = sc_api_auth_is(who, "admin");
     u->open = open;
     u->limit = kind == COVER ? COVER_MAX_BYTES : app_of(req)->settings->max_audio_bytes;
     u->body_limit = u->limit;
@@ -748,9 +748,9 @@ static void on_my_songs(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_users_me_songs(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     sc_page page;
-    int st = sc_auth_require(req, &who);
+    int st = sc_api_auth_require(req, &who);
     if (!st)
         st = sc_api_page(req, &page);
     if (st)

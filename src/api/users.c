@@ -14,7 +14,7 @@
 /* State of one account request across its asynchronous steps (req->state). */
 typedef struct user_ctx {
     sc_req *req;
-    sc_principal *who;
+    sc_api_principal *who;
     sc_password_job *job;
     const char *id;
     const char *username;
@@ -187,8 +187,8 @@ int sc_api_users_create(sc_req *req)
 
 int sc_api_users_me(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     const char *params[] = {who->id};
@@ -236,8 +236,8 @@ static void on_current_hash(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_users_me_update(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_jr jr;
@@ -272,12 +272,12 @@ int sc_api_users_me_update(sc_req *req)
 
 /* User management is for admins only, checked before anything about the target is looked up, so that other
  * callers learn nothing (not even whether an id exists). */
-static int require_admin(sc_req *req, sc_principal **who)
+static int require_admin(sc_req *req, sc_api_principal **who)
 {
-    int st = sc_auth_require(req, who);
+    int st = sc_api_auth_require(req, who);
     if (st)
         return st;
-    return sc_auth_is(*who, "admin") ? 0 : sc_auth_forbidden(req, "admins only");
+    return sc_api_auth_is(*who, "admin") ? 0 : sc_api_auth_forbidden(req, "admins only");
 }
 
 static void on_user_list(sc_req *req, const char *err, PGresult *res)
@@ -301,7 +301,7 @@ static void on_user_list(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_users_list(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     sc_page page;
     int st = require_admin(req, &who);
     if (!st)
@@ -315,7 +315,7 @@ int sc_api_users_list(sc_req *req)
 
 int sc_api_users_get(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     int st = require_admin(req, &who);
     if (st)
         return st;
@@ -326,7 +326,7 @@ int sc_api_users_get(sc_req *req)
 
 int sc_api_users_update(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     int st = require_admin(req, &who);
     if (st)
         return st;
@@ -362,7 +362,7 @@ static void on_user_deleted(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_users_delete(sc_req *req)
 {
-    sc_principal *who;
+    sc_api_principal *who;
     int st = require_admin(req, &who);
     if (st)
         return st;
