@@ -1,3 +1,5 @@
+/* Authentication for handlers (api/auth.h): the signing keys, reading and checking the caller's token, and
+ * issuing access and refresh tokens. */
 #include "api/auth.h"
 
 #include <mbedtls/md.h>
@@ -126,7 +128,7 @@ bool sc_api_auth_same_origin(sc_req *req)
     sc_slice host = sc_req_header(req, "host");
     if (host.ptr && sc_slice_eq_nocase(origin_host(origin), host))
         return true;
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     sc_slice allowed = sc_slice_cstr(app->settings->cookie_origins);
     while (allowed.len) {
         long comma = sc_slice_find(allowed, ',');
@@ -140,7 +142,7 @@ bool sc_api_auth_same_origin(sc_req *req)
 
 static int authenticate(sc_req *req, sc_api_principal **out, bool required)
 {
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     *out = NULL;
     sc_slice token = SC_SLICE_NULL;
     bool cookie = false;
@@ -172,6 +174,16 @@ static int authenticate(sc_req *req, sc_api_principal **out, bool required)
 
 int sc_api_auth_require(sc_req *req, sc_api_principal **out) { return authenticate(req, out, true); }
 int sc_api_auth_optional(sc_req *req, sc_api_principal **out) { return authenticate(req, out, false); }
+
+int sc_api_auth_admin(sc_req *req, sc_api_principal **out)
+{
+    int st = sc_api_auth_require(req, out);
+    if (st)
+        return st;
+    return sc_api_auth_is(*out, "admin") ? 0 : sc_api_auth_forbidden(req, "admins only");
+}
+
+const char *sc_api_auth_admin_flag(const sc_api_principal *p) { return sc_api_auth_is(p, "admin") ? "true" : "false"; }
 
 bool sc_api_auth_is(const sc_api_principal *p, const char *role)
 {

@@ -12,9 +12,11 @@
 #include "core/buf.h"
 #include "http/request.h"
 
+/* The cookies tokens travel in with ?cookie=1 (HttpOnly, Secure, SameSite=Lax). */
 #define SC_API_ACCESS_COOKIE "staccato_access"
 #define SC_API_REFRESH_COOKIE "staccato_refresh"
 
+/* Who is calling: the access token's subject and role, and whether it came in a cookie. */
 typedef struct sc_api_principal {
     char id[64];
     char role[16];
@@ -26,8 +28,14 @@ typedef struct sc_api_principal {
 int sc_api_auth_require(sc_req *req, sc_api_principal **out);
 /* Like sc_api_auth_require, but a request without credentials is fine (*out NULL); bad credentials still fail. */
 int sc_api_auth_optional(sc_req *req, sc_api_principal **out);
+/* Like sc_api_auth_require, then 403 "admins only" for anyone but an admin: checked before anything about the
+ * target is looked up, so that other callers learn nothing (not even whether an id exists). */
+int sc_api_auth_admin(sc_req *req, sc_api_principal **out);
 /* Whether the principal has the role (admins have every role). */
 bool sc_api_auth_is(const sc_api_principal *p, const char *role);
+/* "true" when the principal (NULL: anonymous) is an admin, else "false": the admin parameter of the statements
+ * whose visibility rules depend on the caller. */
+const char *sc_api_auth_admin_flag(const sc_api_principal *p);
 /* Answers 403 and returns it. */
 int sc_api_auth_forbidden(sc_req *req, const char *message);
 
@@ -49,7 +57,9 @@ void sc_api_auth_token_hash(sc_slice token, char hash[65]);
 
 /* Sets up the signing keys from settings (random ones when unset); returns 0 or -1 with a message. */
 int sc_api_auth_init(const sc_settings *st, char *err, size_t errlen);
+/* Frees the signing keys. */
 void sc_api_auth_shutdown(void);
+/* The key refresh tokens are signed with, and its length. */
 const char *sc_api_auth_refresh_key(size_t *len);
 
 /* HMAC-SHA256 of data for URLs the server signs (signed stream URLs), under a key derived from ACCESS_TOKEN_KEY

@@ -1,5 +1,7 @@
 /* Sessions: login (POST), refresh with rotation (PUT) and logout (DELETE) of /authentications, with tokens in the
- * body or, with ?cookie=1, also in HttpOnly cookies. */
+ * body or, with ?cookie=1, also in HttpOnly cookies (routes and SQL in api/authentications.h). */
+#include "api/authentications.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -63,7 +65,7 @@ static void set_cookie(sc_req *req, const char *name, sc_slice value, const char
 static int respond_tokens(session_ctx *ctx, int status, const char *message)
 {
     sc_req *req = ctx->req;
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     sc_buf access = {0};
     sc_api_auth_access_token(app, ctx->user_id, ctx->role, &access);
     sc_jw *w = sc_api_begin(req);
@@ -92,7 +94,7 @@ static void on_refresh_stored(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
     if (err)
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
     else
         sc_req_finish(req, respond_tokens(ctx, 201, "authentication added"));
 }
@@ -104,23 +106,22 @@ static void on_verified(void *data, bool match)
     ctx->job = NULL;
     if (!match) {
         /* One message for an unknown user and a wrong password alike. */
-        sc_req_finish(req, sc_res_error(req, 401, "invalid username or password"));
+        sc_api_finish_error(req, 401, "invalid username or password");
         return;
     }
     sc_ratelimit_login_succeeded(req, sc_slice_cstr(ctx->username));
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     sc_api_auth_refresh_token(app, ctx->user_id, NULL, &ctx->refresh, ctx->new_hash, ctx->family);
     char age[24];
     snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
-    const char *params[] = {ctx->new_hash, ctx->user_id, ctx->family, age};
-    sc_api_db(req, SC_STMT_REFRESH_INSERT, 4, params, on_refresh_stored);
+    SC_API_DB(req, SC_STMT_REFRESH_INSERT, on_refresh_stored, ctx->new_hash, ctx->user_id, ctx->family, age);
 }
 
 static void on_user_found(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
     const char *hash = NULL;
@@ -130,8 +131,7 @@ static void on_user_found(sc_req *req, const char *err, PGresult *res)
         snprintf(ctx->role, sizeof(ctx->role), "%s", PQgetvalue(res, 0, 2));
     }
     /* An unknown user is verified against a dummy hash: the answer takes as long as for a wrong password. */
-    ctx->job = sc_password_verify(((sc_app *)req->app)->loop, hash, ctx->password, ctx->password_len, on_verified,
-                                  ctx);
+    ctx->job = sc_password_verify(sc_api_app(req)->loop, hash, ctx->password, ctx->password_len, on_verified, ctx);
 }
 
 static void on_rate_checked(sc_req *req, bool allowed, uint64_t retry_after)
@@ -141,11 +141,10 @@ static void on_rate_checked(sc_req *req, bool allowed, uint64_t retry_after)
         char v[24];
         snprintf(v, sizeof(v), "%llu", (unsigned long long)(retry_after ? retry_after : 1));
         sc_res_header(req, "Retry-After", sc_slice_cstr(v));
-        sc_req_finish(req, sc_res_error(req, 429, "too many login attempts; try again later"));
+        sc_api_finish_error(req, 429, "too many login attempts; try again later");
         return;
     }
-    const char *params[] = {ctx->username};
-    sc_api_db(req, SC_STMT_USER_LOGIN, 1, params, on_user_found);
+    SC_API_DB(req, SC_STMT_USER_LOGIN, on_user_found, ctx->username);
 }
 
 int sc_api_auth_login(sc_req *req)
@@ -184,7 +183,7 @@ static int presented_refresh(sc_req *req, session_ctx *ctx, sc_jwt_claims *claim
     }
     if (!token.ptr)
         return sc_res_error(req, 400, "refreshToken is required");
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     size_t keylen;
     const char *key = sc_api_auth_refresh_key(&keylen);
     int rc = sc_jwt_verify(token.ptr, token.len, key, keylen, (int64_t)time(NULL),
@@ -199,20 +198,19 @@ static void on_family_revoked(sc_req *req, const char *err, PGresult *res)
 {
     (void)res;
     (void)err;
-    sc_req_finish(req, sc_res_error(req, 400, "refresh token is not valid"));
+    sc_api_finish_error(req, 400, "refresh token is not valid");
 }
 
 static void on_rotated(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
     if (PQntuples(res) == 0) {
         /* Unknown, expired or already used: if it was used before, its whole family is compromised. */
-        const char *params[] = {ctx->old_hash};
-        sc_api_db(req, SC_STMT_REFRESH_REUSE, 1, params, on_family_revoked);
+        SC_API_DB(req, SC_STMT_REFRESH_REUSE, on_family_revoked, ctx->old_hash);
         return;
     }
     snprintf(ctx->user_id, sizeof(ctx->user_id), "%s", PQgetvalue(res, 0, 0));
@@ -227,12 +225,11 @@ int sc_api_auth_refresh(sc_req *req)
     int st = presented_refresh(req, ctx, &claims);
     if (st)
         return st;
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     sc_api_auth_refresh_token(app, claims.sub, claims.fam, &ctx->refresh, ctx->new_hash, ctx->family);
     char age[24];
     snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
-    const char *params[] = {ctx->old_hash, ctx->new_hash, age};
-    sc_api_db(req, SC_STMT_REFRESH_ROTATE, 3, params, on_rotated);
+    SC_API_DB(req, SC_STMT_REFRESH_ROTATE, on_rotated, ctx->old_hash, ctx->new_hash, age);
     return SC_ASYNC;
 }
 
@@ -240,11 +237,11 @@ static void on_revoked(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
     if (PQntuples(res) == 0) {
-        sc_req_finish(req, sc_res_error(req, 400, "refresh token is not valid"));
+        sc_api_finish_error(req, 400, "refresh token is not valid");
         return;
     }
     if (ctx->refresh_from_cookie || ctx->cookies) {
@@ -261,7 +258,6 @@ int sc_api_auth_logout(sc_req *req)
     int st = presented_refresh(req, ctx, &claims);
     if (st)
         return st;
-    const char *params[] = {ctx->old_hash};
-    sc_api_db(req, SC_STMT_REFRESH_REVOKE, 1, params, on_revoked);
+    SC_API_DB(req, SC_STMT_REFRESH_REVOKE, on_revoked, ctx->old_hash);
     return SC_ASYNC;
 }

@@ -1,5 +1,7 @@
 /* Endpoints for the test suite, enabled by STACCATO_DEBUG_ROUTES: an echo of the parsed body, and a response
  * delayed by a timer (a stand-in for slow asynchronous work such as a database query). */
+#include "api/debug.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -97,7 +99,7 @@ int sc_api_debug_sleep(sc_req *req)
 static void on_debug_db(sc_req *req, const char *err, PGresult *res)
 {
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
     req->res.content_type = "application/json; charset=utf-8";
@@ -125,8 +127,7 @@ int sc_api_debug_db(sc_req *req)
     sc_req_query(req, "sleep_ms", &sleep);
     if (sc_slice_to_u64(sleep, 600000, &ms) != 0)
         return sc_res_error(req, 400, "sleep_ms must be a whole number of milliseconds up to 600000");
-    const char *params[] = {tag.ptr, sleep.ptr};
-    sc_api_db(req, SC_STMT_DEBUG_SLEEP, 2, params, on_debug_db);
+    SC_API_DB(req, SC_STMT_DEBUG_SLEEP, on_debug_db, tag.ptr, sleep.ptr);
     return SC_ASYNC;
 }
 
