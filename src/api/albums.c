@@ -51,10 +51,9 @@ static void on_album_written(sc_req *req, const char *err, PGresult *res)
 {
     sc_api_catalog_ctx *ctx = req->state;
     sc_media_cache_forget(sc_api_app(req)->media, SC_MEDIA_COVER, sc_slice_cstr(ctx->id)); /* before anyone hears */
-    if (err)
-        sc_api_db_finish_error(req, err, res);
-    else if (sc_api_db_none_changed(res))
-        sc_api_finish_error(req, 404, "album not found");
+    int st = sc_api_db_changed(req, err, res, "album not found");
+    if (st)
+        sc_req_finish(req, st);
     else if (ctx->deleting)
         sc_api_invalidate_album_likes_then_finish(req, ctx->id, sc_api_message(req, 200, "album deleted"));
     else

@@ -41,11 +41,8 @@ static void on_request_gone(void *data)
 
 static session_ctx *ctx_new(sc_req *req)
 {
-    session_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
-    memset(ctx, 0, sizeof(*ctx));
+    session_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), on_request_gone);
     ctx->req = req;
-    req->state = ctx;
-    sc_req_on_dispose(req, on_request_gone, ctx);
     sc_slice v;
     ctx->cookies = sc_req_query(req, "cookie", &v) && (sc_slice_eq(v, SC_SLICE_LIT("1")) ||
                                                        sc_slice_eq(v, SC_SLICE_LIT("true")));
@@ -218,21 +215,6 @@ static void on_rotated(sc_req *req, const char *err, PGresult *res)
     sc_req_finish(req, respond_tokens(ctx, 200, "access token refreshed"));
 }
 
-int sc_api_auth_refresh(sc_req *req)
-{
-    session_ctx *ctx = ctx_new(req);
-    sc_jwt_claims claims;
-    int st = presented_refresh(req, ctx, &claims);
-    if (st)
-        return st;
-    const sc_app *app = sc_api_app(req);
-    sc_api_auth_refresh_token(app, claims.sub, claims.fam, &ctx->refresh, ctx->new_hash, ctx->family);
-    char age[24];
-    snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
-    SC_API_DB(req, SC_STMT_REFRESH_ROTATE, on_rotated, ctx->old_hash, ctx->new_hash, age);
-    return SC_ASYNC;
-}
-
 static void on_revoked(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
@@ -251,13 +233,25 @@ static void on_revoked(sc_req *req, const char *err, PGresult *res)
     sc_req_finish(req, sc_api_message(req, 200, "refresh token deleted"));
 }
 
-int sc_api_auth_logout(sc_req *req)
+/* PUT (rotate) and DELETE of /authentications: the presented refresh token, then its rotation or revocation. */
+static int presented_token_call(sc_req *req, bool rotate)
 {
     session_ctx *ctx = ctx_new(req);
     sc_jwt_claims claims;
     int st = presented_refresh(req, ctx, &claims);
     if (st)
         return st;
-    SC_API_DB(req, SC_STMT_REFRESH_REVOKE, on_revoked, ctx->old_hash);
+    if (!rotate) {
+        SC_API_DB(req, SC_STMT_REFRESH_REVOKE, on_revoked, ctx->old_hash);
+        return SC_ASYNC;
+    }
+    const sc_app *app = sc_api_app(req);
+    sc_api_auth_refresh_token(app, claims.sub, claims.fam, &ctx->refresh, ctx->new_hash, ctx->family);
+    char age[24];
+    snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
+    SC_API_DB(req, SC_STMT_REFRESH_ROTATE, on_rotated, ctx->old_hash, ctx->new_hash, age);
     return SC_ASYNC;
 }
+
+int sc_api_auth_refresh(sc_req *req) { return presented_token_call(req, true); }
+int sc_api_auth_logout(sc_req *req) { return presented_token_call(req, false); }

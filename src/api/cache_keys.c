@@ -55,7 +55,7 @@ static void invalidate_then_finish(sc_req *req, int status, const char *album_id
     inv->req = req;
     inv->status = status;
     inv->album_id = album_id;
-    sc_req_on_dispose(req, on_request_gone, inv);
+    sc_req_on_dispose(req, on_request_gone, inv); /* not the request's state: the handler's stays */
     inv->cmd = sc_redis_command(sc_api_app(req)->redis, on_invalidated, inv, argc, argv, lens);
 }
 

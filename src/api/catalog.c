@@ -17,13 +17,11 @@
 
 static sc_api_catalog_ctx *ctx_new(sc_req *req, sc_api_principal *who, const char *noun)
 {
-    sc_api_catalog_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
-    memset(ctx, 0, sizeof(*ctx));
+    sc_api_catalog_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), NULL);
     ctx->who = who;
     ctx->viewer = who ? who->id : NULL;
     ctx->admin = sc_api_auth_admin_flag(who);
     ctx->noun = noun;
-    req->state = ctx;
     return ctx;
 }
 
@@ -143,8 +141,8 @@ bool sc_api_catalog_writable(sc_req *req, const char *err, PGresult *res, bool a
         return false;
     }
     if (!may_change(req, ctx->who, sc_api_db_true(res, 0))) {
-        sc_req_finish(req, sc_api_auth_forbidden(
-                               req, sc_api_catalog_msg(req, "only the %s's owner or an admin may change it", ctx->noun)));
+        const char *msg = sc_api_catalog_msg(req, "only the %s's owner or an admin may change it", ctx->noun);
+        sc_req_finish(req, sc_api_auth_forbidden(req, msg));
         return false;
     }
     return true;
@@ -184,10 +182,9 @@ static void on_flagged(sc_req *req, const char *err, PGresult *res)
     sc_api_catalog_ctx *ctx = req->state;
     bool album = strcmp(ctx->noun, "album") == 0;
     sc_media_cache_forget(sc_api_app(req)->media, album ? SC_MEDIA_COVER : SC_MEDIA_SONG, sc_slice_cstr(ctx->id));
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
-    } else if (sc_api_db_none_changed(res)) {
-        sc_api_finish_error(req, 404, sc_api_catalog_msg(req, "%s not found", ctx->noun));
+    int st = sc_api_db_changed(req, err, res, sc_api_catalog_msg(req, "%s not found", ctx->noun));
+    if (st) {
+        sc_req_finish(req, st);
     } else {
         const char *fmt = ctx->flagged[0] == 't' ? "%s flagged" : "%s unflagged";
         int status = sc_api_message(req, 200, sc_api_catalog_msg(req, fmt, ctx->noun));

@@ -33,12 +33,10 @@ static int collab_request(sc_req *req, collab_ctx **out)
     sc_slice user = sc_jr_str(&jr, "userId", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);
-    collab_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
-    memset(ctx, 0, sizeof(*ctx));
+    collab_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), NULL);
     ctx->user_id = who->id;
     ctx->target_id = sc_api_id_or_null(req, user);
     ctx->playlist_id = sc_api_id_or_null(req, playlist);
-    req->state = ctx;
     *out = ctx;
     return 0;
 }

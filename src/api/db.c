@@ -82,3 +82,10 @@ unsigned long long sc_api_db_count(PGresult *res, int col)
 }
 
 bool sc_api_db_none_changed(PGresult *res) { return strcmp(PQcmdTuples(res), "0") == 0; }
+
+int sc_api_db_changed(sc_req *req, const char *err, PGresult *res, const char *not_found)
+{
+    if (err)
+        return sc_api_db_error(req, err, res);
+    return sc_api_db_none_changed(res) ? sc_res_error(req, 404, not_found) : 0;
+}

@@ -105,5 +105,8 @@ sc_slice sc_api_db_col(PGresult *res, int col);
 unsigned long long sc_api_db_count(PGresult *res, int col);
 /* Whether an UPDATE or DELETE changed no row. */
 bool sc_api_db_none_changed(PGresult *res);
+/* The outcome of an UPDATE or DELETE of one row: the failed query answered (sc_api_db_error), 404 not_found when
+ * it changed no row, or 0 to go on. */
+int sc_api_db_changed(sc_req *req, const char *err, PGresult *res, const char *not_found);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "api/db.h"
+#include "api/respond.h"
 #include "core/mem.h"
 #include "http/request.h"
 #include "http/server.h"
@@ -30,29 +31,23 @@ int sc_api_debug_echo(sc_req *req)
         if (!doc)
             return sc_res_error(req, 400, "request body is not valid JSON");
     }
-    req->res.content_type = "application/json; charset=utf-8";
-    sc_jw w;
-    sc_jw_init(&w, req->res.body);
-    sc_jw_obj_begin(&w);
-    sc_jw_key(&w, "status");
-    sc_jw_cstr(&w, "success");
-    sc_jw_key(&w, "data");
-    sc_jw_obj_begin(&w);
-    sc_jw_key(&w, "bytes");
-    sc_jw_uint(&w, bytes);
-    sc_jw_key(&w, "json");
+    sc_jw *w = sc_api_begin(req);
+    sc_jw_key(w, "data");
+    sc_jw_obj_begin(w);
+    sc_jw_key(w, "bytes");
+    sc_jw_uint(w, bytes);
+    sc_jw_key(w, "json");
     if (doc) {
         sc_buf tmp = {0};
         json_dump_callback(doc, dump_cb, &tmp, JSON_COMPACT | JSON_ENCODE_ANY);
-        sc_jw_raw(&w, sc_buf_slice(&tmp));
+        sc_jw_raw(w, sc_buf_slice(&tmp));
         sc_buf_free(&tmp);
         json_decref(doc);
     } else {
-        sc_jw_null(&w);
+        sc_jw_null(w);
     }
-    sc_jw_obj_end(&w);
-    sc_jw_obj_end(&w);
-    return 200;
+    sc_jw_obj_end(w);
+    return sc_api_end(w, 200);
 }
 
 typedef struct sleeper {
@@ -102,19 +97,7 @@ static void on_debug_db(sc_req *req, const char *err, PGresult *res)
         sc_api_db_finish_error(req, err, res);
         return;
     }
-    req->res.content_type = "application/json; charset=utf-8";
-    sc_jw w;
-    sc_jw_init(&w, req->res.body);
-    sc_jw_obj_begin(&w);
-    sc_jw_key(&w, "status");
-    sc_jw_cstr(&w, "success");
-    sc_jw_key(&w, "data");
-    sc_jw_obj_begin(&w);
-    sc_jw_key(&w, "tag");
-    sc_jw_cstr(&w, PQgetvalue(res, 0, 0));
-    sc_jw_obj_end(&w);
-    sc_jw_obj_end(&w);
-    sc_req_finish(req, 200);
+    sc_req_finish(req, sc_api_data_str(req, 200, NULL, "tag", PQgetvalue(res, 0, 0)));
 }
 
 /* Runs one query that echoes `tag` after `sleep_ms` on the database, to test the pool under concurrency, slow

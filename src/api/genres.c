@@ -76,11 +76,8 @@ static void on_genres_cached(void *data, const char *err, redisReply *r)
 
 int sc_api_genres_list(sc_req *req)
 {
-    genres_read *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
-    memset(ctx, 0, sizeof(*ctx));
+    genres_read *ctx = sc_api_state_new(req, sizeof(*ctx), on_request_gone);
     ctx->req = req;
-    req->state = ctx;
-    sc_req_on_dispose(req, on_request_gone, ctx);
     const char *argv[] = {"MGET", SC_API_KEY_GENRES, SC_API_KEY_GENRES_GEN};
     size_t lens[] = {4, sizeof(SC_API_KEY_GENRES) - 1, sizeof(SC_API_KEY_GENRES_GEN) - 1};
     ctx->cmd = sc_redis_command(sc_api_app(req)->redis, on_genres_cached, ctx, 3, argv, lens);
@@ -120,10 +117,9 @@ int sc_api_genres_create(sc_req *req)
 
 static void on_genre_deleted(sc_req *req, const char *err, PGresult *res)
 {
-    if (err)
-        sc_api_db_finish_error(req, err, res);
-    else if (sc_api_db_none_changed(res))
-        sc_api_finish_error(req, 404, "genre not found");
+    int st = sc_api_db_changed(req, err, res, "genre not found");
+    if (st)
+        sc_req_finish(req, st);
     else
         sc_api_invalidate_genres_then_finish(req, sc_api_message(req, 200, "genre deleted"));
 }

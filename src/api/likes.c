@@ -392,14 +392,11 @@ int sc_api_album_likes(sc_req *req)
     const char *id = id_param(req);
     if (!id)
         return sc_res_error(req, 404, "album not found");
-    likes_waiter *w = sc_arena_alloc(req->arena, sizeof(*w));
-    memset(w, 0, sizeof(*w));
+    likes_waiter *w = sc_api_state_new(req, sizeof(*w), on_waiter_gone);
     w->req = req;
     w->album_id = id;
     w->user_id = who ? sc_arena_strndup(req->arena, who->id, strlen(who->id)) : NULL;
     w->admin = sc_api_auth_is(who, "admin");
-    req->state = w;
-    sc_req_on_dispose(req, on_waiter_gone, w);
     char key[KEY_MAX];
     const char *argv[] = {"GET", key};
     size_t lens[] = {3, sc_api_key_album_likes(key, id)};
@@ -500,7 +497,10 @@ static void on_song_unliked(sc_req *req, const char *err, PGresult *res)
     sc_req_finish(req, st ? st : sc_api_message(req, 200, "song unliked"));
 }
 
-int sc_api_song_like(sc_req *req) { return target_write(req, "song not found", SC_STMT_LIKE_SONG_INSERT, on_song_liked); }
+int sc_api_song_like(sc_req *req)
+{
+    return target_write(req, "song not found", SC_STMT_LIKE_SONG_INSERT, on_song_liked);
+}
 
 int sc_api_song_unlike(sc_req *req)
 {

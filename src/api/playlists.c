@@ -147,17 +147,27 @@ static int song_write(sc_req *req, int stmt, sc_api_db_cb cb)
     return SC_ASYNC;
 }
 
+/* The checks both song writes begin with, on the row (playlist exists, member, song visible, rows changed,
+ * activities added): returns 0 when they pass, else the status answered (not_found for a foreign key violation). */
+static int song_row_status(sc_req *req, const char *err, PGresult *res, const char *not_found)
+{
+    if (sc_api_db_sqlstate(err, res, "23503"))
+        return sc_res_error(req, 404, not_found);
+    if (err)
+        return sc_api_db_error(req, err, res);
+    if (PQntuples(res) != 1)
+        return sc_res_error(req, 500, NULL);
+    if (!sc_api_db_true(res, 0))
+        return sc_res_error(req, 404, "playlist not found");
+    return 0;
+}
+
 /* Row: (playlist exists, member, song visible, rows added, activities added). */
 static void on_song_added(sc_req *req, const char *err, PGresult *res)
 {
-    if (sc_api_db_sqlstate(err, res, "23503"))
-        sc_api_finish_error(req, 404, "playlist or song not found");
-    else if (err)
-        sc_api_db_finish_error(req, err, res);
-    else if (PQntuples(res) != 1)
-        sc_api_finish_error(req, 500, NULL);
-    else if (!sc_api_db_true(res, 0))
-        sc_api_finish_error(req, 404, "playlist not found");
+    int st = song_row_status(req, err, res, "playlist or song not found");
+    if (st)
+        sc_req_finish(req, st);
     else if (!sc_api_db_true(res, 2))
         sc_api_finish_error(req, 404, "song not found");
     else if (!sc_api_db_true(res, 1))
@@ -174,14 +184,9 @@ int sc_api_playlist_songs_add(sc_req *req) { return song_write(req, SC_STMT_PLAY
  * the song exists (404) or not (403), never whether it is in the playlist. */
 static void on_song_removed(sc_req *req, const char *err, PGresult *res)
 {
-    if (sc_api_db_sqlstate(err, res, "23503"))
-        sc_api_finish_error(req, 404, "playlist not found");
-    else if (err)
-        sc_api_db_finish_error(req, err, res);
-    else if (PQntuples(res) != 1)
-        sc_api_finish_error(req, 500, NULL);
-    else if (!sc_api_db_true(res, 0))
-        sc_api_finish_error(req, 404, "playlist not found");
+    int st = song_row_status(req, err, res, "playlist not found");
+    if (st)
+        sc_req_finish(req, st);
     else if (!sc_api_db_true(res, 1))
         sc_req_finish(req, sc_api_db_true(res, 2) ? sc_api_auth_forbidden(req, NOT_A_MEMBER)
                                                   : sc_res_error(req, 404, "song not found"));

@@ -61,6 +61,16 @@ int sc_api_data_raw(sc_req *req, int status, const char *key, sc_slice json)
     return sc_api_end(w, status);
 }
 
+void *sc_api_state_new(sc_req *req, size_t size, void (*on_gone)(void *state))
+{
+    void *state = sc_arena_alloc(req->arena, size);
+    memset(state, 0, size);
+    req->state = state;
+    if (on_gone)
+        sc_req_on_dispose(req, on_gone, state);
+    return state;
+}
+
 void sc_api_finish_error(sc_req *req, int status, const char *message)
 {
     sc_req_finish(req, sc_res_error(req, status, message));

@@ -33,6 +33,10 @@ int sc_api_data_raw(sc_req *req, int status, const char *key, sc_slice json);
 /* Finishes an asynchronous request with the error envelope (message NULL: the status' default message). */
 void sc_api_finish_error(sc_req *req, int status, const char *message);
 
+/* Zeroed per-request state of size bytes in the request's arena, made the request's state (req->state), with
+ * on_gone (may be NULL) registered to run when the request ends, to stop whatever the state still waits for. */
+void *sc_api_state_new(sc_req *req, size_t size, void (*on_gone)(void *state));
+
 /* The base of the absolute URLs the server hands out (coverUrl, stream URLs): STACCATO_PUBLIC_URL without a
  * trailing slash, else http:// or https:// (as the request came) and the Host header, or localhost when the
  * Host header holds anything but host-name characters. Allocated in the request's arena. */

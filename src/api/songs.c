@@ -133,12 +133,11 @@ static void on_song_written(sc_req *req, const char *err, PGresult *res)
 {
     sc_api_catalog_ctx *ctx = req->state;
     sc_media_cache_forget(sc_api_app(req)->media, SC_MEDIA_SONG, sc_slice_cstr(ctx->id));
+    int st = 0;
     if (sc_api_db_sqlstate(err, res, "23503"))
         sc_api_finish_error(req, 404, "album not found"); /* the album went away since it was checked */
-    else if (err)
-        sc_api_db_finish_error(req, err, res);
-    else if (sc_api_db_none_changed(res))
-        sc_api_finish_error(req, 404, "song not found");
+    else if ((st = sc_api_db_changed(req, err, res, "song not found")))
+        sc_req_finish(req, st);
     else
         sc_req_finish(req, sc_api_message(req, 200, ctx->deleting ? "song deleted" : "song updated"));
 }

@@ -7,8 +7,8 @@
  * catalog gives for songs they cannot see. Covers follow the album: public unless the album is flagged.
  *
  * Signed URLs: /songs/{id}/stream?expires=<unix seconds>&sig=<base64url HMAC-SHA256 of "<id>:<expires>">, the key
- * derived from ACCESS_TOKEN_KEY (sc_api_auth_url_mac). GET /songs/{id}/stream-url issues one to a signed-in caller who
- * can see the song, valid for STACCATO_STREAM_URL_TTL_S. The URL is a capability for that one song until it
+ * derived from ACCESS_TOKEN_KEY (sc_api_auth_url_mac). GET /songs/{id}/stream-url issues one to a signed-in caller
+ * who can see the song, valid for STACCATO_STREAM_URL_TTL_S. The URL is a capability for that one song until it
  * expires: it plays even if the song is made private or flagged in the meantime, which the short lifetime bounds.
  * A URL whose signature does not verify, or that has expired, is a 403 (not a 401: there is no authentication
  * scheme to challenge with, and retrying with a token would not make the URL valid), checked before the song is
@@ -212,8 +212,7 @@ static void on_request_gone(void *data)
 
 static stream_ctx *ctx_new(sc_req *req, sc_api_principal *who, const char *noun, const char *no_media)
 {
-    stream_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
-    memset(ctx, 0, sizeof(*ctx));
+    stream_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), on_request_gone);
     ctx->req = req;
     ctx->who = who;
     ctx->noun = noun;
@@ -224,8 +223,6 @@ static stream_ctx *ctx_new(sc_req *req, sc_api_principal *who, const char *noun,
     ctx->cond.if_unmodified_since = header_joined(req, "if-unmodified-since");
     ctx->cond.if_range = header_joined(req, "if-range");
     ctx->cond.range = header_joined(req, "range");
-    req->state = ctx;
-    sc_req_on_dispose(req, on_request_gone, ctx);
     return ctx;
 }
 

@@ -39,11 +39,8 @@ static void on_request_gone(void *data)
 
 static user_ctx *ctx_new(sc_req *req)
 {
-    user_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
-    memset(ctx, 0, sizeof(*ctx));
+    user_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), on_request_gone);
     ctx->req = req;
-    req->state = ctx;
-    sc_req_on_dispose(req, on_request_gone, ctx);
     return ctx;
 }
 
@@ -320,12 +317,8 @@ int sc_api_users_update(sc_req *req)
 static void on_user_deleted(sc_req *req, const char *err, PGresult *res)
 {
     sc_media_cache_clear(sc_api_app(req)->media); /* the account's songs and albums lost their owner */
-    if (err)
-        sc_api_db_finish_error(req, err, res);
-    else if (sc_api_db_none_changed(res))
-        sc_api_finish_error(req, 404, "user not found");
-    else
-        sc_req_finish(req, sc_api_message(req, 200, "user deleted"));
+    int st = sc_api_db_changed(req, err, res, "user not found");
+    sc_req_finish(req, st ? st : sc_api_message(req, 200, "user deleted"));
 }
 
 int sc_api_users_delete(sc_req *req)
