@@ -15,8 +15,8 @@
 #include "api/media_cache.h"
 #include "api/ratelimit.h"
 #include "api/respond.h"
-#include "api/routes_jobs.h"
-#include "api/routes_upload.h"
+#include "api/jobs.h"
+#include "api/uploads.h"
 #include "api/user_cli.h"
 #include "auth/password.h"
 #include "cache/redis.h"
@@ -437,7 +437,7 @@ int main(int argc, char **argv)
     }
     /* Keys and the dummy password hash are made before workers fork, so that all of them share them. */
     sc_password_params pw = {(uint32_t)st.argon2_t, (uint32_t)st.argon2_m_kib, (uint32_t)st.argon2_p};
-    if (sc_auth_init(&st, err, sizeof(err)) != 0) {
+    if (sc_api_auth_init(&st, err, sizeof(err)) != 0) {
         fprintf(stderr, "staccato: %s\n", err);
         goto out;
     }
@@ -518,7 +518,7 @@ int main(int argc, char **argv)
 out:
     sc_cidr_list_free(&trusted);
     sc_settings_free(&st);
-    sc_auth_shutdown();
+    sc_api_auth_shutdown();
     sc_password_shutdown();
     sc_tls_config_unref(tls_config);
     tls_config = NULL;

@@ -1,4 +1,9 @@
-/* The HTTP API: the single route table and the handlers behind it. */
+/* The HTTP API: the application context every handler reaches, and the route table.
+ *
+ * Each resource lives in api/<resource>.c, with api/<resource>.h holding its route rows, its handlers'
+ * prototypes and its SQL; routes.c joins the rows into the one table and db.h the statements into the one enum.
+ * What several resources share is in respond.h (answers, ids, paging), list.h (paged lists), db.h (queries),
+ * auth.h (who is calling) and cache_keys.h (Redis keys and invalidation). */
 #ifndef SC_API_H
 #define SC_API_H
 
@@ -7,6 +12,7 @@
 
 #include "cache/redis.h"
 #include "db/pg.h"
+#include "http/request.h"
 #include "http/router.h"
 #include "jobs/jobs.h"
 #include "outbound/outbound.h"
@@ -29,27 +35,16 @@ typedef struct sc_app {
     sc_media_cache *media; /* facts and open files for streaming, or NULL (off, or not serving HTTP) */
 } sc_app;
 
+/* The application context of a request (the server hands every request the one it was given). */
+static inline sc_app *sc_api_app(const sc_req *req) { return req->app; }
+
 /* Returns the route table for this configuration (debug routes only when enabled); *n is its length. The table is
  * static: no need to free it. */
 const sc_route *sc_api_routes(const sc_app *app, size_t *n);
 
-/* Handlers, one group per file. */
-int sc_api_health(sc_req *req);
-int sc_api_metrics(sc_req *req);
-int sc_api_ready(sc_req *req);
-int sc_api_users_create(sc_req *req);
-int sc_api_users_me(sc_req *req);
-int sc_api_users_me_update(sc_req *req);
-int sc_api_users_list(sc_req *req);
-int sc_api_users_get(sc_req *req);
-int sc_api_users_update(sc_req *req);
-int sc_api_users_delete(sc_req *req);
-int sc_api_auth_login(sc_req *req);
-int sc_api_auth_refresh(sc_req *req);
-int sc_api_auth_logout(sc_req *req);
-int sc_api_debug_echo(sc_req *req);
-int sc_api_debug_sleep(sc_req *req);
-int sc_api_debug_db(sc_req *req);
-int sc_api_debug_upload(sc_req *req);
+/* The operational and debug handlers are named with the table: the fuzz drivers build their own tables around
+ * /health, /metrics and /_debug/echo. */
+#include "api/debug.h"
+#include "api/ops.h"
 
 #endif

@@ -1,3 +1,5 @@
+/* Authentication for handlers (api/auth.h): the signing keys, reading and checking the caller's token, and
+ * issuing access and refresh tokens. */
 #include "api/auth.h"
 
 #include <mbedtls/md.h>
@@ -33,7 +35,7 @@ static char *make_key(const char *configured, const char *name, size_t *len)
     return b.ptr;
 }
 
-int sc_auth_init(const sc_settings *st, char *err, size_t errlen)
+int sc_api_auth_init(const sc_settings *st, char *err, size_t errlen)
 {
     if (*st->access_token_key && strcmp(st->access_token_key, st->refresh_token_key) == 0) {
         snprintf(err, errlen, "ACCESS_TOKEN_KEY and REFRESH_TOKEN_KEY must differ");
@@ -42,26 +44,26 @@ int sc_auth_init(const sc_settings *st, char *err, size_t errlen)
     if ((*st->access_token_key && strlen(st->access_token_key) < 32) ||
         (*st->refresh_token_key && strlen(st->refresh_token_key) < 32))
         sc_log_warn("token keys shorter than 32 bytes are weak");
-    sc_auth_shutdown();
+    sc_api_auth_shutdown();
     access_key = make_key(st->access_token_key, "ACCESS_TOKEN_KEY", &access_key_len);
     refresh_key = make_key(st->refresh_token_key, "REFRESH_TOKEN_KEY", &refresh_key_len);
     return 0;
 }
 
-void sc_auth_shutdown(void)
+void sc_api_auth_shutdown(void)
 {
     free(access_key);
     free(refresh_key);
     access_key = refresh_key = NULL;
 }
 
-const char *sc_auth_refresh_key(size_t *len)
+const char *sc_api_auth_refresh_key(size_t *len)
 {
     *len = refresh_key_len;
     return refresh_key;
 }
 
-void sc_auth_url_mac(const void *data, size_t len, unsigned char mac[32])
+void sc_api_auth_url_mac(const void *data, size_t len, unsigned char mac[32])
 {
     static const char label[] = "staccato signed URL v1";
     const mbedtls_md_info_t *sha256 = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
@@ -71,7 +73,7 @@ void sc_auth_url_mac(const void *data, size_t len, unsigned char mac[32])
     mbedtls_md_hmac(sha256, key, sizeof(key), data, len, mac);
 }
 
-sc_slice sc_req_cookie(const sc_req *req, const char *name)
+sc_slice sc_api_auth_cookie(const sc_req *req, const char *name)
 {
     size_t nl = strlen(name);
     for (size_t i = 0; i < req->nheaders; i++) {
@@ -95,7 +97,7 @@ static int unauthorized(sc_req *req, const char *message)
     return sc_res_error(req, 401, message);
 }
 
-int sc_auth_forbidden(sc_req *req, const char *message)
+int sc_api_auth_forbidden(sc_req *req, const char *message)
 {
     return sc_res_error(req, 403, message ? message : "you are not allowed to do this");
 }
@@ -113,7 +115,7 @@ static sc_slice origin_host(sc_slice s)
 
 /* Cookies ride along on cross-site requests, so a cookie-authenticated request that changes something must come
  * from our own origin (or one configured as trusted). SameSite=Lax stops most of it; this stops the rest. */
-bool sc_auth_same_origin(sc_req *req)
+bool sc_api_auth_same_origin(sc_req *req)
 {
     unsigned unsafe = SC_M_POST | SC_M_PUT | SC_M_PATCH | SC_M_DELETE;
     if (!(req->method & unsafe))
@@ -126,7 +128,7 @@ bool sc_auth_same_origin(sc_req *req)
     sc_slice host = sc_req_header(req, "host");
     if (host.ptr && sc_slice_eq_nocase(origin_host(origin), host))
         return true;
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     sc_slice allowed = sc_slice_cstr(app->settings->cookie_origins);
     while (allowed.len) {
         long comma = sc_slice_find(allowed, ',');
@@ -138,9 +140,9 @@ bool sc_auth_same_origin(sc_req *req)
     return false;
 }
 
-static int authenticate(sc_req *req, sc_principal **out, bool required)
+static int authenticate(sc_req *req, sc_api_principal **out, bool required)
 {
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     *out = NULL;
     sc_slice token = SC_SLICE_NULL;
     bool cookie = false;
@@ -150,7 +152,7 @@ static int authenticate(sc_req *req, sc_principal **out, bool required)
             return unauthorized(req, "use a bearer token");
         token = sc_slice_trim((sc_slice){authz.ptr + 7, authz.len - 7});
     } else {
-        token = sc_req_cookie(req, SC_ACCESS_COOKIE);
+        token = sc_api_auth_cookie(req, SC_API_ACCESS_COOKIE);
         cookie = token.ptr != NULL;
     }
     if (!token.ptr)
@@ -160,9 +162,9 @@ static int authenticate(sc_req *req, sc_principal **out, bool required)
                            (int64_t)app->settings->token_leeway_s, "access", &claims);
     if (rc != 0)
         return unauthorized(req, sc_jwt_strerror(rc));
-    if (cookie && !sc_auth_same_origin(req))
-        return sc_auth_forbidden(req, "cross-origin request with cookie credentials");
-    sc_principal *p = sc_arena_alloc(req->arena, sizeof(*p));
+    if (cookie && !sc_api_auth_same_origin(req))
+        return sc_api_auth_forbidden(req, "cross-origin request with cookie credentials");
+    sc_api_principal *p = sc_arena_alloc(req->arena, sizeof(*p));
     snprintf(p->id, sizeof(p->id), "%s", claims.sub);
     snprintf(p->role, sizeof(p->role), "%s", claims.role[0] ? claims.role : "user");
     p->via_cookie = cookie;
@@ -170,15 +172,25 @@ static int authenticate(sc_req *req, sc_principal **out, bool required)
     return 0;
 }
 
-int sc_auth_require(sc_req *req, sc_principal **out) { return authenticate(req, out, true); }
-int sc_auth_optional(sc_req *req, sc_principal **out) { return authenticate(req, out, false); }
+int sc_api_auth_require(sc_req *req, sc_api_principal **out) { return authenticate(req, out, true); }
+int sc_api_auth_optional(sc_req *req, sc_api_principal **out) { return authenticate(req, out, false); }
 
-bool sc_auth_is(const sc_principal *p, const char *role)
+int sc_api_auth_admin(sc_req *req, sc_api_principal **out)
+{
+    int st = sc_api_auth_require(req, out);
+    if (st)
+        return st;
+    return sc_api_auth_is(*out, "admin") ? 0 : sc_api_auth_forbidden(req, "admins only");
+}
+
+const char *sc_api_auth_admin_flag(const sc_api_principal *p) { return sc_api_auth_is(p, "admin") ? "true" : "false"; }
+
+bool sc_api_auth_is(const sc_api_principal *p, const char *role)
 {
     return p && (strcmp(p->role, "admin") == 0 || strcmp(p->role, role) == 0);
 }
 
-void sc_auth_access_token(const sc_app *app, const char *user_id, const char *role, sc_buf *out)
+void sc_api_auth_access_token(const sc_app *app, const char *user_id, const char *role, sc_buf *out)
 {
     sc_jwt_claims c = {0};
     snprintf(c.sub, sizeof(c.sub), "%s", user_id);
@@ -189,7 +201,7 @@ void sc_auth_access_token(const sc_app *app, const char *user_id, const char *ro
     sc_jwt_sign(&c, access_key, access_key_len, out);
 }
 
-void sc_auth_token_hash(sc_slice token, char hash[65])
+void sc_api_auth_token_hash(sc_slice token, char hash[65])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char d[32];
@@ -201,7 +213,7 @@ void sc_auth_token_hash(sc_slice token, char hash[65])
     hash[64] = '\0';
 }
 
-void sc_auth_refresh_token(const sc_app *app, const char *user_id, const char *fam, sc_buf *out, char hash[65],
+void sc_api_auth_refresh_token(const sc_app *app, const char *user_id, const char *fam, sc_buf *out, char hash[65],
                            char family[64])
 {
     sc_jwt_claims c = {0};
@@ -216,6 +228,6 @@ void sc_auth_refresh_token(const sc_app *app, const char *user_id, const char *f
     c.exp = c.iat + (int64_t)app->settings->refresh_token_age;
     size_t start = out->len;
     sc_jwt_sign(&c, refresh_key, refresh_key_len, out);
-    sc_auth_token_hash((sc_slice){out->ptr + start, out->len - start}, hash);
+    sc_api_auth_token_hash((sc_slice){out->ptr + start, out->len - start}, hash);
     memcpy(family, c.fam, 64);
 }

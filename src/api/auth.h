@@ -12,48 +12,58 @@
 #include "core/buf.h"
 #include "http/request.h"
 
-#define SC_ACCESS_COOKIE "staccato_access"
-#define SC_REFRESH_COOKIE "staccato_refresh"
+/* The cookies tokens travel in with ?cookie=1 (HttpOnly, Secure, SameSite=Lax). */
+#define SC_API_ACCESS_COOKIE "staccato_access"
+#define SC_API_REFRESH_COOKIE "staccato_refresh"
 
-typedef struct sc_principal {
+/* Who is calling: the access token's subject and role, and whether it came in a cookie. */
+typedef struct sc_api_principal {
     char id[64];
     char role[16];
     bool via_cookie;
-} sc_principal;
+} sc_api_principal;
 
 /* Authenticates the request. Returns 0 and sets *out, or answers 401 (with WWW-Authenticate: Bearer) or, for a
  * cookie-authenticated unsafe request from a foreign origin, 403, and returns that status. */
-int sc_auth_require(sc_req *req, sc_principal **out);
-/* Like sc_auth_require, but a request without credentials is fine (*out NULL); bad credentials still fail. */
-int sc_auth_optional(sc_req *req, sc_principal **out);
+int sc_api_auth_require(sc_req *req, sc_api_principal **out);
+/* Like sc_api_auth_require, but a request without credentials is fine (*out NULL); bad credentials still fail. */
+int sc_api_auth_optional(sc_req *req, sc_api_principal **out);
+/* Like sc_api_auth_require, then 403 "admins only" for anyone but an admin: checked before anything about the
+ * target is looked up, so that other callers learn nothing (not even whether an id exists). */
+int sc_api_auth_admin(sc_req *req, sc_api_principal **out);
 /* Whether the principal has the role (admins have every role). */
-bool sc_auth_is(const sc_principal *p, const char *role);
+bool sc_api_auth_is(const sc_api_principal *p, const char *role);
+/* "true" when the principal (NULL: anonymous) is an admin, else "false": the admin parameter of the statements
+ * whose visibility rules depend on the caller. */
+const char *sc_api_auth_admin_flag(const sc_api_principal *p);
 /* Answers 403 and returns it. */
-int sc_auth_forbidden(sc_req *req, const char *message);
+int sc_api_auth_forbidden(sc_req *req, const char *message);
 
 /* Whether an unsafe request comes from the server's own origin (Origin matching Host, Sec-Fetch-Site
  * same-origin) or one in STACCATO_COOKIE_ORIGINS; safe methods always pass. Cookie-authenticated requests must. */
-bool sc_auth_same_origin(sc_req *req);
+bool sc_api_auth_same_origin(sc_req *req);
 
 /* The value of a cookie from the Cookie header(s), or a slice with ptr NULL. */
-sc_slice sc_req_cookie(const sc_req *req, const char *name);
+sc_slice sc_api_auth_cookie(const sc_req *req, const char *name);
 
 /* Appends a signed access token. */
-void sc_auth_access_token(const sc_app *app, const char *user_id, const char *role, sc_buf *out);
+void sc_api_auth_access_token(const sc_app *app, const char *user_id, const char *role, sc_buf *out);
 /* Appends a signed refresh token for the user in family fam (NULL: a new family) and writes its hash (64 hex
  * digits and NUL) and family id. */
-void sc_auth_refresh_token(const sc_app *app, const char *user_id, const char *fam, sc_buf *out, char hash[65],
+void sc_api_auth_refresh_token(const sc_app *app, const char *user_id, const char *fam, sc_buf *out, char hash[65],
                            char family[64]);
 /* SHA-256 of a token as 64 hex digits. */
-void sc_auth_token_hash(sc_slice token, char hash[65]);
+void sc_api_auth_token_hash(sc_slice token, char hash[65]);
 
 /* Sets up the signing keys from settings (random ones when unset); returns 0 or -1 with a message. */
-int sc_auth_init(const sc_settings *st, char *err, size_t errlen);
-void sc_auth_shutdown(void);
-const char *sc_auth_refresh_key(size_t *len);
+int sc_api_auth_init(const sc_settings *st, char *err, size_t errlen);
+/* Frees the signing keys. */
+void sc_api_auth_shutdown(void);
+/* The key refresh tokens are signed with, and its length. */
+const char *sc_api_auth_refresh_key(size_t *len);
 
 /* HMAC-SHA256 of data for URLs the server signs (signed stream URLs), under a key derived from ACCESS_TOKEN_KEY
  * (HMAC of a fixed label), so that a URL signature is never also a valid token signature and the other way round. */
-void sc_auth_url_mac(const void *data, size_t len, unsigned char mac[32]);
+void sc_api_auth_url_mac(const void *data, size_t len, unsigned char mac[32]);
 
 #endif

@@ -1,5 +1,7 @@
 /* Sessions: login (POST), refresh with rotation (PUT) and logout (DELETE) of /authentications, with tokens in the
- * body or, with ?cookie=1, also in HttpOnly cookies. */
+ * body or, with ?cookie=1, also in HttpOnly cookies (routes and SQL in api/authentications.h). */
+#include "api/authentications.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -39,11 +41,8 @@ static void on_request_gone(void *data)
 
 static session_ctx *ctx_new(sc_req *req)
 {
-    session_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
-    memset(ctx, 0, sizeof(*ctx));
+    session_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), on_request_gone);
     ctx->req = req;
-    req->state = ctx;
-    sc_req_on_dispose(req, on_request_gone, ctx);
     sc_slice v;
     ctx->cookies = sc_req_query(req, "cookie", &v) && (sc_slice_eq(v, SC_SLICE_LIT("1")) ||
                                                        sc_slice_eq(v, SC_SLICE_LIT("true")));
@@ -63,9 +62,9 @@ static void set_cookie(sc_req *req, const char *name, sc_slice value, const char
 static int respond_tokens(session_ctx *ctx, int status, const char *message)
 {
     sc_req *req = ctx->req;
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     sc_buf access = {0};
-    sc_auth_access_token(app, ctx->user_id, ctx->role, &access);
+    sc_api_auth_access_token(app, ctx->user_id, ctx->role, &access);
     sc_jw *w = sc_api_begin(req);
     sc_jw_key(w, "message");
     sc_jw_cstr(w, message);
@@ -78,8 +77,8 @@ static int respond_tokens(session_ctx *ctx, int status, const char *message)
     sc_jw_obj_end(w);
     sc_api_end(w, status);
     if (ctx->cookies || ctx->refresh_from_cookie) {
-        set_cookie(req, SC_ACCESS_COOKIE, sc_buf_slice(&access), "/", app->settings->access_token_age);
-        set_cookie(req, SC_REFRESH_COOKIE, sc_buf_slice(&ctx->refresh), "/authentications",
+        set_cookie(req, SC_API_ACCESS_COOKIE, sc_buf_slice(&access), "/", app->settings->access_token_age);
+        set_cookie(req, SC_API_REFRESH_COOKIE, sc_buf_slice(&ctx->refresh), "/authentications",
                    app->settings->refresh_token_age);
     }
     sc_buf_free(&access);
@@ -92,7 +91,7 @@ static void on_refresh_stored(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
     if (err)
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
     else
         sc_req_finish(req, respond_tokens(ctx, 201, "authentication added"));
 }
@@ -104,23 +103,22 @@ static void on_verified(void *data, bool match)
     ctx->job = NULL;
     if (!match) {
         /* One message for an unknown user and a wrong password alike. */
-        sc_req_finish(req, sc_res_error(req, 401, "invalid username or password"));
+        sc_api_finish_error(req, 401, "invalid username or password");
         return;
     }
     sc_ratelimit_login_succeeded(req, sc_slice_cstr(ctx->username));
-    const sc_app *app = req->app;
-    sc_auth_refresh_token(app, ctx->user_id, NULL, &ctx->refresh, ctx->new_hash, ctx->family);
+    const sc_app *app = sc_api_app(req);
+    sc_api_auth_refresh_token(app, ctx->user_id, NULL, &ctx->refresh, ctx->new_hash, ctx->family);
     char age[24];
     snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
-    const char *params[] = {ctx->new_hash, ctx->user_id, ctx->family, age};
-    sc_api_db(req, SC_STMT_REFRESH_INSERT, 4, params, on_refresh_stored);
+    SC_API_DB(req, SC_STMT_REFRESH_INSERT, on_refresh_stored, ctx->new_hash, ctx->user_id, ctx->family, age);
 }
 
 static void on_user_found(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
     const char *hash = NULL;
@@ -130,8 +128,7 @@ static void on_user_found(sc_req *req, const char *err, PGresult *res)
         snprintf(ctx->role, sizeof(ctx->role), "%s", PQgetvalue(res, 0, 2));
     }
     /* An unknown user is verified against a dummy hash: the answer takes as long as for a wrong password. */
-    ctx->job = sc_password_verify(((sc_app *)req->app)->loop, hash, ctx->password, ctx->password_len, on_verified,
-                                  ctx);
+    ctx->job = sc_password_verify(sc_api_app(req)->loop, hash, ctx->password, ctx->password_len, on_verified, ctx);
 }
 
 static void on_rate_checked(sc_req *req, bool allowed, uint64_t retry_after)
@@ -141,11 +138,10 @@ static void on_rate_checked(sc_req *req, bool allowed, uint64_t retry_after)
         char v[24];
         snprintf(v, sizeof(v), "%llu", (unsigned long long)(retry_after ? retry_after : 1));
         sc_res_header(req, "Retry-After", sc_slice_cstr(v));
-        sc_req_finish(req, sc_res_error(req, 429, "too many login attempts; try again later"));
+        sc_api_finish_error(req, 429, "too many login attempts; try again later");
         return;
     }
-    const char *params[] = {ctx->username};
-    sc_api_db(req, SC_STMT_USER_LOGIN, 1, params, on_user_found);
+    SC_API_DB(req, SC_STMT_USER_LOGIN, on_user_found, ctx->username);
 }
 
 int sc_api_auth_login(sc_req *req)
@@ -177,21 +173,21 @@ static int presented_refresh(sc_req *req, session_ctx *ctx, sc_jwt_claims *claim
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);
     if (!token.ptr) {
-        token = sc_req_cookie(req, SC_REFRESH_COOKIE);
+        token = sc_api_auth_cookie(req, SC_API_REFRESH_COOKIE);
         ctx->refresh_from_cookie = token.ptr != NULL;
-        if (token.ptr && !sc_auth_same_origin(req))
-            return sc_auth_forbidden(req, "cross-origin request with cookie credentials");
+        if (token.ptr && !sc_api_auth_same_origin(req))
+            return sc_api_auth_forbidden(req, "cross-origin request with cookie credentials");
     }
     if (!token.ptr)
         return sc_res_error(req, 400, "refreshToken is required");
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     size_t keylen;
-    const char *key = sc_auth_refresh_key(&keylen);
+    const char *key = sc_api_auth_refresh_key(&keylen);
     int rc = sc_jwt_verify(token.ptr, token.len, key, keylen, (int64_t)time(NULL),
                            (int64_t)app->settings->token_leeway_s, "refresh", claims);
     if (rc != 0 || !claims->fam[0])
         return sc_res_error(req, 400, "refresh token is not valid");
-    sc_auth_token_hash(token, ctx->old_hash);
+    sc_api_auth_token_hash(token, ctx->old_hash);
     return 0;
 }
 
@@ -199,20 +195,19 @@ static void on_family_revoked(sc_req *req, const char *err, PGresult *res)
 {
     (void)res;
     (void)err;
-    sc_req_finish(req, sc_res_error(req, 400, "refresh token is not valid"));
+    sc_api_finish_error(req, 400, "refresh token is not valid");
 }
 
 static void on_rotated(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
     if (PQntuples(res) == 0) {
         /* Unknown, expired or already used: if it was used before, its whole family is compromised. */
-        const char *params[] = {ctx->old_hash};
-        sc_api_db(req, SC_STMT_REFRESH_REUSE, 1, params, on_family_revoked);
+        SC_API_DB(req, SC_STMT_REFRESH_REUSE, on_family_revoked, ctx->old_hash);
         return;
     }
     snprintf(ctx->user_id, sizeof(ctx->user_id), "%s", PQgetvalue(res, 0, 0));
@@ -220,48 +215,43 @@ static void on_rotated(sc_req *req, const char *err, PGresult *res)
     sc_req_finish(req, respond_tokens(ctx, 200, "access token refreshed"));
 }
 
-int sc_api_auth_refresh(sc_req *req)
-{
-    session_ctx *ctx = ctx_new(req);
-    sc_jwt_claims claims;
-    int st = presented_refresh(req, ctx, &claims);
-    if (st)
-        return st;
-    const sc_app *app = req->app;
-    sc_auth_refresh_token(app, claims.sub, claims.fam, &ctx->refresh, ctx->new_hash, ctx->family);
-    char age[24];
-    snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
-    const char *params[] = {ctx->old_hash, ctx->new_hash, age};
-    sc_api_db(req, SC_STMT_REFRESH_ROTATE, 3, params, on_rotated);
-    return SC_ASYNC;
-}
-
 static void on_revoked(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
     if (PQntuples(res) == 0) {
-        sc_req_finish(req, sc_res_error(req, 400, "refresh token is not valid"));
+        sc_api_finish_error(req, 400, "refresh token is not valid");
         return;
     }
     if (ctx->refresh_from_cookie || ctx->cookies) {
-        set_cookie(req, SC_ACCESS_COOKIE, SC_SLICE_LIT(""), "/", 0);
-        set_cookie(req, SC_REFRESH_COOKIE, SC_SLICE_LIT(""), "/authentications", 0);
+        set_cookie(req, SC_API_ACCESS_COOKIE, SC_SLICE_LIT(""), "/", 0);
+        set_cookie(req, SC_API_REFRESH_COOKIE, SC_SLICE_LIT(""), "/authentications", 0);
     }
     sc_req_finish(req, sc_api_message(req, 200, "refresh token deleted"));
 }
 
-int sc_api_auth_logout(sc_req *req)
+/* PUT (rotate) and DELETE of /authentications: the presented refresh token, then its rotation or revocation. */
+static int presented_token_call(sc_req *req, bool rotate)
 {
     session_ctx *ctx = ctx_new(req);
     sc_jwt_claims claims;
     int st = presented_refresh(req, ctx, &claims);
     if (st)
         return st;
-    const char *params[] = {ctx->old_hash};
-    sc_api_db(req, SC_STMT_REFRESH_REVOKE, 1, params, on_revoked);
+    if (!rotate) {
+        SC_API_DB(req, SC_STMT_REFRESH_REVOKE, on_revoked, ctx->old_hash);
+        return SC_ASYNC;
+    }
+    const sc_app *app = sc_api_app(req);
+    sc_api_auth_refresh_token(app, claims.sub, claims.fam, &ctx->refresh, ctx->new_hash, ctx->family);
+    char age[24];
+    snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
+    SC_API_DB(req, SC_STMT_REFRESH_ROTATE, on_rotated, ctx->old_hash, ctx->new_hash, age);
     return SC_ASYNC;
 }
+
+int sc_api_auth_refresh(sc_req *req) { return presented_token_call(req, true); }
+int sc_api_auth_logout(sc_req *req) { return presented_token_call(req, false); }

@@ -1,11 +1,14 @@
 /* Endpoints for the test suite, enabled by STACCATO_DEBUG_ROUTES: an echo of the parsed body, and a response
  * delayed by a timer (a stand-in for slow asynchronous work such as a database query). */
+#include "api/debug.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <uv.h>
 
 #include "api/api.h"
 #include "api/db.h"
+#include "api/respond.h"
 #include "core/mem.h"
 #include "http/request.h"
 #include "http/server.h"
@@ -28,29 +31,23 @@ int sc_api_debug_echo(sc_req *req)
         if (!doc)
             return sc_res_error(req, 400, "request body is not valid JSON");
     }
-    req->res.content_type = "application/json; charset=utf-8";
-    sc_jw w;
-    sc_jw_init(&w, req->res.body);
-    sc_jw_obj_begin(&w);
-    sc_jw_key(&w, "status");
-    sc_jw_cstr(&w, "success");
-    sc_jw_key(&w, "data");
-    sc_jw_obj_begin(&w);
-    sc_jw_key(&w, "bytes");
-    sc_jw_uint(&w, bytes);
-    sc_jw_key(&w, "json");
+    sc_jw *w = sc_api_begin(req);
+    sc_jw_key(w, "data");
+    sc_jw_obj_begin(w);
+    sc_jw_key(w, "bytes");
+    sc_jw_uint(w, bytes);
+    sc_jw_key(w, "json");
     if (doc) {
         sc_buf tmp = {0};
         json_dump_callback(doc, dump_cb, &tmp, JSON_COMPACT | JSON_ENCODE_ANY);
-        sc_jw_raw(&w, sc_buf_slice(&tmp));
+        sc_jw_raw(w, sc_buf_slice(&tmp));
         sc_buf_free(&tmp);
         json_decref(doc);
     } else {
-        sc_jw_null(&w);
+        sc_jw_null(w);
     }
-    sc_jw_obj_end(&w);
-    sc_jw_obj_end(&w);
-    return 200;
+    sc_jw_obj_end(w);
+    return sc_api_end(w, 200);
 }
 
 typedef struct sleeper {
@@ -97,22 +94,10 @@ int sc_api_debug_sleep(sc_req *req)
 static void on_debug_db(sc_req *req, const char *err, PGresult *res)
 {
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
-    req->res.content_type = "application/json; charset=utf-8";
-    sc_jw w;
-    sc_jw_init(&w, req->res.body);
-    sc_jw_obj_begin(&w);
-    sc_jw_key(&w, "status");
-    sc_jw_cstr(&w, "success");
-    sc_jw_key(&w, "data");
-    sc_jw_obj_begin(&w);
-    sc_jw_key(&w, "tag");
-    sc_jw_cstr(&w, PQgetvalue(res, 0, 0));
-    sc_jw_obj_end(&w);
-    sc_jw_obj_end(&w);
-    sc_req_finish(req, 200);
+    sc_req_finish(req, sc_api_data_str(req, 200, NULL, "tag", PQgetvalue(res, 0, 0)));
 }
 
 /* Runs one query that echoes `tag` after `sleep_ms` on the database, to test the pool under concurrency, slow
@@ -125,8 +110,7 @@ int sc_api_debug_db(sc_req *req)
     sc_req_query(req, "sleep_ms", &sleep);
     if (sc_slice_to_u64(sleep, 600000, &ms) != 0)
         return sc_res_error(req, 400, "sleep_ms must be a whole number of milliseconds up to 600000");
-    const char *params[] = {tag.ptr, sleep.ptr};
-    sc_api_db(req, SC_STMT_DEBUG_SLEEP, 2, params, on_debug_db);
+    SC_API_DB(req, SC_STMT_DEBUG_SLEEP, on_debug_db, tag.ptr, sleep.ptr);
     return SC_ASYNC;
 }
 

@@ -28,8 +28,10 @@
 
 #define SC_MEDIA_CHANNEL "staccato_media"
 
+/* What an entry is about: a song's audio or an album's cover. */
 typedef enum { SC_MEDIA_SONG = 's', SC_MEDIA_COVER = 'a' } sc_media_kind;
 
+/* The caller-independent facts of one song's audio or one album's cover. */
 typedef struct sc_media_facts {
     bool has_media;       /* false: the song has no audio, the album no cover (the rest but owner/public unset) */
     bool is_public;       /* a song: not flagged and public; an album: not flagged */
@@ -65,10 +67,12 @@ void sc_media_cache_forget(sc_media_cache *c, sc_media_kind kind, sc_slice id);
 /* Drops every entry (a change whose reach is not known, such as an account deleted). */
 void sc_media_cache_clear(sc_media_cache *c);
 
+/* What /metrics reports of the cache. */
 typedef struct sc_media_cache_stats {
     uint64_t hits, misses, entries, files;
     uint64_t notifications; /* of changes, received */
 } sc_media_cache_stats;
+/* The cache's counters (all 0 without a cache). */
 sc_media_cache_stats sc_media_cache_get_stats(const sc_media_cache *c);
 
 /* Drops everything and closes the connection; on_closed runs when its handles are closed (at once for NULL). */

@@ -1,4 +1,6 @@
-/* Operational endpoints: liveness and metrics. */
+/* Operational endpoints: liveness, readiness and metrics (routes in api/ops.h). */
+#include "api/ops.h"
+
 #include "api/api.h"
 #include "api/db.h"
 #include "api/media_cache.h"
@@ -20,7 +22,7 @@ int sc_api_metrics(sc_req *req)
 {
     req->res.content_type = "text/plain; version=0.0.4; charset=utf-8";
     sc_server_metrics_render(req->server, req->res.body);
-    sc_media_cache_stats mc = sc_media_cache_get_stats(((sc_app *)req->app)->media);
+    sc_media_cache_stats mc = sc_media_cache_get_stats(sc_api_app(req)->media);
     sc_buf_printf(req->res.body,
                   "# HELP staccato_media_cache_lookups_total Stream requests answered from the media cache (hit) or "
                   "the database (miss).\n# TYPE staccato_media_cache_lookups_total counter\n"
@@ -40,7 +42,7 @@ int sc_api_metrics(sc_req *req)
 
 static void on_ping(sc_req *req, const char *err, PGresult *res)
 {
-    sc_app *app = req->app;
+    sc_app *app = sc_api_app(req);
     (void)res;
     bool db = err == NULL;
     bool cache = app->redis && sc_redis_connected(app->redis);

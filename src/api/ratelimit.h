@@ -19,7 +19,9 @@ void sc_ratelimit_login(sc_req *req, sc_slice username, sc_ratelimit_cb cb);
 /* Takes back the attempt a successful login counted, so that only failures use up the allowance. */
 void sc_ratelimit_login_succeeded(sc_req *req, sc_slice username);
 
+/* The local table of login counters, used while Redis is unreachable (one per worker, app->local_limits). */
 sc_ratelimit *sc_ratelimit_new(void);
+/* Frees the local table. */
 void sc_ratelimit_free(sc_ratelimit *rl);
 /* Counts a hit on key in the local table; returns the count in the current window and its seconds left. */
 uint64_t sc_ratelimit_local_hit(sc_ratelimit *rl, const char *key, uint64_t window_s, uint64_t now_s,

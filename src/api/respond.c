@@ -1,6 +1,8 @@
+/* The API's answers (api/respond.h): envelopes, request checks shared by every resource, and list paging. */
 #include "api/respond.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "api/api.h"
 
@@ -45,9 +47,38 @@ int sc_api_data_str(sc_req *req, int status, const char *msg, const char *key, c
     return sc_api_end(w, status);
 }
 
+int sc_api_data_raw(sc_req *req, int status, const char *key, sc_slice json)
+{
+    sc_jw *w = sc_api_begin(req);
+    sc_jw_key(w, "data");
+    if (key) {
+        sc_jw_obj_begin(w);
+        sc_jw_key(w, key);
+    }
+    sc_jw_raw(w, json);
+    if (key)
+        sc_jw_obj_end(w);
+    return sc_api_end(w, status);
+}
+
+void *sc_api_state_new(sc_req *req, size_t size, void (*on_gone)(void *state))
+{
+    void *state = sc_arena_alloc(req->arena, size);
+    memset(state, 0, size);
+    req->state = state;
+    if (on_gone)
+        sc_req_on_dispose(req, on_gone, state);
+    return state;
+}
+
+void sc_api_finish_error(sc_req *req, int status, const char *message)
+{
+    sc_req_finish(req, sc_res_error(req, status, message));
+}
+
 const char *sc_api_base_url(sc_req *req)
 {
-    const char *pub = ((sc_app *)req->app)->settings->public_url;
+    const char *pub = sc_api_app(req)->settings->public_url;
     if (pub && *pub) {
         size_t n = strlen(pub);
         while (n > 0 && pub[n - 1] == '/')
@@ -83,6 +114,20 @@ bool sc_api_plausible_id(sc_slice s)
     }
     return true;
 }
+
+const char *sc_api_id_or_null(sc_req *req, sc_slice s)
+{
+    if (!s.ptr)
+        return NULL;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c <= 0x20 || c >= 0x7f)
+            return NULL;
+    }
+    return sc_arena_strndup(req->arena, s.ptr, s.len);
+}
+
+const char *sc_api_dup(sc_req *req, sc_slice s) { return s.ptr ? sc_arena_strndup(req->arena, s.ptr, s.len) : NULL; }
 
 static int number_param(sc_req *req, const char *name, uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
 {

@@ -1,4 +1,5 @@
-/* Building the success envelope {"status":"success","message"?,"data"?} and reading list paging. */
+/* The API's answers: the success envelope {"status":"success","message"?,"data"?}, the error envelope, reading a
+ * JSON body, and what requests of every resource check the same way (ids, paging, the public base URL). */
 #ifndef SC_API_RESPOND_H
 #define SC_API_RESPOND_H
 
@@ -25,6 +26,16 @@ int sc_api_end(sc_jw *w, int status);
 int sc_api_message(sc_req *req, int status, const char *msg);
 /* {"status":"success","message":msg,"data":{key:value}} (msg may be NULL) */
 int sc_api_data_str(sc_req *req, int status, const char *msg, const char *key, const char *value);
+/* {"status":"success","data":{key:<json>}}, or {"status":"success","data":<json>} when key is NULL: json is
+ * already JSON (the database built it) and goes in as it is. Returns status. */
+int sc_api_data_raw(sc_req *req, int status, const char *key, sc_slice json);
+
+/* Finishes an asynchronous request with the error envelope (message NULL: the status' default message). */
+void sc_api_finish_error(sc_req *req, int status, const char *message);
+
+/* Zeroed per-request state of size bytes in the request's arena, made the request's state (req->state), with
+ * on_gone (may be NULL) registered to run when the request ends, to stop whatever the state still waits for. */
+void *sc_api_state_new(sc_req *req, size_t size, void (*on_gone)(void *state));
 
 /* The base of the absolute URLs the server hands out (coverUrl, stream URLs): STACCATO_PUBLIC_URL without a
  * trailing slash, else http:// or https:// (as the request came) and the Host header, or localhost when the
@@ -35,7 +46,14 @@ const char *sc_api_base_url(sc_req *req);
  * answered 404 without a query (and never reaches a SQL parameter or a cache key). */
 #define SC_API_MAX_ID_LEN 128
 bool sc_api_plausible_id(sc_slice id);
+/* An id as a query parameter where the query itself decides "not found": the id copied into the arena, or NULL
+ * (SQL NULL, which matches no row) when it holds a byte outside printable ASCII without space (a NUL libpq would
+ * cut the value at, bytes PostgreSQL would refuse as text). A NULL slice gives NULL. */
+const char *sc_api_id_or_null(sc_req *req, sc_slice id);
+/* A copy of s in the request's arena, or NULL when s.ptr is NULL (an absent optional field). */
+const char *sc_api_dup(sc_req *req, sc_slice s);
 
+/* A page of a list: ?page= and ?limit=, and the limit and offset as the text parameters of its statement. */
 typedef struct sc_page {
     uint64_t page, limit, offset;
     char limit_str[24], offset_str[24];
@@ -43,7 +61,7 @@ typedef struct sc_page {
 
 /* Reads ?page= (from 1) and ?limit= (default 100, at most 1000). Returns 0, or answers 400 and returns it. */
 int sc_api_page(sc_req *req, sc_page *out);
-/* Sets X-Total-Count. */
+/* Sets X-Total-Count: the length of the whole list, whatever the page. */
 void sc_api_total(sc_req *req, uint64_t total);
 
 #endif

@@ -1,47 +1,52 @@
-/* The one route table. Every endpoint of the server is a row here; the debug rows exist only when
- * STACCATO_DEBUG_ROUTES is on. */
+/* The one route table: every endpoint of the server is a row of one resource's list, joined here.
+ *
+ * How to add an endpoint: write its handler in api/<resource>.c, with a doc comment on its prototype in
+ * api/<resource>.h, add its row X(methods, "/pattern/{param}", handler) to that header's SC_ROUTES_<RESOURCE>
+ * list (SC_ROUTES_<RESOURCE>_STREAM for a handler that takes its body as a stream), and its statements as
+ * X(NAME, "sql") rows to SC_STMTS_<RESOURCE> in the same header. A new resource adds its route list below and its
+ * statement list to SC_API_STMTS (api/db.h). Within the table the first row that matches a path and method wins,
+ * so a literal segment comes before a parameter in the same place (/users/me before /users/{id}). The debug rows
+ * exist only when STACCATO_DEBUG_ROUTES is on. */
 #include "api/api.h"
-#include "api/routes_catalog.h"
-#include "api/routes_jobs.h"
-#include "api/routes_playlists.h"
-#include "api/routes_social.h"
-#include "api/routes_stream.h"
-#include "api/routes_upload.h"
+
+#include "api/albums.h"
+#include "api/authentications.h"
+#include "api/collaborations.h"
+#include "api/debug.h"
+#include "api/export.h"
+#include "api/genres.h"
+#include "api/likes.h"
+#include "api/ops.h"
+#include "api/playlists.h"
+#include "api/songs.h"
+#include "api/stream.h"
+#include "api/uploads.h"
+#include "api/users.h"
 #include "http/method.h"
 
+/* Routes whose bodies are read whole before the handler runs (within the server's body limit). */
 #define ROUTES(X)                                                                                                 \
-    X(SC_M_GET, "/health", sc_api_health)                                                                         \
-    X(SC_M_GET, "/ready", sc_api_ready)                                                                           \
-    X(SC_M_GET, "/metrics", sc_api_metrics)                                                                       \
-    X(SC_M_POST, "/users", sc_api_users_create)                                                                   \
-    X(SC_M_GET, "/users", sc_api_users_list)                                                                      \
-    X(SC_M_GET, "/users/me", sc_api_users_me)                                                                     \
-    X(SC_M_PUT, "/users/me", sc_api_users_me_update)                                                              \
-    X(SC_M_GET, "/users/{id}", sc_api_users_get)                                                                  \
-    X(SC_M_PUT, "/users/{id}", sc_api_users_update)                                                               \
-    X(SC_M_DELETE, "/users/{id}", sc_api_users_delete)                                                            \
-    X(SC_M_POST, "/authentications", sc_api_auth_login)                                                           \
-    X(SC_M_PUT, "/authentications", sc_api_auth_refresh)                                                          \
-    X(SC_M_DELETE, "/authentications", sc_api_auth_logout)                                                       \
-    SC_ROUTES_CATALOG(X)                                                                                          \
+    SC_ROUTES_OPS(X)                                                                                              \
+    SC_ROUTES_USERS(X)                                                                                            \
+    SC_ROUTES_AUTHENTICATIONS(X)                                                                                  \
+    SC_ROUTES_ALBUMS(X)                                                                                           \
+    SC_ROUTES_SONGS(X)                                                                                            \
+    SC_ROUTES_GENRES(X)                                                                                           \
     SC_ROUTES_PLAYLISTS(X)                                                                                        \
-    SC_ROUTES_SOCIAL(X)                                                                                           \
+    SC_ROUTES_COLLABORATIONS(X)                                                                                   \
+    SC_ROUTES_LIKES(X)                                                                                            \
     SC_ROUTES_STREAM(X)                                                                                           \
-    SC_ROUTES_JOBS(X)                                                                                             \
-    SC_ROUTES_UPLOAD_PLAIN(X)
+    SC_ROUTES_EXPORT(X)
 
-#define DEBUG_ROUTES(X)                                                                                           \
-    X(SC_M_POST | SC_M_PUT, "/_debug/echo", sc_api_debug_echo)                                                   \
-    X(SC_M_GET, "/_debug/sleep", sc_api_debug_sleep)                                                              \
-    X(SC_M_GET, "/_debug/db", sc_api_debug_db)
+/* Routes whose handlers take the body as a stream (see SC_ROUTE_STREAM_BODY). */
+#define STREAM_ROUTES(X) SC_ROUTES_UPLOADS_STREAM(X)
 
 #define ROW(methods, pattern, handler) {methods, pattern, handler, 0, 0},
-/* Uploads: the handler takes the body as a stream (see SC_ROUTE_STREAM_BODY). */
 #define STREAM_ROW(methods, pattern, handler) {methods, pattern, handler, 0, SC_ROUTE_STREAM_BODY},
 
-static const sc_route routes[] = {ROUTES(ROW) SC_ROUTES_UPLOAD(STREAM_ROW)};
-static const sc_route routes_with_debug[] = {ROUTES(ROW) SC_ROUTES_UPLOAD(STREAM_ROW) DEBUG_ROUTES(ROW)
-                                                STREAM_ROW(SC_M_POST | SC_M_PUT, "/_debug/upload", sc_api_debug_upload)};
+static const sc_route routes[] = {ROUTES(ROW) STREAM_ROUTES(STREAM_ROW)};
+static const sc_route routes_with_debug[] = {ROUTES(ROW) STREAM_ROUTES(STREAM_ROW) SC_ROUTES_DEBUG(ROW)
+                                                 SC_ROUTES_DEBUG_STREAM(STREAM_ROW)};
 
 const sc_route *sc_api_routes(const sc_app *app, size_t *n)
 {

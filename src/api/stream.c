@@ -1,5 +1,5 @@
 /* Media streaming: a song's audio (GET|HEAD /songs/{id}/stream), signed URLs for it (GET /songs/{id}/stream-url)
- * and album covers (GET|HEAD /albums/{id}/cover).
+ * and album covers (GET|HEAD /albums/{id}/cover); routes and SQL in api/stream.h.
  *
  * Who may stream. The catalog is public in the OpenMusic way: a public song (not flagged, visibility public) plays
  * for anyone, with or without credentials. Private and flagged songs play for their owner and admins, identified
@@ -7,8 +7,8 @@
  * catalog gives for songs they cannot see. Covers follow the album: public unless the album is flagged.
  *
  * Signed URLs: /songs/{id}/stream?expires=<unix seconds>&sig=<base64url HMAC-SHA256 of "<id>:<expires>">, the key
- * derived from ACCESS_TOKEN_KEY (sc_auth_url_mac). GET /songs/{id}/stream-url issues one to a signed-in caller who
- * can see the song, valid for STACCATO_STREAM_URL_TTL_S. The URL is a capability for that one song until it
+ * derived from ACCESS_TOKEN_KEY (sc_api_auth_url_mac). GET /songs/{id}/stream-url issues one to a signed-in caller
+ * who can see the song, valid for STACCATO_STREAM_URL_TTL_S. The URL is a capability for that one song until it
  * expires: it plays even if the song is made private or flagged in the meantime, which the short lifetime bounds.
  * A URL whose signature does not verify, or that has expired, is a 403 (not a 401: there is no authentication
  * scheme to challenge with, and retrying with a token would not make the URL valid), checked before the song is
@@ -33,6 +33,8 @@
  *
  * Range errors: a 416 carries an empty body (the client asked for media, not JSON) and a Content-Range of "bytes",
  * an asterisk, a slash and the length; a failed If-Match / If-Unmodified-Since is a 412 with the usual JSON error. */
+#include "api/stream.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +48,6 @@
 #include "api/db.h"
 #include "api/media_cache.h"
 #include "api/respond.h"
-#include "api/routes_stream.h"
 #include "core/base64.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -64,7 +65,7 @@ typedef struct stream_ctx {
     sc_req *req;
     const char *noun;    /* "song" or "album" */
     const char *no_media; /* message of the 404 for a song without audio or an album without cover */
-    sc_principal *who;
+    sc_api_principal *who;
     const char *id;
     sc_range_request cond; /* the conditional and range headers */
     sc_media_kind kind;
@@ -91,12 +92,6 @@ struct media_open {
 
 /* ---- helpers ---------------------------------------------------------------------------------------------- */
 
-static sc_app *app_of(sc_req *req) { return req->app; }
-
-static const char *dup_slice(sc_req *req, sc_slice s)
-{
-    return s.ptr ? sc_arena_strndup(req->arena, s.ptr, s.len) : NULL;
-}
 
 /* All values of a header, joined with ", " as a list header's lines may be (RFC 9110 section 5.3); ptr NULL when
  * absent. A singleton header sent twice becomes a list its parser rejects, which is the right outcome. */
@@ -139,7 +134,7 @@ static void sign(sc_slice id, sc_slice expires, char out[SIG_CHARS + 1])
     memcpy(data + n, expires.ptr, expires.len);
     n += expires.len;
     unsigned char mac[32];
-    sc_auth_url_mac(data, n, mac);
+    sc_api_auth_url_mac(data, n, mac);
     sc_buf b = {0};
     sc_base64url_encode(&b, mac, sizeof(mac));
     memcpy(out, b.ptr, SIG_CHARS);
@@ -153,16 +148,16 @@ static int check_signed_url(sc_req *req, sc_slice id, bool has_expires, sc_slice
     unsigned long long exp;
     if (!has_expires || !has_sig || !sc_api_plausible_id(id) || expires.len > 20 ||
         sc_slice_to_u64(expires, INT64_MAX, &exp) != 0 || sig.len != SIG_CHARS)
-        return sc_auth_forbidden(req, "invalid stream URL signature");
+        return sc_api_auth_forbidden(req, "invalid stream URL signature");
     char want[SIG_CHARS + 1];
     sign(id, expires, want);
     unsigned char diff = 0;
     for (size_t i = 0; i < SIG_CHARS; i++)
         diff |= (unsigned char)(want[i] ^ sig.ptr[i]);
     if (diff)
-        return sc_auth_forbidden(req, "invalid stream URL signature");
+        return sc_api_auth_forbidden(req, "invalid stream URL signature");
     if ((long long)exp < (long long)time(NULL))
-        return sc_auth_forbidden(req, "the stream URL has expired");
+        return sc_api_auth_forbidden(req, "the stream URL has expired");
     return 0;
 }
 
@@ -205,11 +200,6 @@ static const char *header_mime(sc_req *req, const char *mime)
     return ok ? sc_arena_strndup(req->arena, mime, n) : "application/octet-stream";
 }
 
-static void finish_error(sc_req *req, int status, const char *msg)
-{
-    sc_req_finish(req, sc_res_error(req, status, msg));
-}
-
 static void on_request_gone(void *data)
 {
     stream_ctx *ctx = data;
@@ -220,10 +210,9 @@ static void on_request_gone(void *data)
     }
 }
 
-static stream_ctx *ctx_new(sc_req *req, sc_principal *who, const char *noun, const char *no_media)
+static stream_ctx *ctx_new(sc_req *req, sc_api_principal *who, const char *noun, const char *no_media)
 {
-    stream_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
-    memset(ctx, 0, sizeof(*ctx));
+    stream_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), on_request_gone);
     ctx->req = req;
     ctx->who = who;
     ctx->noun = noun;
@@ -234,8 +223,6 @@ static stream_ctx *ctx_new(sc_req *req, sc_principal *who, const char *noun, con
     ctx->cond.if_unmodified_since = header_joined(req, "if-unmodified-since");
     ctx->cond.if_range = header_joined(req, "if-range");
     ctx->cond.range = header_joined(req, "range");
-    req->state = ctx;
-    sc_req_on_dispose(req, on_request_gone, ctx);
     return ctx;
 }
 
@@ -329,12 +316,12 @@ static void on_fstat(uv_fs_t *fs)
     if (result < 0 || !S_ISREG(st.st_mode)) {
         sc_log_error("media file %s: %s", ctx->path, result < 0 ? uv_strerror((int)result) : "not a regular file");
         drop_open(op);
-        finish_error(ctx->req, 500, NULL);
+        sc_api_finish_error(ctx->req, 500, NULL);
         return;
     }
     sc_file *f = sc_file_new(op->fd);
     free(op);
-    sc_media_cache_attach(app_of(ctx->req)->media, ctx->kind, sc_slice_cstr(ctx->id), ctx->sha, f, st.st_size);
+    sc_media_cache_attach(sc_api_app(ctx->req)->media, ctx->kind, sc_slice_cstr(ctx->id), ctx->sha, f, st.st_size);
     int status = respond_file(ctx, f, st.st_size);
     sc_file_unref(f); /* the response's ranges hold their own references */
     sc_req_finish(ctx->req, status);
@@ -359,23 +346,23 @@ static void on_open(uv_fs_t *fs)
             /* The media changed between the query and the open (a new upload replaced the file, or a release
              * had it out of sight for a moment): ask once more. */
             ctx->retried = true;
-            sc_media_cache_forget(app_of(ctx->req)->media, ctx->kind, sc_slice_cstr(ctx->id));
+            sc_media_cache_forget(sc_api_app(ctx->req)->media, ctx->kind, sc_slice_cstr(ctx->id));
             ask(ctx);
         } else if (result == UV_ENOENT) {
             sc_log_warn("media file %s is missing", ctx->path);
-            finish_error(ctx->req, 404, ctx->no_media);
+            sc_api_finish_error(ctx->req, 404, ctx->no_media);
         } else {
             sc_log_error("media file %s: %s", ctx->path, uv_strerror((int)result));
-            finish_error(ctx->req, 500, NULL);
+            sc_api_finish_error(ctx->req, 500, NULL);
         }
         return;
     }
-    int rc = uv_fs_fstat(app_of(ctx->req)->loop, &op->fs, op->fd, on_fstat);
+    int rc = uv_fs_fstat(sc_api_app(ctx->req)->loop, &op->fs, op->fd, on_fstat);
     if (rc < 0) {
         ctx->op = NULL;
         drop_open(op);
         sc_log_error("fstat of %s: %s", ctx->path, uv_strerror(rc));
-        finish_error(ctx->req, 500, NULL);
+        sc_api_finish_error(ctx->req, 500, NULL);
     }
 }
 
@@ -401,7 +388,7 @@ static bool media_of(stream_ctx *ctx, const sc_media_facts *facts)
 static int open_file(stream_ctx *ctx)
 {
     sc_req *req = ctx->req;
-    const char *dir = app_of(req)->settings->media_dir;
+    const char *dir = sc_api_app(req)->settings->media_dir;
     size_t dl = dir ? strlen(dir) : 0, rl = strlen(ctx->rel_path);
     char *path = sc_arena_alloc(req->arena, dl + rl + 2);
     if (dl) {
@@ -416,7 +403,7 @@ static int open_file(stream_ctx *ctx)
     op->fs.data = op;
     /* O_NONBLOCK: something other than a regular file (a FIFO) must not hold a threadpool thread in open(2);
      * it is refused after fstat. Reads of regular files ignore the flag. */
-    int rc = uv_fs_open(app_of(req)->loop, &op->fs, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0, on_open);
+    int rc = uv_fs_open(sc_api_app(req)->loop, &op->fs, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0, on_open);
     if (rc < 0) {
         free(op);
         sc_log_error("open of %s: %s", path, uv_strerror(rc));
@@ -432,7 +419,7 @@ static int open_file(stream_ctx *ctx)
 static int answer(stream_ctx *ctx, const sc_media_facts *facts)
 {
     sc_req *req = ctx->req;
-    bool visible = ctx->signed_url || facts->is_public || sc_auth_is(ctx->who, "admin") ||
+    bool visible = ctx->signed_url || facts->is_public || sc_api_auth_is(ctx->who, "admin") ||
                    (ctx->who && facts->owner_id && strcmp(facts->owner_id, ctx->who->id) == 0);
     if (!visible) {
         char msg[32];
@@ -459,13 +446,13 @@ static void on_facts(sc_req *req, const char *err, PGresult *res)
 {
     stream_ctx *ctx = req->state;
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
     if (PQntuples(res) == 0) {
         char msg[32];
         snprintf(msg, sizeof(msg), "%s not found", ctx->noun);
-        finish_error(req, 404, msg);
+        sc_api_finish_error(req, 404, msg);
         return;
     }
     /* Columns: path, mime, sha256, created_at, public, owner_id (SC_STMTS_STREAM). */
@@ -479,7 +466,7 @@ static void on_facts(sc_req *req, const char *err, PGresult *res)
         snprintf(facts.sha256, sizeof(facts.sha256), "%s", PQgetvalue(res, 0, 2));
         facts.last_modified = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     }
-    sc_media_cache_put(app_of(req)->media, ctx->generation, ctx->kind, sc_slice_cstr(ctx->id), &facts);
+    sc_media_cache_put(sc_api_app(req)->media, ctx->generation, ctx->kind, sc_slice_cstr(ctx->id), &facts);
     int status = answer(ctx, &facts);
     if (status != SC_ASYNC)
         sc_req_finish(req, status);
@@ -488,16 +475,15 @@ static void on_facts(sc_req *req, const char *err, PGresult *res)
 /* Asks the database for the facts (again). */
 static void ask(stream_ctx *ctx)
 {
-    const char *params[] = {ctx->id};
-    ctx->generation = sc_media_cache_generation(app_of(ctx->req)->media);
-    sc_api_db(ctx->req, ctx->kind == SC_MEDIA_SONG ? SC_STMT_STREAM_SONG_FACTS : SC_STMT_STREAM_COVER_FACTS, 1, params,
-              on_facts);
+    ctx->generation = sc_media_cache_generation(sc_api_app(ctx->req)->media);
+    SC_API_DB(ctx->req, ctx->kind == SC_MEDIA_SONG ? SC_STMT_STREAM_SONG_FACTS : SC_STMT_STREAM_COVER_FACTS, on_facts,
+              ctx->id);
 }
 
 /* Answers from the cache, or asks the database. Returns a status or SC_ASYNC. */
 static int lookup(stream_ctx *ctx)
 {
-    const sc_media_facts *facts = sc_media_cache_get(app_of(ctx->req)->media, ctx->kind, sc_slice_cstr(ctx->id));
+    const sc_media_facts *facts = sc_media_cache_get(sc_api_app(ctx->req)->media, ctx->kind, sc_slice_cstr(ctx->id));
     if (facts)
         return answer(ctx, facts);
     ask(ctx);
@@ -508,8 +494,8 @@ static int lookup(stream_ctx *ctx)
 
 int sc_api_song_stream(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_optional(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_optional(req, &who);
     if (st)
         return st;
     sc_slice id = sc_req_param(req, "id"), expires, sig;
@@ -521,15 +507,15 @@ int sc_api_song_stream(sc_req *req)
         return sc_res_error(req, 404, "song not found");
     stream_ctx *ctx = ctx_new(req, who, "song", "song has no audio");
     ctx->kind = SC_MEDIA_SONG;
-    ctx->id = dup_slice(req, id);
+    ctx->id = sc_api_dup(req, id);
     ctx->signed_url = signed_url;
     return lookup(ctx);
 }
 
 int sc_api_album_cover(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_optional(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_optional(req, &who);
     if (st)
         return st;
     sc_slice id = sc_req_param(req, "id");
@@ -537,7 +523,7 @@ int sc_api_album_cover(sc_req *req)
         return sc_res_error(req, 404, "album not found");
     stream_ctx *ctx = ctx_new(req, who, "album", "album has no cover");
     ctx->kind = SC_MEDIA_COVER;
-    ctx->id = dup_slice(req, id);
+    ctx->id = sc_api_dup(req, id);
     return lookup(ctx);
 }
 
@@ -545,18 +531,18 @@ static void on_url_row(sc_req *req, const char *err, PGresult *res)
 {
     stream_ctx *ctx = req->state;
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
     if (PQntuples(res) == 0) {
-        finish_error(req, 404, "song not found");
+        sc_api_finish_error(req, 404, "song not found");
         return;
     }
     if (PQgetisnull(res, 0, 0)) {
-        finish_error(req, 404, ctx->no_media);
+        sc_api_finish_error(req, 404, ctx->no_media);
         return;
     }
-    int64_t expires = (int64_t)time(NULL) + (int64_t)app_of(req)->settings->stream_url_ttl_s;
+    int64_t expires = (int64_t)time(NULL) + (int64_t)sc_api_app(req)->settings->stream_url_ttl_s;
     char exp[24], sig[SIG_CHARS + 1], at[24];
     snprintf(exp, sizeof(exp), "%lld", (long long)expires);
     sign(sc_slice_cstr(ctx->id), sc_slice_cstr(exp), sig);
@@ -581,16 +567,15 @@ static void on_url_row(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_song_stream_url(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_slice id = sc_req_param(req, "id");
     if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "song not found");
     stream_ctx *ctx = ctx_new(req, who, "song", "song has no audio");
-    ctx->id = dup_slice(req, id);
-    const char *params[] = {ctx->id, who->id, sc_auth_is(who, "admin") ? "true" : "false", "false"};
-    sc_api_db(req, SC_STMT_STREAM_SONG, 4, params, on_url_row);
+    ctx->id = sc_api_dup(req, id);
+    SC_API_DB(req, SC_STMT_STREAM_SONG, on_url_row, ctx->id, who->id, sc_api_auth_admin_flag(who), "false");
     return SC_ASYNC;
 }

@@ -1,3 +1,4 @@
+/* `staccato user ...` (api/user_cli.h): account management with blocking libpq, for the command line only. */
 #include "api/user_cli.h"
 
 #include <argon2.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/db.h"
 #include "auth/password.h"
 #include "core/random.h"
 
@@ -62,6 +64,9 @@ static PGconn *connect_db(const sc_settings *st)
     return c;
 }
 
+/* Runs sql with the text parameters that follow out, counted by the compiler (see SC_API_VALUES). */
+#define EXEC(c, sql, out, ...) exec(c, sql, SC_API_NVALUES(__VA_ARGS__), SC_API_VALUES(__VA_ARGS__), out)
+
 static int exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **out)
 {
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
@@ -108,14 +113,13 @@ static int create_user(const sc_settings *st, PGconn *c, const char *username, c
     }
     char id[40];
     sc_random_id("user", id, sizeof(id));
-    const char *params[] = {id, username, hash, fullname, role};
-    const char *sql = promote_existing
-                          ? "INSERT INTO users (id, username, password_hash, fullname, role) VALUES ($1, $2, $3, $4, $5) "
-                            "ON CONFLICT ((lower(username))) DO UPDATE SET role = 'admin', updated_at = now() RETURNING id"
-                          : "INSERT INTO users (id, username, password_hash, fullname, role) VALUES ($1, $2, $3, $4, $5) "
-                            "RETURNING id";
+#define INSERT_USER "INSERT INTO users (id, username, password_hash, fullname, role) VALUES ($1, $2, $3, $4, $5) "
+    const char *sql = promote_existing ? INSERT_USER "ON CONFLICT ((lower(username))) DO UPDATE SET role = 'admin', "
+                                                     "updated_at = now() RETURNING id"
+                                       : INSERT_USER "RETURNING id";
+#undef INSERT_USER
     PGresult *r;
-    int rc = exec(c, sql, 5, params, &r);
+    int rc = EXEC(c, sql, &r, id, username, hash, fullname, role);
     free(hash);
     if (rc != 0)
         return 1;
@@ -158,12 +162,10 @@ int sc_user_cli(const sc_settings *st, int argc, char **argv)
     } else if (strcmp(action, "set-role") == 0 && npositional == 3 && valid_role(positional[2])) {
         if (!(c = connect_db(st)))
             return 1;
-        const char *params[] = {positional[1], positional[2]};
         PGresult *r;
-        rc = exec(c, "UPDATE users SET role = $2, updated_at = now() WHERE lower(username) = lower($1) RETURNING id", 2,
-                  params, &r) != 0
-                 ? 1
-                 : 0;
+        const char *sql = "UPDATE users SET role = $2, updated_at = now() WHERE lower(username) = lower($1) "
+                          "RETURNING id";
+        rc = EXEC(c, sql, &r, positional[1], positional[2]) != 0 ? 1 : 0;
         if (rc == 0) {
             if (PQntuples(r) == 0) {
                 fprintf(stderr, "staccato: no user named %s\n", positional[1]);
@@ -174,9 +176,9 @@ int sc_user_cli(const sc_settings *st, int argc, char **argv)
     } else if (strcmp(action, "delete") == 0 && npositional == 2) {
         if (!(c = connect_db(st)))
             return 1;
-        const char *params[] = {positional[1]};
         PGresult *r;
-        rc = exec(c, "DELETE FROM users WHERE lower(username) = lower($1) RETURNING id", 1, params, &r) != 0 ? 1 : 0;
+        const char *sql = "DELETE FROM users WHERE lower(username) = lower($1) RETURNING id";
+        rc = EXEC(c, sql, &r, positional[1]) != 0 ? 1 : 0;
         if (rc == 0) {
             if (PQntuples(r) == 0) {
                 fprintf(stderr, "staccato: no user named %s\n", positional[1]);
@@ -188,7 +190,8 @@ int sc_user_cli(const sc_settings *st, int argc, char **argv)
         if (!(c = connect_db(st)))
             return 1;
         PGresult *r;
-        rc = exec(c, "SELECT id, username, role, fullname FROM users ORDER BY created_at, id", 0, NULL, &r) != 0 ? 1 : 0;
+        const char *sql = "SELECT id, username, role, fullname FROM users ORDER BY created_at, id";
+        rc = exec(c, sql, 0, NULL, &r) != 0 ? 1 : 0;
         if (rc == 0) {
             for (int i = 0; i < PQntuples(r); i++)
                 printf("%s\t%s\t%s\t%s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),

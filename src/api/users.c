@@ -1,10 +1,14 @@
-/* Accounts: registration, one's own profile, and user management for admins. */
+/* Accounts: registration, one's own profile, songs and likes (/users/me...), and user management for admins
+ * (routes and SQL in api/users.h). */
+#include "api/users.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/db.h"
+#include "api/list.h"
 #include "api/media_cache.h"
 #include "api/respond.h"
 #include "auth/password.h"
@@ -14,7 +18,7 @@
 /* State of one account request across its asynchronous steps (req->state). */
 typedef struct user_ctx {
     sc_req *req;
-    sc_principal *who;
+    sc_api_principal *who;
     sc_password_job *job;
     const char *id;
     const char *username;
@@ -35,17 +39,12 @@ static void on_request_gone(void *data)
 
 static user_ctx *ctx_new(sc_req *req)
 {
-    user_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
-    memset(ctx, 0, sizeof(*ctx));
+    user_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), on_request_gone);
     ctx->req = req;
-    req->state = ctx;
-    sc_req_on_dispose(req, on_request_gone, ctx);
     return ctx;
 }
 
-static const char *dup(sc_req *req, sc_slice s) { return s.ptr ? sc_arena_strndup(req->arena, s.ptr, s.len) : NULL; }
-
-static uv_loop_t *loop_of(sc_req *req) { return ((sc_app *)req->app)->loop; }
+static uv_loop_t *loop_of(sc_req *req) { return sc_api_app(req)->loop; }
 
 static bool valid_username(sc_slice u)
 {
@@ -63,7 +62,7 @@ static bool valid_username(sc_slice u)
 /* A new password: long enough, bounded, and without NUL (it is hashed as bytes). */
 static const char *password_problem(const sc_req *req, sc_slice pw)
 {
-    const sc_app *app = req->app;
+    const sc_app *app = sc_api_app(req);
     if (pw.len < app->settings->password_min_length)
         return "password is too short";
     if (pw.len > 1024)
@@ -100,32 +99,34 @@ static void write_user(sc_jw *w, PGresult *res, int row)
     sc_jw_obj_end(w);
 }
 
-static int user_response(sc_req *req, const char *err, PGresult *res)
+static void finish_user(sc_req *req, const char *err, PGresult *res)
 {
-    if (err)
-        return sc_api_db_error(req, err, res);
-    if (PQntuples(res) == 0)
-        return sc_res_error(req, 404, "user not found");
+    if (err) {
+        sc_api_db_finish_error(req, err, res);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        sc_api_finish_error(req, 404, "user not found");
+        return;
+    }
     sc_jw *w = sc_api_begin(req);
     sc_jw_key(w, "data");
     sc_jw_obj_begin(w);
     sc_jw_key(w, "user");
     write_user(w, res, 0);
     sc_jw_obj_end(w);
-    return sc_api_end(w, 200);
+    sc_req_finish(req, sc_api_end(w, 200));
 }
-
-static void finish_user(sc_req *req, const char *err, PGresult *res) { sc_req_finish(req, user_response(req, err, res)); }
 
 /* ---- POST /users ------------------------------------------------------------------------------------------ */
 
 static void on_user_inserted(sc_req *req, const char *err, PGresult *res)
 {
     user_ctx *ctx = req->state;
-    if (err == SC_PG_ERR_QUERY && strcmp(sc_pg_sqlstate(res), "23505") == 0)
-        sc_req_finish(req, sc_res_error(req, 400, "username already taken"));
+    if (sc_api_db_sqlstate(err, res, "23505"))
+        sc_api_finish_error(req, 400, "username already taken");
     else if (err)
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
     else
         sc_req_finish(req, sc_api_data_str(req, 201, "user added", "userId", ctx->id));
 }
@@ -136,23 +137,23 @@ static void on_new_hash(void *data, const char *encoded)
     sc_req *req = ctx->req;
     ctx->job = NULL;
     if (!encoded) {
-        sc_req_finish(req, sc_res_error(req, 500, NULL));
+        sc_api_finish_error(req, 500, NULL);
         return;
     }
     char id[40];
     sc_random_id("user", id, sizeof(id));
     ctx->id = sc_arena_strndup(req->arena, id, strlen(id));
-    const char *params[] = {ctx->id, ctx->username, encoded, ctx->fullname, ctx->role ? ctx->role : "user"};
-    sc_api_db(req, SC_STMT_USER_INSERT, 5, params, on_user_inserted);
+    SC_API_DB(req, SC_STMT_USER_INSERT, on_user_inserted, ctx->id, ctx->username, encoded, ctx->fullname,
+              ctx->role ? ctx->role : "user");
 }
 
 static void on_name_checked(sc_req *req, const char *err, PGresult *res)
 {
     user_ctx *ctx = req->state;
     if (err)
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
     else if (PQntuples(res) > 0)
-        sc_req_finish(req, sc_res_error(req, 400, "username already taken"));
+        sc_api_finish_error(req, 400, "username already taken");
     else /* the hash is the expensive part: only for names that are free */
         ctx->job = sc_password_hash(loop_of(req), ctx->password, ctx->password_len, on_new_hash, ctx);
 }
@@ -174,12 +175,11 @@ int sc_api_users_create(sc_req *req)
     if (problem)
         return sc_res_error(req, 400, problem);
     user_ctx *ctx = ctx_new(req);
-    ctx->username = dup(req, username);
+    ctx->username = sc_api_dup(req, username);
     ctx->password = password.ptr;
     ctx->password_len = password.len;
-    ctx->fullname = dup(req, fullname);
-    const char *params[] = {ctx->username};
-    sc_api_db(req, SC_STMT_USER_NAME_TAKEN, 1, params, on_name_checked);
+    ctx->fullname = sc_api_dup(req, fullname);
+    SC_API_DB(req, SC_STMT_USER_NAME_TAKEN, on_name_checked, ctx->username);
     return SC_ASYNC;
 }
 
@@ -187,19 +187,17 @@ int sc_api_users_create(sc_req *req)
 
 int sc_api_users_me(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
-    const char *params[] = {who->id};
-    sc_api_db(req, SC_STMT_USER_GET, 1, params, finish_user);
+    SC_API_DB(req, SC_STMT_USER_GET, finish_user, who->id);
     return SC_ASYNC;
 }
 
 static void update_user(user_ctx *ctx, const char *hash)
 {
-    const char *params[] = {ctx->id, ctx->fullname, ctx->role, hash};
-    sc_api_db(ctx->req, SC_STMT_USER_UPDATE, 4, params, finish_user);
+    SC_API_DB(ctx->req, SC_STMT_USER_UPDATE, finish_user, ctx->id, ctx->fullname, ctx->role, hash);
 }
 
 static void on_changed_hash(void *data, const char *encoded)
@@ -207,7 +205,7 @@ static void on_changed_hash(void *data, const char *encoded)
     user_ctx *ctx = data;
     ctx->job = NULL;
     if (!encoded)
-        sc_req_finish(ctx->req, sc_res_error(ctx->req, 500, NULL));
+        sc_api_finish_error(ctx->req, 500, NULL);
     else
         update_user(ctx, encoded);
 }
@@ -217,7 +215,7 @@ static void on_current_verified(void *data, bool match)
     user_ctx *ctx = data;
     ctx->job = NULL;
     if (!match)
-        sc_req_finish(ctx->req, sc_res_error(ctx->req, 400, "currentPassword is not correct"));
+        sc_api_finish_error(ctx->req, 400, "currentPassword is not correct");
     else
         ctx->job = sc_password_hash(loop_of(ctx->req), ctx->password, ctx->password_len, on_changed_hash, ctx);
 }
@@ -226,9 +224,9 @@ static void on_current_hash(sc_req *req, const char *err, PGresult *res)
 {
     user_ctx *ctx = req->state;
     if (err)
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
     else if (PQntuples(res) == 0)
-        sc_req_finish(req, sc_res_error(req, 404, "user not found"));
+        sc_api_finish_error(req, 404, "user not found");
     else
         ctx->job = sc_password_verify(loop_of(req), PQgetvalue(res, 0, 0), ctx->current, ctx->current_len,
                                       on_current_verified, ctx);
@@ -236,8 +234,8 @@ static void on_current_hash(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_users_me_update(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_jr jr;
@@ -254,7 +252,7 @@ int sc_api_users_me_update(sc_req *req)
         return sc_res_error(req, 400, problem);
     user_ctx *ctx = ctx_new(req);
     ctx->id = who->id;
-    ctx->fullname = dup(req, fullname);
+    ctx->fullname = sc_api_dup(req, fullname);
     if (!password.ptr) {
         update_user(ctx, NULL);
         return SC_ASYNC;
@@ -263,71 +261,38 @@ int sc_api_users_me_update(sc_req *req)
     ctx->password_len = password.len;
     ctx->current = current.ptr;
     ctx->current_len = current.len;
-    const char *params[] = {who->id};
-    sc_api_db(req, SC_STMT_USER_HASH, 1, params, on_current_hash);
+    SC_API_DB(req, SC_STMT_USER_HASH, on_current_hash, who->id);
     return SC_ASYNC;
 }
 
-/* ---- admin: /users, /users/{id} --------------------------------------------------------------------------- */
+/* ---- GET /users/me/songs, GET /users/me/likes ----------------------------------------------------------- */
 
-/* User management is for admins only, checked before anything about the target is looked up, so that other
- * callers learn nothing (not even whether an id exists). */
-static int require_admin(sc_req *req, sc_principal **who)
-{
-    int st = sc_auth_require(req, who);
-    if (st)
-        return st;
-    return sc_auth_is(*who, "admin") ? 0 : sc_auth_forbidden(req, "admins only");
-}
+static const sc_api_list my_songs = {"songs", SC_STMT_MEDIA_MY_SONGS, SC_API_LIST_USER, SC_API_LIST_CALLER};
+static const sc_api_list my_likes = {"songs", SC_STMT_LIKE_SONG_LIST, SC_API_LIST_USER, SC_API_LIST_CALLER_ADMIN};
 
-static void on_user_list(sc_req *req, const char *err, PGresult *res)
-{
-    if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
-        return;
-    }
-    sc_jw *w = sc_api_begin(req);
-    sc_jw_key(w, "data");
-    sc_jw_obj_begin(w);
-    sc_jw_key(w, "users");
-    sc_jw_raw(w, sc_slice_cstr(PQgetvalue(res, 0, 1)));
-    sc_jw_obj_end(w);
-    sc_api_end(w, 200);
-    unsigned long long total = 0;
-    sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 0)), UINT64_MAX, &total);
-    sc_api_total(req, total);
-    sc_req_finish(req, 200);
-}
+int sc_api_users_me_songs(sc_req *req) { return sc_api_list_page(req, &my_songs); }
+int sc_api_users_me_likes(sc_req *req) { return sc_api_list_page(req, &my_likes); }
 
-int sc_api_users_list(sc_req *req)
-{
-    sc_principal *who;
-    sc_page page;
-    int st = require_admin(req, &who);
-    if (!st)
-        st = sc_api_page(req, &page);
-    if (st)
-        return st;
-    const char *params[] = {page.limit_str, page.offset_str};
-    sc_api_db(req, SC_STMT_USER_LIST, 2, params, on_user_list);
-    return SC_ASYNC;
-}
+/* ---- admin: /users, /users/{id} (sc_api_auth_admin first, so that others learn nothing) ------------------- */
+
+static const sc_api_list all_users = {"users", SC_STMT_USER_LIST, SC_API_LIST_ADMIN, SC_API_LIST_NO_CALLER};
+
+int sc_api_users_list(sc_req *req) { return sc_api_list_page(req, &all_users); }
 
 int sc_api_users_get(sc_req *req)
 {
-    sc_principal *who;
-    int st = require_admin(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_admin(req, &who);
     if (st)
         return st;
-    const char *params[] = {dup(req, sc_req_param(req, "id"))};
-    sc_api_db(req, SC_STMT_USER_GET, 1, params, finish_user);
+    SC_API_DB(req, SC_STMT_USER_GET, finish_user, sc_api_dup(req, sc_req_param(req, "id")));
     return SC_ASYNC;
 }
 
 int sc_api_users_update(sc_req *req)
 {
-    sc_principal *who;
-    int st = require_admin(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_admin(req, &who);
     if (st)
         return st;
     sc_jr jr;
@@ -342,31 +307,26 @@ int sc_api_users_update(sc_req *req)
     if (problem)
         return sc_res_error(req, 400, problem);
     user_ctx *ctx = ctx_new(req);
-    ctx->id = dup(req, sc_req_param(req, "id"));
-    ctx->fullname = dup(req, fullname);
-    ctx->role = dup(req, role);
+    ctx->id = sc_api_dup(req, sc_req_param(req, "id"));
+    ctx->fullname = sc_api_dup(req, fullname);
+    ctx->role = sc_api_dup(req, role);
     update_user(ctx, NULL);
     return SC_ASYNC;
 }
 
 static void on_user_deleted(sc_req *req, const char *err, PGresult *res)
 {
-    sc_media_cache_clear(((sc_app *)req->app)->media); /* the account's songs and albums lost their owner */
-    if (err)
-        sc_req_finish(req, sc_api_db_error(req, err, res));
-    else if (strcmp(PQcmdTuples(res), "0") == 0)
-        sc_req_finish(req, sc_res_error(req, 404, "user not found"));
-    else
-        sc_req_finish(req, sc_api_message(req, 200, "user deleted"));
+    sc_media_cache_clear(sc_api_app(req)->media); /* the account's songs and albums lost their owner */
+    int st = sc_api_db_changed(req, err, res, "user not found");
+    sc_req_finish(req, st ? st : sc_api_message(req, 200, "user deleted"));
 }
 
 int sc_api_users_delete(sc_req *req)
 {
-    sc_principal *who;
-    int st = require_admin(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_admin(req, &who);
     if (st)
         return st;
-    const char *params[] = {dup(req, sc_req_param(req, "id"))};
-    sc_api_db(req, SC_STMT_USER_DELETE, 1, params, on_user_deleted);
+    SC_API_DB(req, SC_STMT_USER_DELETE, on_user_deleted, sc_api_dup(req, sc_req_param(req, "id")));
     return SC_ASYNC;
 }

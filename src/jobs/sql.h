@@ -1,6 +1,6 @@
 /* The SQL of the durable job queue (the `jobs` table of db/migrations/0001_init.sql).
  *
- * The application prepares these with its own statements (api/sql_jobs.h lists them in its table) and hands their
+ * The application prepares these with its own statements (api/jobs.h lists them in its table) and hands their
  * indices to the runtime in sc_jobs_stmts, so that the queue runs on the shared pool with prepared statements.
  *
  * A job's attempt number doubles as a fencing token: every statement that changes a running job names the attempt

@@ -1,14 +1,21 @@
-/* SQL of the media upload endpoints (src/api/upload.c).
+/* Media uploads (api/uploads.c): album covers and song audio, streamed to the store as they arrive.
  *
  * An upload is recorded in one statement once its file is in place: the media_files row is inserted, the song or
  * album is pointed at it (and, for audio, the audio_* columns set), and the row it replaces is deleted unless
  * something else still uses it. The statement answers with the number of songs/albums updated (0: it was deleted
  * meanwhile) and the sha256 of the deleted row, whose file may then be released. Rows are per upload; files are
  * per content (sha256), so a file may outlive the row that brought it. */
-#ifndef SC_API_SQL_UPLOAD_H
-#define SC_API_SQL_UPLOAD_H
+#ifndef SC_API_UPLOADS_H
+#define SC_API_UPLOADS_H
 
-#include "api/sql_catalog.h"
+#include "api/visibility.h"
+#include "http/request.h"
+
+/* Uploads are streaming routes (SC_ROUTE_STREAM_BODY): the handler runs at headers time and takes the body as a
+ * stream. */
+#define SC_ROUTES_UPLOADS_STREAM(X)                                                                               \
+    X(SC_M_POST, "/albums/{id}/covers", sc_api_album_cover_upload)                                                \
+    X(SC_M_PUT | SC_M_POST, "/songs/{id}/audio", sc_api_song_audio_upload)
 
 /* Whether any row still names a file. */
 #define SC_UPLOAD_KEY_USED "SELECT EXISTS (SELECT 1 FROM media_files WHERE sha256 = $1::text)"
@@ -21,7 +28,7 @@
     "AND NOT EXISTS (SELECT 1 FROM songs s WHERE s.audio_media_id = f.id) "                                        \
     "AND NOT EXISTS (SELECT 1 FROM albums a WHERE a.cover_media_id = f.id)"
 
-#define SC_STMTS_UPLOAD(X)                                                                                        \
+#define SC_STMTS_UPLOADS(X)                                                                                       \
     /* Existence (no row: 404) and ownership of a song / an album the caller can see; $1 id, $2 caller, $3 admin. \
      */                                                                                                            \
     X(MEDIA_SONG_ACCESS,                                                                                          \
@@ -56,12 +63,17 @@
       "  AND NOT EXISTS (SELECT 1 FROM songs s WHERE s.audio_media_id = f.id) RETURNING f.sha256) "                \
       "SELECT (SELECT count(*) FROM u), (SELECT sha256 FROM d)")                                                   \
     /* $1 sha256 */                                                                                              \
-    X(MEDIA_KEY_USED, SC_UPLOAD_KEY_USED)                                                                         \
-    /* GET /users/me/songs: $1 caller, $2 limit, $3 offset; one row: the total and the page. */                  \
-    X(MEDIA_MY_SONGS,                                                                                             \
-      "WITH m AS (SELECT id, title, performer, visibility, created_at FROM songs WHERE owner_id = $1::text) "     \
-      "SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(json_build_object('id', p.id, 'title', "        \
-      "p.title, 'performer', p.performer, 'visibility', p.visibility) ORDER BY p.created_at, p.id) FROM "         \
-      "(SELECT * FROM m ORDER BY created_at, id LIMIT $2::bigint OFFSET $3::bigint) p), '[]'::json)")
+    X(MEDIA_KEY_USED, SC_UPLOAD_KEY_USED)
+
+/* POST /albums/{id}/covers, multipart field cover (owner or admin): the image, at most 512000 bytes. */
+int sc_api_album_cover_upload(sc_req *req);
+/* PUT /songs/{id}/audio (the raw file) or POST (multipart field audio) (owner or admin): the audio, probed. */
+int sc_api_song_audio_upload(sc_req *req);
+
+typedef struct sc_app sc_app;
+/* Sets up media storage for a worker before its loop runs: creates STACCATO_MEDIA_DIR (and tmp/) when missing
+ * and starts the startup sweep on the thread pool (leftover temp files, interrupted releases, and files no row
+ * references any more). Problems are logged; uploads then fail with 500 while everything else keeps working. */
+void sc_api_upload_start(sc_app *app);
 
 #endif

@@ -1,19 +1,24 @@
-/* SQL of the social endpoints: album and song likes, ratings.
- *
- * Visibility: flagged albums and songs are hidden from everyone but admins and their owner, private songs from
- * everyone but admins and their owner. The statements take the caller's user id (NULL when anonymous) and whether
- * the caller is an admin ("true"/"false") and treat a hidden item exactly like a missing one, so that the handler
- * answers 404 for both. */
-#ifndef SC_API_SQL_SOCIAL_H
-#define SC_API_SQL_SOCIAL_H
+/* Likes and ratings (api/likes.c): album likes with a cached count, song likes, and song ratings. One's own liked
+ * songs are a list of the account (GET /users/me/likes, api/users.h). */
+#ifndef SC_API_LIKES_H
+#define SC_API_LIKES_H
 
-/* Album a (by alias) visible to user $2, admin $3. */
-#define SC_SOCIAL_ALBUM_VISIBLE(a) "(NOT " a ".flagged OR " a ".owner_id = $2 OR $3::bool)"
-/* Song s visible to user $U, admin $A. */
-#define SC_SOCIAL_SONG_VISIBLE(s, u, a)                                                                           \
-    "((NOT " s ".flagged AND " s ".visibility = 'public') OR " s ".owner_id = " u " OR " a "::bool)"
+#include "api/visibility.h"
+#include "http/request.h"
 
-#define SC_STMTS_SOCIAL(X)                                                                                        \
+#define SC_ROUTES_LIKES(X)                                                                                        \
+    X(SC_M_POST, "/albums/{id}/likes", sc_api_album_like)                                                         \
+    X(SC_M_DELETE, "/albums/{id}/likes", sc_api_album_unlike)                                                     \
+    X(SC_M_GET, "/albums/{id}/likes", sc_api_album_likes)                                                         \
+    X(SC_M_POST, "/songs/{id}/likes", sc_api_song_like)                                                           \
+    X(SC_M_DELETE, "/songs/{id}/likes", sc_api_song_unlike)                                                       \
+    X(SC_M_GET, "/songs/{id}/likes", sc_api_song_likes)                                                           \
+    X(SC_M_PUT, "/songs/{id}/rating", sc_api_song_rate)                                                           \
+    X(SC_M_DELETE, "/songs/{id}/rating", sc_api_song_unrate)
+
+/* The statements take the caller's user id (NULL when anonymous) and admin flag, and treat a hidden album or song
+ * exactly like a missing one (api/visibility.h). */
+#define SC_STMTS_LIKES(X)                                                                                         \
     /* $1 album, $2 user, $3 admin. No row: no such album (or hidden); 23505: liked already. */                  \
     X(LIKE_ALBUM_INSERT,                                                                                          \
       "INSERT INTO album_likes (user_id, album_id) SELECT $2, a.id FROM albums a "                                \
@@ -39,15 +44,6 @@
     X(LIKE_SONG_COUNT,                                                                                            \
       "SELECT (SELECT count(*) FROM song_likes l WHERE l.song_id = s.id) FROM songs s "                           \
       "WHERE s.id = $1 AND " SC_SOCIAL_SONG_VISIBLE("s", "$2", "$3"))                                             \
-    /* $1 user, $2 admin, $3 limit, $4 offset. One row: (total, JSON array of {id, title, performer}), the       \
-     * newest like first. */                                                                                      \
-    X(LIKE_SONG_LIST,                                                                                             \
-      "WITH liked AS (SELECT s.id, s.title, s.performer, l.created_at FROM song_likes l "                         \
-      "  JOIN songs s ON s.id = l.song_id WHERE l.user_id = $1 AND " SC_SOCIAL_SONG_VISIBLE("s", "$1", "$2") ") " \
-      "SELECT (SELECT count(*) FROM liked), coalesce((SELECT json_agg(json_build_object('id', p.id, "             \
-      "  'title', p.title, 'performer', p.performer) ORDER BY p.created_at DESC, p.id DESC) "                    \
-      "  FROM (SELECT * FROM liked ORDER BY created_at DESC, id DESC LIMIT $3::bigint OFFSET $4::bigint) p), "    \
-      "  '[]'::json)")                                                                                            \
     /* $1 song, $2 user, $3 admin, $4 rating (1..5). No row: no such song (or hidden). */                       \
     X(RATING_UPSERT,                                                                                              \
       "INSERT INTO ratings (user_id, song_id, rating) SELECT $2, s.id, $4::smallint FROM songs s "                \
@@ -58,5 +54,23 @@
       "WITH s AS (SELECT s.id FROM songs s WHERE s.id = $1 AND " SC_SOCIAL_SONG_VISIBLE("s", "$2", "$3") "), "    \
       "d AS (DELETE FROM ratings r USING s WHERE r.song_id = s.id AND r.user_id = $2 RETURNING 1) "               \
       "SELECT EXISTS (SELECT 1 FROM s), EXISTS (SELECT 1 FROM d)")
+
+
+/* POST /albums/{id}/likes: 201; liked already is a 400. */
+int sc_api_album_like(sc_req *req);
+/* DELETE /albums/{id}/likes: 200; not liked is a 404. */
+int sc_api_album_unlike(sc_req *req);
+/* GET /albums/{id}/likes: data.likes, from the cache when it has it (X-Data-Source: cache). */
+int sc_api_album_likes(sc_req *req);
+/* POST /songs/{id}/likes: 201; liked already is a 400. */
+int sc_api_song_like(sc_req *req);
+/* DELETE /songs/{id}/likes: 200; not liked is a 404. */
+int sc_api_song_unlike(sc_req *req);
+/* GET /songs/{id}/likes: data.likes. */
+int sc_api_song_likes(sc_req *req);
+/* PUT /songs/{id}/rating {rating: 1..5}: the caller's one rating of the song, made or changed. */
+int sc_api_song_rate(sc_req *req);
+/* DELETE /songs/{id}/rating: removes the caller's rating; none is a 404. */
+int sc_api_song_unrate(sc_req *req);
 
 #endif

@@ -1,4 +1,5 @@
-/* SQL of the playlists endpoints: playlists, their songs, their activity log and collaborations.
+/* Playlists (api/playlists.c): creation, listing and deletion, their songs and their activity log. Their
+ * collaborators have a resource of their own (api/collaborations.h).
  *
  * Existence and permission come back from one query: a statement about a playlist answers whether the playlist
  * exists (a row, or a boolean), whether the caller may act on it, and what it did. Writes are single statements
@@ -9,18 +10,27 @@
  * change of the same row to commit), so the log's time order is the order in which the changes took effect.
  *
  * Parameters: the caller's user id, and where songs are concerned whether the caller is an admin ('true'/'false'):
- * a song is visible to its owner, to admins, and to everyone else only while public and not flagged. */
-#ifndef SC_API_SQL_PLAYLISTS_H
-#define SC_API_SQL_PLAYLISTS_H
+ * a song is visible to its owner, to admins, and to everyone else only while public and not flagged
+ * (SC_PL_SONG_VISIBLE, api/visibility.h). */
+#ifndef SC_API_PLAYLISTS_H
+#define SC_API_PLAYLISTS_H
+
+#include "api/visibility.h"
+#include "http/request.h"
+
+#define SC_ROUTES_PLAYLISTS(X)                                                                                    \
+    X(SC_M_POST, "/playlists", sc_api_playlists_create)                                                           \
+    X(SC_M_GET, "/playlists", sc_api_playlists_list)                                                              \
+    X(SC_M_DELETE, "/playlists/{id}", sc_api_playlists_delete)                                                    \
+    X(SC_M_POST, "/playlists/{id}/songs", sc_api_playlist_songs_add)                                              \
+    X(SC_M_GET, "/playlists/{id}/songs", sc_api_playlist_songs_list)                                              \
+    X(SC_M_DELETE, "/playlists/{id}/songs", sc_api_playlist_songs_delete)                                         \
+    X(SC_M_GET, "/playlists/{id}/activities", sc_api_playlist_activities)
 
 /* Whether the user U (a parameter such as "$2") owns or collaborates on the playlist aliased p. */
 #define SC_PL_MEMBER(U)                                                                                           \
     "(p.owner_id = " U " OR EXISTS (SELECT 1 FROM collaborations c WHERE c.playlist_id = p.id AND c.user_id = " U \
     "))"
-
-/* Whether the song aliased s is visible to user U, ADMIN being the caller's admin flag parameter. */
-#define SC_PL_SONG_VISIBLE(U, ADMIN)                                                                              \
-    "(" ADMIN "::boolean OR s.owner_id = " U " OR (s.visibility = 'public' AND NOT s.flagged))"
 
 #define SC_STMTS_PLAYLISTS(X)                                                                                     \
     /* $1 id, $2 name, $3 owner. No row: the caller's account no longer exists. */                               \
@@ -84,24 +94,21 @@
       "  coalesce((SELECT json_agg(json_build_object('username', a.username, 'title', a.song_title, "              \
       "  'action', a.action, 'time', to_char(a.time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) "   \
       "  ORDER BY a.time, a.id) FROM playlist_activities a WHERE a.playlist_id = p.id), '[]'::json)) END "        \
-      "FROM playlists p CROSS JOIN LATERAL (SELECT " SC_PL_MEMBER("$2") " AS member) m WHERE p.id = $1")          \
-    /* $1 playlist, $2 user to add, $3 caller, $4 new id -> one row: (playlist exists, caller is the owner,     \
-     * user exists, rows added). The owner is never made a collaborator of their own playlist. */                \
-    X(COLLAB_INSERT,                                                                                              \
-      "WITH p AS (SELECT id, owner_id, owner_id = $3 AS owner FROM playlists WHERE id = $1), "                    \
-      "u AS (SELECT id FROM users WHERE id = $2), "                                                               \
-      "ins AS (INSERT INTO collaborations (id, playlist_id, user_id) SELECT $4, p.id, u.id FROM p, u "            \
-      "  WHERE p.owner AND u.id <> p.owner_id ON CONFLICT DO NOTHING RETURNING id) "                              \
-      "SELECT EXISTS (SELECT 1 FROM p), coalesce((SELECT owner FROM p), false), EXISTS (SELECT 1 FROM u), "       \
-      "  (SELECT count(*) FROM ins)")                                                                             \
-    /* $1 playlist, $2 user to remove, $3 caller -> one row: (playlist exists, caller is the owner, user        \
-     * exists, rows removed). */                                                                                 \
-    X(COLLAB_DELETE,                                                                                              \
-      "WITH p AS (SELECT id, owner_id = $3 AS owner FROM playlists WHERE id = $1), "                              \
-      "u AS (SELECT id FROM users WHERE id = $2), "                                                               \
-      "del AS (DELETE FROM collaborations c USING p WHERE c.playlist_id = p.id AND c.user_id = $2 AND p.owner "   \
-      "  RETURNING c.id) "                                                                                        \
-      "SELECT EXISTS (SELECT 1 FROM p), coalesce((SELECT owner FROM p), false), EXISTS (SELECT 1 FROM u), "       \
-      "  (SELECT count(*) FROM del)")
+      "FROM playlists p CROSS JOIN LATERAL (SELECT " SC_PL_MEMBER("$2") " AS member) m WHERE p.id = $1")
+
+/* POST /playlists {name}: 201 with data.playlistId. */
+int sc_api_playlists_create(sc_req *req);
+/* GET /playlists?page=&limit=: the playlists the caller owns or collaborates on, with the owner's username. */
+int sc_api_playlists_list(sc_req *req);
+/* DELETE /playlists/{id} (owner). */
+int sc_api_playlists_delete(sc_req *req);
+/* POST /playlists/{id}/songs {songId} (owner or collaborator): the song and its 'add' activity. */
+int sc_api_playlist_songs_add(sc_req *req);
+/* GET /playlists/{id}/songs (owner or collaborator): the playlist with the songs the caller sees. */
+int sc_api_playlist_songs_list(sc_req *req);
+/* DELETE /playlists/{id}/songs {songId} (owner or collaborator): the removal and its 'delete' activity. */
+int sc_api_playlist_songs_delete(sc_req *req);
+/* GET /playlists/{id}/activities (owner or collaborator): every add and delete, oldest first. */
+int sc_api_playlist_activities(sc_req *req);
 
 #endif

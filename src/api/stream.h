@@ -1,14 +1,21 @@
-/* SQL of the media stream endpoints (src/api/stream.c).
+/* Media streaming (api/stream.c): a song's audio, signed URLs for it, and album covers. HEAD comes with every
+ * GET row.
  *
- * Both reads give one row when the song or album exists and the caller may see it (the visibility rules of the
+ * The reads give one row when the song or album exists and the caller may see it (the visibility rules of the
  * catalog, SC_CAT_*_VISIBLE), and NULL media columns when it has no audio or cover: "not found" and "nothing to
  * play" are told apart in one query. Columns: path (relative to STACCATO_MEDIA_DIR), mime, sha256 (the strong
  * ETag), created_at in whole Unix seconds (Last-Modified), and whether the resource is public (cacheable by shared
  * caches). */
-#ifndef SC_API_SQL_STREAM_H
-#define SC_API_SQL_STREAM_H
+#ifndef SC_API_STREAM_H
+#define SC_API_STREAM_H
 
-#include "api/sql_catalog.h"
+#include "api/visibility.h"
+#include "http/request.h"
+
+#define SC_ROUTES_STREAM(X)                                                                                       \
+    X(SC_M_GET, "/songs/{id}/stream", sc_api_song_stream)                                                         \
+    X(SC_M_GET, "/songs/{id}/stream-url", sc_api_song_stream_url)                                                 \
+    X(SC_M_GET, "/albums/{id}/cover", sc_api_album_cover)
 
 #define SC_STREAM_MEDIA_COLUMNS "m.path, m.mime, m.sha256, floor(extract(epoch FROM m.created_at))::bigint"
 
@@ -29,5 +36,12 @@
     X(STREAM_COVER_FACTS,                                                                                         \
       "SELECT " SC_STREAM_MEDIA_COLUMNS ", NOT a.flagged, a.owner_id FROM albums a "                              \
       "LEFT JOIN media_files m ON m.id = a.cover_media_id WHERE a.id = $1")
+
+/* GET|HEAD /songs/{id}/stream: the song's audio, with ranges and conditional requests. */
+int sc_api_song_stream(sc_req *req);
+/* GET /songs/{id}/stream-url: a signed, expiring URL of the song's stream for clients that cannot send headers. */
+int sc_api_song_stream_url(sc_req *req);
+/* GET|HEAD /albums/{id}/cover: the album's cover image, with ranges and conditional requests. */
+int sc_api_album_cover(sc_req *req);
 
 #endif

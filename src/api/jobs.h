@@ -1,56 +1,34 @@
-/* SQL of background jobs: the queue's own statements (jobs/sql.h), the playlist export (request and job), and the
- * scheduled reports.
- *
- * An export request is a transaction of two statements: an advisory lock on the caller's exports, then one
- * statement that checks the playlist, counts the caller's exports of the last hour (the rate limit lives in the
- * jobs table itself), enqueues the job and notifies the workers. The lock makes the count exact when one user
- * sends many requests at once: the second statement of each waits for the previous transaction and, reading
- * committed data afresh, sees its job.
+/* The background jobs the API runs (api/jobs.c): the job runtime wired into the application, the plumbing of jobs
+ * that send mail, the scheduled reports and a job for tests (debug-sleep). The playlist export's job is the
+ * export resource's (api/export.h).
  *
  * Reports are built by the database as the CSV text itself (one row, no re-parsing): text fields are always
- * quoted (SC_CSV), and a field a spreadsheet would take for a formula gets a leading apostrophe. */
-#ifndef SC_API_SQL_JOBS_H
-#define SC_API_SQL_JOBS_H
+ * quoted (SC_CSV), and a field a spreadsheet would take for a formula gets a leading apostrophe.
+ *
+ * Jobs are delivered at least once. A worker that dies after the SMTP server accepted a message and before the job
+ * was marked done sends it again on the retry; every message names its job ("staccato-job-<id>" in its text, and
+ * as its Message-ID on every attempt) so that a recipient can tell such a repeat from a new one. An SMTP 5xx is
+ * final (the job is dead at once), a 4xx is retried like any transient failure. */
+#ifndef SC_API_JOBS_H
+#define SC_API_JOBS_H
 
-#include "api/sql_playlists.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db/pg.h"
+#include "jobs/jobs.h"
 #include "jobs/sql.h"
-
-/* The kind of a playlist export job. */
-#define SC_JOB_EXPORT_PLAYLIST "export-playlist"
+#include "outbound/outbound.h"
+#include "settings.h"
 
 /* A text expression as one quoted CSV field. */
 #define SC_CSV(E)                                                                                                 \
     "('\"' || replace(CASE WHEN (" E ") ~ '^[=+@\\t\\r-]' THEN '''' || (" E ") ELSE (" E ") END, '\"', '\"\"') "  \
     "|| '\"')"
 
+/* The queue's own statements (jobs/sql.h), then the reports'. */
 #define SC_STMTS_JOBS(X)                                                                                          \
     SC_JOBS_STMTS(X)                                                                                              \
-    /* $1 user. Serialises the export requests of one user (until the transaction ends). */                     \
-    X(EXPORT_LOCK, "SELECT pg_advisory_xact_lock(1702, hashtext($1::text))")                                      \
-    /* $1 playlist, $2 user, $3 target address, $4 exports allowed per hour, $5 max attempts -> one row:        \
-     * (playlist exists, caller is the owner, new job id or NULL, seconds until the oldest export of the last   \
-     * hour leaves the window or NULL, notified). The job is enqueued only for the owner under the limit. */     \
-    X(EXPORT_ENQUEUE,                                                                                             \
-      "WITH p AS (SELECT id, owner_id = $2::text AS owner FROM playlists WHERE id = $1::text), "                  \
-      "recent AS (SELECT count(*) AS n, min(created_at) AS oldest FROM jobs "                                     \
-      "  WHERE kind = '" SC_JOB_EXPORT_PLAYLIST "' AND payload->>'userId' = $2::text "                            \
-      "  AND created_at > now() - interval '1 hour'), "                                                           \
-      "ins AS (INSERT INTO jobs (kind, payload, max_attempts) "                                                   \
-      "  SELECT '" SC_JOB_EXPORT_PLAYLIST "', jsonb_build_object('playlistId', p.id, 'userId', $2::text, "        \
-      "  'targetEmail', $3::text), $5::int FROM p, recent WHERE p.owner AND recent.n < $4::bigint RETURNING id), " \
-      "n AS (SELECT pg_notify('" SC_JOBS_CHANNEL "', id::text) FROM ins) "                                        \
-      "SELECT EXISTS (SELECT 1 FROM p), coalesce((SELECT owner FROM p), false), (SELECT id FROM ins), "           \
-      "  (SELECT greatest(1, ceil(extract(epoch FROM oldest + interval '1 hour' - now())))::bigint FROM recent "  \
-      "   WHERE n > 0), (SELECT count(*) FROM n)")                                                                \
-    /* $1 playlist, $2 owner -> no row: the playlist is gone; else the attachment                               \
-     * {"playlist": {id, name, songs: [{id, title, performer}]}} with the songs its owner can see. */            \
-    X(EXPORT_PLAYLIST,                                                                                            \
-      "SELECT json_build_object('playlist', json_build_object('id', p.id, 'name', p.name, 'songs', "              \
-      "  coalesce((SELECT json_agg(json_build_object('id', s.id, 'title', s.title, 'performer', s.performer) "    \
-      "  ORDER BY ps.added_at, ps.song_id) FROM playlist_songs ps JOIN songs s ON s.id = ps.song_id "             \
-      "  WHERE ps.playlist_id = p.id AND " SC_PL_SONG_VISIBLE("$2::text", "(u.role = 'admin')") "), "             \
-      "  '[]'::json)))::text, p.name "                                                                            \
-      "FROM playlists p JOIN users u ON u.id = p.owner_id WHERE p.id = $1::text AND p.owner_id = $2::text")       \
     /* $1 from, $2 to (timestamps) -> one row: (CSV, data rows). Every song that has an owner (its artist):     \
      * plays, likes given and ratings given or changed in [from, to). */                                        \
     X(REPORT_ARTISTS,                                                                                             \
@@ -85,5 +63,40 @@
       "  rank || ',' || " SC_CSV("id") " || ',' || " SC_CSV("title") " || ',' || " SC_CSV("performer") " || ',' " \
       "  || likes, E'\\r\\n' ORDER BY part, rank) || E'\\r\\n', ''), (SELECT count(*) FROM n), "                  \
       "  (SELECT count(*) FROM t) FROM r")
+
+
+/* The state of a job that sends mail, between its query and its message (job->data). */
+typedef struct sc_api_mail_job {
+    sc_job *job;
+    sc_pg_query *query; /* the job's query in flight, or NULL */
+    sc_out_req *send;   /* the message being sent, or NULL */
+    const char *to;
+    const void *kind; /* what the job's own code needs to know about its kind */
+} sc_api_mail_job;
+
+/* Starts the mail state of job (job->data). */
+sc_api_mail_job *sc_api_mail_job_new(sc_job *job);
+/* The cancel function of a mail job's kind: stops its query or message and frees the state. */
+void sc_api_mail_job_cancel(sc_job *job);
+/* Ends the job as failed (permanent: no retry) with error, freeing the state. */
+void sc_api_mail_job_fail(sc_api_mail_job *m, const char *error, bool permanent);
+/* Ends the job as failed after its query failed: the database's message, or the pool's sentinel. */
+void sc_api_mail_job_db_fail(sc_api_mail_job *m, const char *err, PGresult *res);
+/* Sends the message with one attachment; the job ends when the SMTP server has accepted it (or refused it). */
+void sc_api_mail_job_send(sc_api_mail_job *m, const char *to, const char *subject, const char *text, const char *name,
+                          const char *type, const char *attachment, size_t len);
+/* A string field of the job's payload, or NULL. */
+const char *sc_api_job_payload_str(sc_job *job, const char *key);
+
+/* The kinds of jobs the API runs (debug-sleep only when debug is set); *n is their count. The table is static. */
+const sc_job_kind *sc_api_job_kinds(bool debug, size_t *n);
+
+/* Checks the job settings at startup: STACCATO_SCHEDULES names known scheduled jobs, and reports have an address
+ * to go to. Returns 0 or -1 with a one-line message. */
+int sc_api_jobs_check(const sc_settings *st, char *err, size_t errlen);
+
+typedef struct sc_app sc_app;
+/* Starts the job runtime of this process from the settings, on app's loop, pool and outbound client. */
+sc_jobs *sc_api_jobs_new(sc_app *app);
 
 #endif

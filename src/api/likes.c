@@ -1,6 +1,7 @@
-/* Likes and ratings: album likes (with a cached count), song likes, one's liked songs, song ratings.
+/* Likes and ratings: album likes (with a cached count), song likes, song ratings (routes and SQL in api/likes.h).
  *
- * Album like counts are cached in Redis (cache-aside, staccato:album-likes:<albumId>, 30 minutes). A read that
+ * Album like counts are cached in Redis (cache-aside, staccato:album-likes:<albumId>, 30 minutes; the keys are
+ * spelled in api/cache_keys.h). A read that
  * hits answers with X-Data-Source: cache. A miss becomes a "flight": one database query per album at a time in
  * this process, whatever the number of requests that missed together; they all wait on it and get its result.
  * Across processes a flight first re-reads the cache and, still missing, takes a short lock
@@ -13,30 +14,31 @@
  * (never with the cache header) and writes succeed all the same.
  *
  * Counts are cached only for albums visible to everyone (not flagged): a hit needs no visibility check. Whoever
- * flags, unflags or deletes an album must delete staccato:album-likes:<albumId> too, or a hit could still answer
- * for a hidden or deleted album until the entry expires.
+ * flags, unflags or deletes an album must delete staccato:album-likes:<albumId> too
+ * (sc_api_invalidate_album_likes_then_finish), or a hit could still answer for a hidden or deleted album until
+ * the entry expires.
  *
  * Each worker process is single-threaded, so the table of flights is a plain static table. A flight lives on the
  * heap, independent of any request: a waiting request unlinks itself from its flight in its dispose hook, and a
  * flight whose waiters all left stops (cancels its command, query or timer) and frees itself. */
+#include "api/likes.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/cache_keys.h"
 #include "api/db.h"
 #include "api/respond.h"
-#include "api/routes_social.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/random.h"
 #include "json/read.h"
 
-#define ID_MAX 200
-#define VALUE_PREFIX "staccato:album-likes:"
-#define LOCK_PREFIX "staccato:album-likes-lock:"
-#define KEY_MAX (sizeof(LOCK_PREFIX) + ID_MAX + 1)
+#define ID_MAX SC_API_KEY_ALBUM_ID_MAX /* an album id must fit its cache keys; song ids follow the same rule */
+#define KEY_MAX SC_API_KEY_MAX
 #define CACHE_TTL_S "1800"
 #define LOCK_TTL_MS "2000"
 #define RETRY_DELAY_MS 40
@@ -58,20 +60,6 @@ static const char *id_param(sc_req *req)
     return sc_arena_strndup(req->arena, p.ptr, p.len);
 }
 
-static const char *admin_param(const sc_principal *who) { return sc_auth_is(who, "admin") ? "true" : "false"; }
-
-static bool is_unique_violation(const char *err, PGresult *res)
-{
-    return err == SC_PG_ERR_QUERY && strcmp(sc_pg_sqlstate(res), "23505") == 0;
-}
-
-static bool is_fk_violation(const char *err, PGresult *res)
-{
-    return err == SC_PG_ERR_QUERY && strcmp(sc_pg_sqlstate(res), "23503") == 0;
-}
-
-static bool truth(PGresult *res, int col) { return PQgetvalue(res, 0, col)[0] == 't'; }
-
 /* {"status":"success","data":{"likes":n}} */
 static int likes_body(sc_req *req, unsigned long long n)
 {
@@ -82,11 +70,6 @@ static int likes_body(sc_req *req, unsigned long long n)
     sc_jw_uint(w, n);
     sc_jw_obj_end(w);
     return sc_api_end(w, 200);
-}
-
-static int make_key(char *out, const char *prefix, const char *album_id)
-{
-    return snprintf(out, KEY_MAX, "%s%s", prefix, album_id);
 }
 
 /* A cached count: a decimal number, nothing else. */
@@ -207,8 +190,8 @@ static const char store_script[] = "if redis.call('GET', KEYS[2]) ~= ARGV[1] the
 static void flight_store(likes_flight *f, const char *value)
 {
     char vkey[KEY_MAX], lkey[KEY_MAX];
-    size_t vlen = (size_t)make_key(vkey, VALUE_PREFIX, f->album_id);
-    size_t llen = (size_t)make_key(lkey, LOCK_PREFIX, f->album_id);
+    size_t vlen = sc_api_key_album_likes(vkey, f->album_id);
+    size_t llen = sc_api_key_album_likes_lock(lkey, f->album_id);
     const char *argv[] = {"EVAL", store_script, "2", vkey, lkey, f->token, value, CACHE_TTL_S};
     size_t lens[] = {4, sizeof(store_script) - 1, 1, vlen, llen, strlen(f->token), strlen(value),
                      sizeof(CACHE_TTL_S) - 1};
@@ -272,7 +255,7 @@ static void on_flight_db(void *data, const char *err, PGresult *res)
         r.db_res = res;
     } else if (PQntuples(res) > 0) {
         r.exists = true;
-        r.flagged = truth(res, 0);
+        r.flagged = sc_api_db_true(res, 0);
         r.owner_id = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
         sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 2)), UINT64_MAX, &r.count);
     }
@@ -288,8 +271,7 @@ static void on_flight_db(void *data, const char *err, PGresult *res)
 static void flight_query(likes_flight *f)
 {
     sc_log_debug("album likes cache refill %s", f->album_id);
-    const char *params[] = {f->album_id};
-    f->query = sc_pg_exec(f->app->pg, SC_STMT_LIKE_ALBUM_COUNT, 1, params, on_flight_db, f);
+    f->query = SC_API_PG_EXEC(f->app->pg, SC_STMT_LIKE_ALBUM_COUNT, on_flight_db, f, f->album_id);
 }
 
 /* One round trip: the cached count if there is one (a refill may have finished since the request's own read),
@@ -304,8 +286,8 @@ static void on_probe_reply(void *data, const char *err, redisReply *reply);
 static void flight_probe(likes_flight *f)
 {
     char vkey[KEY_MAX], lkey[KEY_MAX];
-    size_t vlen = (size_t)make_key(vkey, VALUE_PREFIX, f->album_id);
-    size_t llen = (size_t)make_key(lkey, LOCK_PREFIX, f->album_id);
+    size_t vlen = sc_api_key_album_likes(vkey, f->album_id);
+    size_t llen = sc_api_key_album_likes_lock(lkey, f->album_id);
     const char *argv[] = {"EVAL", probe_script, "2", vkey, lkey, f->token, LOCK_TTL_MS};
     size_t lens[] = {4, sizeof(probe_script) - 1, 1, vlen, llen, strlen(f->token), sizeof(LOCK_TTL_MS) - 1};
     f->cmd = sc_redis_command(f->app->redis, on_probe_reply, f, 7, argv, lens);
@@ -393,7 +375,7 @@ static void on_cache_read(void *data, const char *err, redisReply *reply)
         return;
     }
     /* The first miss: with Redis answering, refill through the lock; without, straight to the database. */
-    f = flight_start(w->req->app, w->album_id, !err);
+    f = flight_start(sc_api_app(w->req), w->album_id, !err);
     waiter_link(f, w);
     if (f->use_cache)
         flight_probe(f);
@@ -403,85 +385,42 @@ static void on_cache_read(void *data, const char *err, redisReply *reply)
 
 int sc_api_album_likes(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_optional(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_optional(req, &who);
     if (st)
         return st;
     const char *id = id_param(req);
     if (!id)
         return sc_res_error(req, 404, "album not found");
-    likes_waiter *w = sc_arena_alloc(req->arena, sizeof(*w));
-    memset(w, 0, sizeof(*w));
+    likes_waiter *w = sc_api_state_new(req, sizeof(*w), on_waiter_gone);
     w->req = req;
     w->album_id = id;
     w->user_id = who ? sc_arena_strndup(req->arena, who->id, strlen(who->id)) : NULL;
-    w->admin = sc_auth_is(who, "admin");
-    req->state = w;
-    sc_req_on_dispose(req, on_waiter_gone, w);
+    w->admin = sc_api_auth_is(who, "admin");
     char key[KEY_MAX];
     const char *argv[] = {"GET", key};
-    size_t lens[] = {3, (size_t)make_key(key, VALUE_PREFIX, id)};
-    w->cmd = sc_redis_command(((sc_app *)req->app)->redis, on_cache_read, w, 2, argv, lens);
+    size_t lens[] = {3, sc_api_key_album_likes(key, id)};
+    w->cmd = sc_redis_command(sc_api_app(req)->redis, on_cache_read, w, 2, argv, lens);
     return SC_ASYNC;
 }
 
 /* ---- likes, unlikes and ratings ---------------------------------------------------------------------------- */
 
-/* State of a write whose answer is ready once the album's cache keys are gone (req->state). */
-typedef struct write_ctx {
-    sc_req *req;
-    sc_redis_cmd *cmd;
-    const char *id;
-    int status;
-    const char *message;
-} write_ctx;
-
-static void on_write_gone(void *data)
+/* The album's likes changed (committed; its id is the request's state): misses from now on start a new flight,
+ * and the cached count and lock go before the answer. */
+static void album_likes_changed(sc_req *req, int status, const char *message)
 {
-    write_ctx *ctx = data;
-    sc_redis_cancel(ctx->cmd);
-    ctx->cmd = NULL;
-}
-
-static write_ctx *write_new(sc_req *req, const char *id, int status, const char *message)
-{
-    write_ctx *ctx = sc_arena_alloc(req->arena, sizeof(*ctx));
-    memset(ctx, 0, sizeof(*ctx));
-    ctx->req = req;
-    ctx->id = id;
-    ctx->status = status;
-    ctx->message = message;
-    req->state = ctx;
-    sc_req_on_dispose(req, on_write_gone, ctx);
-    return ctx;
-}
-
-static void on_cache_dropped(void *data, const char *err, redisReply *reply)
-{
-    write_ctx *ctx = data;
-    (void)reply;
-    ctx->cmd = NULL;
-    if (err)
-        sc_log_warn("album likes: could not drop the cached count of %s: %s", ctx->id, err);
-    sc_req_finish(ctx->req, sc_api_message(ctx->req, ctx->status, ctx->message));
-}
-
-/* The album's likes changed (committed): drop its cached count and lock, then answer. */
-static void album_likes_changed(write_ctx *ctx)
-{
-    flights_invalidate(ctx->id);
-    char vkey[KEY_MAX], lkey[KEY_MAX];
-    const char *argv[] = {"DEL", vkey, lkey};
-    size_t lens[] = {3, (size_t)make_key(vkey, VALUE_PREFIX, ctx->id), (size_t)make_key(lkey, LOCK_PREFIX, ctx->id)};
-    ctx->cmd = sc_redis_command(((sc_app *)ctx->req->app)->redis, on_cache_dropped, ctx, 3, argv, lens);
+    const char *id = req->state;
+    flights_invalidate(id);
+    sc_api_invalidate_album_likes_then_finish(req, id, sc_api_message(req, status, message));
 }
 
 /* Answers an insert (like, rating) that selects the target by id and visibility: no row is a 404. */
 static int inserted_status(sc_req *req, const char *err, PGresult *res, const char *not_found, const char *twice)
 {
-    if (twice && is_unique_violation(err, res))
+    if (twice && sc_api_db_sqlstate(err, res, "23505"))
         return sc_res_error(req, 400, twice);
-    if (is_fk_violation(err, res)) /* the target (or the caller's account) was deleted meanwhile */
+    if (sc_api_db_sqlstate(err, res, "23503")) /* the target (or the caller's account) was deleted meanwhile */
         return sc_res_error(req, 404, not_found);
     if (err)
         return sc_api_db_error(req, err, res);
@@ -495,9 +434,9 @@ static int deleted_status(sc_req *req, const char *err, PGresult *res, const cha
 {
     if (err)
         return sc_api_db_error(req, err, res);
-    if (!truth(res, 0))
+    if (!sc_api_db_true(res, 0))
         return sc_res_error(req, 404, not_found);
-    if (!truth(res, 1))
+    if (!sc_api_db_true(res, 1))
         return sc_res_error(req, 404, absent);
     return 0;
 }
@@ -508,7 +447,7 @@ static void on_album_liked(sc_req *req, const char *err, PGresult *res)
     if (st)
         sc_req_finish(req, st);
     else
-        album_likes_changed(req->state);
+        album_likes_changed(req, 201, "album liked");
 }
 
 static void on_album_unliked(sc_req *req, const char *err, PGresult *res)
@@ -517,45 +456,33 @@ static void on_album_unliked(sc_req *req, const char *err, PGresult *res)
     if (st)
         sc_req_finish(req, st);
     else
-        album_likes_changed(req->state);
+        album_likes_changed(req, 200, "album unliked");
 }
 
-/* Common start of the authenticated writes on /{albums,songs}/{id}/...: 401, then 404 for an impossible id. */
-static int start_write(sc_req *req, sc_principal **who, const char **id, const char *not_found)
+/* The authenticated writes on /{albums,songs}/{id}/...: 401, then 404 for an impossible id, then stmt with (id,
+ * caller, admin flag). The id is the request's state, for the album's invalidation. */
+static int target_write(sc_req *req, const char *not_found, int stmt, sc_api_db_cb cb)
 {
-    int st = sc_auth_require(req, who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
-    *id = id_param(req);
-    if (!*id)
+    const char *id = id_param(req);
+    if (!id)
         return sc_res_error(req, 404, not_found);
-    return 0;
+    req->state = (void *)id;
+    SC_API_DB(req, stmt, cb, id, who->id, sc_api_auth_admin_flag(who));
+    return SC_ASYNC;
 }
 
 int sc_api_album_like(sc_req *req)
 {
-    sc_principal *who;
-    const char *id;
-    int st = start_write(req, &who, &id, "album not found");
-    if (st)
-        return st;
-    write_new(req, id, 201, "album liked");
-    const char *params[] = {id, who->id, admin_param(who)};
-    sc_api_db(req, SC_STMT_LIKE_ALBUM_INSERT, 3, params, on_album_liked);
-    return SC_ASYNC;
+    return target_write(req, "album not found", SC_STMT_LIKE_ALBUM_INSERT, on_album_liked);
 }
 
 int sc_api_album_unlike(sc_req *req)
 {
-    sc_principal *who;
-    const char *id;
-    int st = start_write(req, &who, &id, "album not found");
-    if (st)
-        return st;
-    write_new(req, id, 200, "album unliked");
-    const char *params[] = {id, who->id, admin_param(who)};
-    sc_api_db(req, SC_STMT_LIKE_ALBUM_DELETE, 3, params, on_album_unliked);
-    return SC_ASYNC;
+    return target_write(req, "album not found", SC_STMT_LIKE_ALBUM_DELETE, on_album_unliked);
 }
 
 static void on_song_liked(sc_req *req, const char *err, PGresult *res)
@@ -572,85 +499,34 @@ static void on_song_unliked(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_song_like(sc_req *req)
 {
-    sc_principal *who;
-    const char *id;
-    int st = start_write(req, &who, &id, "song not found");
-    if (st)
-        return st;
-    const char *params[] = {id, who->id, admin_param(who)};
-    sc_api_db(req, SC_STMT_LIKE_SONG_INSERT, 3, params, on_song_liked);
-    return SC_ASYNC;
+    return target_write(req, "song not found", SC_STMT_LIKE_SONG_INSERT, on_song_liked);
 }
 
 int sc_api_song_unlike(sc_req *req)
 {
-    sc_principal *who;
-    const char *id;
-    int st = start_write(req, &who, &id, "song not found");
-    if (st)
-        return st;
-    const char *params[] = {id, who->id, admin_param(who)};
-    sc_api_db(req, SC_STMT_LIKE_SONG_DELETE, 3, params, on_song_unliked);
-    return SC_ASYNC;
+    return target_write(req, "song not found", SC_STMT_LIKE_SONG_DELETE, on_song_unliked);
 }
 
 static void on_song_likes(sc_req *req, const char *err, PGresult *res)
 {
     if (err)
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
     else if (PQntuples(res) == 0)
-        sc_req_finish(req, sc_res_error(req, 404, "song not found"));
-    else {
-        unsigned long long n = 0;
-        sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 0)), UINT64_MAX, &n);
-        sc_req_finish(req, likes_body(req, n));
-    }
+        sc_api_finish_error(req, 404, "song not found");
+    else
+        sc_req_finish(req, likes_body(req, sc_api_db_count(res, 0)));
 }
 
 int sc_api_song_likes(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_optional(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_optional(req, &who);
     if (st)
         return st;
     const char *id = id_param(req);
     if (!id)
         return sc_res_error(req, 404, "song not found");
-    const char *params[] = {id, who ? who->id : NULL, admin_param(who)};
-    sc_api_db(req, SC_STMT_LIKE_SONG_COUNT, 3, params, on_song_likes);
-    return SC_ASYNC;
-}
-
-static void on_liked_songs(sc_req *req, const char *err, PGresult *res)
-{
-    if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
-        return;
-    }
-    unsigned long long total = 0;
-    sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 0)), UINT64_MAX, &total);
-    sc_jw *w = sc_api_begin(req);
-    sc_jw_key(w, "data");
-    sc_jw_obj_begin(w);
-    sc_jw_key(w, "songs");
-    sc_jw_raw(w, sc_slice_cstr(PQgetvalue(res, 0, 1)));
-    sc_jw_obj_end(w);
-    sc_api_end(w, 200);
-    sc_api_total(req, total);
-    sc_req_finish(req, 200);
-}
-
-int sc_api_users_me_likes(sc_req *req)
-{
-    sc_principal *who;
-    sc_page page;
-    int st = sc_auth_require(req, &who);
-    if (!st)
-        st = sc_api_page(req, &page);
-    if (st)
-        return st;
-    const char *params[] = {who->id, admin_param(who), page.limit_str, page.offset_str};
-    sc_api_db(req, SC_STMT_LIKE_SONG_LIST, 4, params, on_liked_songs);
+    SC_API_DB(req, SC_STMT_LIKE_SONG_COUNT, on_song_likes, id, who ? who->id : NULL, sc_api_auth_admin_flag(who));
     return SC_ASYNC;
 }
 
@@ -668,8 +544,8 @@ static void on_unrated(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_song_rate(sc_req *req)
 {
-    sc_principal *who;
-    int st = sc_auth_require(req, &who);
+    sc_api_principal *who;
+    int st = sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_jr jr;
@@ -683,19 +559,11 @@ int sc_api_song_rate(sc_req *req)
     if (!id)
         return sc_res_error(req, 404, "song not found");
     char value[2] = {(char)('0' + rating), '\0'};
-    const char *params[] = {id, who->id, admin_param(who), value};
-    sc_api_db(req, SC_STMT_RATING_UPSERT, 4, params, on_rated);
+    SC_API_DB(req, SC_STMT_RATING_UPSERT, on_rated, id, who->id, sc_api_auth_admin_flag(who), value);
     return SC_ASYNC;
 }
 
 int sc_api_song_unrate(sc_req *req)
 {
-    sc_principal *who;
-    const char *id;
-    int st = start_write(req, &who, &id, "song not found");
-    if (st)
-        return st;
-    const char *params[] = {id, who->id, admin_param(who)};
-    sc_api_db(req, SC_STMT_RATING_DELETE, 3, params, on_unrated);
-    return SC_ASYNC;
+    return target_write(req, "song not found", SC_STMT_RATING_DELETE, on_unrated);
 }

@@ -1,20 +1,19 @@
-/* SQL of the catalog endpoints: albums, songs, genres, moderation.
- *
- * Reads that depend on who asks take the caller as two parameters: the user id (NULL for anonymous callers) and
- * whether the caller is an admin ('true'/'false'). A flagged or private song, and a flagged album, is visible only
- * to admins and its owner; everything else is public. Responses are built as JSON by the database (one row, one
- * value) with the contract's keys. */
-#ifndef SC_API_SQL_CATALOG_H
-#define SC_API_SQL_CATALOG_H
+/* Songs (api/songs.c): creation, the searchable list, reading with likes, rating, audio and cover, changes,
+ * deletion and moderation. A song's likes, rating, audio and stream have their own resources (api/likes.h,
+ * api/uploads.h, api/stream.h). */
+#ifndef SC_API_SONGS_H
+#define SC_API_SONGS_H
 
-/* Visibility of song s / album a to the caller ($who: user id or NULL, $adm: boolean). */
-#define SC_CAT_SONG_VISIBLE(who, adm)                                                                             \
-    "(" adm "::boolean OR s.owner_id = " who "::text OR (NOT s.flagged AND s.visibility = 'public'))"
-#define SC_CAT_ALBUM_VISIBLE(who, adm) "(" adm "::boolean OR a.owner_id = " who "::text OR NOT a.flagged)"
+#include "api/catalog.h"
+#include "http/request.h"
 
-/* The absolute URL of album a's cover, or NULL without one ($base: scheme://host[:port] without a slash). */
-#define SC_CAT_COVER_URL(base)                                                                                    \
-    "CASE WHEN a.cover_media_id IS NULL THEN NULL ELSE " base "::text || '/albums/' || a.id || '/cover' END"
+#define SC_ROUTES_SONGS(X)                                                                                        \
+    X(SC_M_POST, "/songs", sc_api_songs_create)                                                                   \
+    X(SC_M_GET, "/songs", sc_api_songs_list)                                                                      \
+    X(SC_M_GET, "/songs/{id}", sc_api_songs_get)                                                                  \
+    X(SC_M_PUT, "/songs/{id}", sc_api_songs_update)                                                               \
+    X(SC_M_DELETE, "/songs/{id}", sc_api_songs_delete)                                                            \
+    X(SC_M_PUT, "/songs/{id}/flag", sc_api_songs_flag)
 
 /* GET /songs: one statement per combination of filters (bit 1 title, 2 performer, 4 genre, 8 albumId), so that
  * every plan fits its predicates. $1 caller, $2 admin, $3 limit, $4 offset, then the filters present, in that
@@ -33,26 +32,7 @@
 /* The genre row whose name matches a song's genre text (case-insensitively), or NULL. */
 #define SC_CAT_GENRE_OF(name) "(SELECT g.id FROM genres g WHERE lower(g.name) = lower(" name "::text))"
 
-#define SC_STMTS_CATALOG(X)                                                                                       \
-    /* ---- albums ---- */                                                                                       \
-    X(ALBUM_INSERT, "INSERT INTO albums (id, name, year, owner_id) VALUES ($1, $2, $3::int, $4)")                 \
-    /* $1 id, $2 caller, $3 admin, $4 base URL */                                                                \
-    X(ALBUM_GET,                                                                                                  \
-      "SELECT json_build_object('id', a.id, 'name', a.name, 'year', a.year, 'coverUrl', " SC_CAT_COVER_URL("$4")  \
-      ", 'songs', coalesce((SELECT json_agg(json_build_object('id', s.id, 'title', s.title, 'performer', "         \
-      "s.performer) ORDER BY s.title, s.id) FROM songs s WHERE s.album_id = a.id AND "                             \
-      SC_CAT_SONG_VISIBLE("$2", "$3") "), '[]'::json)) FROM albums a WHERE a.id = $1 AND "                        \
-      SC_CAT_ALBUM_VISIBLE("$2", "$3"))                                                                            \
-    /* Existence (no row: 404) and ownership of an album the caller can see; $1 id, $2 caller, $3 admin. */     \
-    X(ALBUM_ACCESS,                                                                                               \
-      "SELECT coalesce(a.owner_id = $2::text, false) FROM albums a WHERE a.id = $1 AND "                          \
-      SC_CAT_ALBUM_VISIBLE("$2", "$3"))                                                                            \
-    X(ALBUM_UPDATE, "UPDATE albums SET name = $2, year = $3::int, updated_at = now() WHERE id = $1")             \
-    X(ALBUM_DELETE, "DELETE FROM albums WHERE id = $1")                                                          \
-    X(ALBUM_FLAG,                                                                                                 \
-      "UPDATE albums SET flagged = $2::boolean, flag_reason = CASE WHEN $2::boolean THEN $3::text END, "          \
-      "updated_at = now() WHERE id = $1")                                                                          \
-    /* ---- songs ---- */                                                                                        \
+#define SC_STMTS_SONGS(X)                                                                                        \
     /* $1 id, $2 title, $3 year, $4 performer, $5 genre, $6 duration, $7 owner */                                \
     X(SONG_INSERT,                                                                                                \
       "INSERT INTO songs (id, title, year, performer, genre, genre_id, duration, owner_id) "                      \
@@ -103,16 +83,19 @@
     X(SONG_LIST_13, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_GENRE(6) SC_CAT_F_ALBUM(7)))                     \
     X(SONG_LIST_14, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(5) SC_CAT_F_GENRE(6) SC_CAT_F_ALBUM(7)))                 \
     X(SONG_LIST_15,                                                                                               \
-      SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6) SC_CAT_F_GENRE(7) SC_CAT_F_ALBUM(8)))             \
-    /* ---- genres ---- */                                                                                       \
-    X(GENRE_LIST,                                                                                                 \
-      "SELECT coalesce(json_agg(json_build_object('id', id, 'name', name) ORDER BY name, id), '[]'::json) "       \
-      "FROM genres")                                                                                               \
-    /* A new genre also links the songs that already name it. */                                                 \
-    X(GENRE_INSERT,                                                                                               \
-      "WITH g AS (INSERT INTO genres (id, name) VALUES ($1, $2) RETURNING id, name), "                            \
-      "u AS (UPDATE songs SET genre_id = g.id FROM g WHERE lower(songs.genre) = lower(g.name) RETURNING 1) "      \
-      "SELECT id FROM g")                                                                                          \
-    X(GENRE_DELETE, "DELETE FROM genres WHERE id = $1")
+      SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6) SC_CAT_F_GENRE(7) SC_CAT_F_ALBUM(8)))
+
+/* POST /songs {title, year, performer, genre, duration?, albumId?}: 201 with data.songId. */
+int sc_api_songs_create(sc_req *req);
+/* GET /songs?title=&performer=&genre=&albumId=&page=&limit=: the songs the caller sees, paged. */
+int sc_api_songs_list(sc_req *req);
+/* GET /songs/{id}: the song with likes, rating, audio and coverUrl. */
+int sc_api_songs_get(sc_req *req);
+/* PUT /songs/{id} (owner or admin): replaces every field. */
+int sc_api_songs_update(sc_req *req);
+/* DELETE /songs/{id} (owner or admin). */
+int sc_api_songs_delete(sc_req *req);
+/* PUT /songs/{id}/flag {flagged, reason?} (admins). */
+int sc_api_songs_flag(sc_req *req);
 
 #endif

@@ -1,5 +1,5 @@
-/* Media uploads: album covers (POST /albums/{id}/covers, multipart field `cover`), song audio (PUT /songs/{id}/audio
- * with the raw file, or POST with multipart field `audio`), and GET /users/me/songs.
+/* Media uploads: album covers (POST /albums/{id}/covers, multipart field `cover`) and song audio (PUT
+ * /songs/{id}/audio with the raw file, or POST with multipart field `audio`); routes and SQL in api/uploads.h.
  *
  * An upload is decided before its body is read: the handler runs when the headers are in (a streaming route),
  * authenticates, checks that the album or song exists for the caller and that the caller may change it, and only
@@ -12,7 +12,7 @@
  *
  * Then, off the loop: the store seals the temp file (fsync), audio is probed with ffprobe (storage/probe.h) for
  * duration, bitrate, sample rate, channels and tags (unreadable: 415), the store commits the file under its
- * sha256, and only then one statement records it (sql_upload.h). The media row a new upload replaces is deleted
+ * sha256, and only then one statement records it (api/uploads.h). The media row a new upload replaces is deleted
  * in that statement when nothing else uses it, and its file released (deleted unless another row has the same
  * content).
  *
@@ -23,6 +23,8 @@
  * database commit is not cancelled when the client leaves (its outcome decides whether the file stays), and the
  * timer handle closes asynchronously. References: the request (until its dispose hook), the timer (until closed),
  * a commit or release in flight. */
+#include "api/uploads.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,6 @@
 #include "api/db.h"
 #include "api/media_cache.h"
 #include "api/respond.h"
-#include "api/routes_upload.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/random.h"
@@ -96,8 +97,6 @@ static unsigned live_requests;
 /* This worker's store (one loop per process). */
 static sc_store *store;
 
-static sc_app *app_of(sc_req *req) { return req->app; }
-
 /* ---- the store and its reference check ---------------------------------------------------------------- */
 
 typedef struct refcheck_call {
@@ -124,8 +123,7 @@ static void refcheck(void *data, const char *key, sc_store_ref_cb cb, void *toke
     refcheck_call *call = sc_alloc(sizeof(*call));
     call->cb = cb;
     call->token = token;
-    const char *params[] = {key};
-    sc_pg_exec(app->pg, SC_STMT_MEDIA_KEY_USED, 1, params, on_key_used, call);
+    SC_API_PG_EXEC(app->pg, SC_STMT_MEDIA_KEY_USED, on_key_used, call, key);
 }
 
 static sc_store *store_of(sc_app *app)
@@ -166,8 +164,7 @@ static int sweep_refs(void *data, const char *const *keys, size_t n, bool *refer
         referenced[i] = false;
     }
     sc_buf_append(&arr, "}", 2);
-    const char *params[] = {arr.ptr};
-    PGresult *r = PQexecParams(job->pg, SC_UPLOAD_SQL_KEYS_USED, 1, NULL, params, NULL, NULL, 0);
+    PGresult *r = SC_API_PQ_EXEC(job->pg, SC_UPLOAD_SQL_KEYS_USED, arr.ptr);
     sc_buf_free(&arr);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(job->err, sizeof(job->err), "%s", PQresultErrorMessage(r));
@@ -193,8 +190,7 @@ static void sweep_work(uv_work_t *w)
     if (db) {
         char grace[24];
         snprintf(grace, sizeof(grace), "%d", ORPHAN_GRACE_S);
-        const char *params[] = {grace};
-        PGresult *r = PQexecParams(job->pg, SC_UPLOAD_SQL_SWEEP_ROWS, 1, NULL, params, NULL, NULL, 0);
+        PGresult *r = SC_API_PQ_EXEC(job->pg, SC_UPLOAD_SQL_SWEEP_ROWS, grace);
         if (PQresultStatus(r) == PGRES_COMMAND_OK)
             job->rows = strtoll(PQcmdTuples(r), NULL, 10);
         else
@@ -280,7 +276,7 @@ static upload *upload_new(sc_req *req, upload_kind kind, sc_slice id)
     upload *u = sc_calloc(sizeof(*u));
     u->refs = 2; /* the request and the timer */
     u->req = req;
-    u->app = app_of(req);
+    u->app = sc_api_app(req);
     u->kind = kind;
     u->field = kind == COVER ? "cover" : "audio";
     u->noun = kind == COVER ? "album" : "song";
@@ -628,22 +624,15 @@ static void db_commit(upload *u)
     snprintf(br, sizeof(br), "%lld", u->bitrate);
     snprintf(sr, sizeof(sr), "%lld", u->sample_rate);
     snprintf(ch, sizeof(ch), "%lld", u->channels);
-    const char *params[] = {u->id,
-                            u->media_id,
-                            u->key,
-                            u->path,
-                            u->type.mime,
-                            size,
-                            u->duration_ms < 0 ? NULL : dur,
-                            u->bitrate < 0 ? NULL : br,
-                            u->sample_rate < 0 ? NULL : sr,
-                            u->channels < 0 ? NULL : ch};
     u->committing = true;
     u->refs++;
     if (u->kind == COVER)
-        sc_pg_exec(u->app->pg, SC_STMT_MEDIA_ALBUM_COVER_SET, 6, params, on_db_committed, u);
+        SC_API_PG_EXEC(u->app->pg, SC_STMT_MEDIA_ALBUM_COVER_SET, on_db_committed, u, u->id, u->media_id, u->key,
+                       u->path, u->type.mime, size);
     else
-        sc_pg_exec(u->app->pg, SC_STMT_MEDIA_SONG_AUDIO_SET, 10, params, on_db_committed, u);
+        SC_API_PG_EXEC(u->app->pg, SC_STMT_MEDIA_SONG_AUDIO_SET, on_db_committed, u, u->id, u->media_id, u->key,
+                       u->path, u->type.mime, size, u->duration_ms < 0 ? NULL : dur, u->bitrate < 0 ? NULL : br,
+                       u->sample_rate < 0 ? NULL : sr, u->channels < 0 ? NULL : ch);
 }
 
 /* ---- handlers ----------------------------------------------------------------------------------------- */
@@ -652,7 +641,7 @@ static void on_access(sc_req *req, const char *err, PGresult *res)
 {
     upload *u = req->state;
     if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
+        sc_api_db_finish_error(req, err, res);
         return;
     }
     if (PQntuples(res) == 0) {
@@ -661,7 +650,7 @@ static void on_access(sc_req *req, const char *err, PGresult *res)
     }
     bool own = PQgetvalue(res, 0, 0)[0] == 't';
     if (!own && !u->admin && !u->open) {
-        sc_req_finish(req, sc_auth_forbidden(req, u->kind == COVER
+        sc_req_finish(req, sc_api_auth_forbidden(req, u->kind == COVER
                                                       ? "only the album's owner or an admin may upload its cover"
                                                       : "only the song's owner or an admin may upload its audio"));
         return;
@@ -688,9 +677,9 @@ static bool is_audio_type(sc_slice ct)
 
 static int start_upload(sc_req *req, upload_kind kind)
 {
-    sc_principal *who;
-    bool open = kind == COVER && app_of(req)->compat_openmusic; /* OpenMusic: anyone may upload a cover */
-    int st = open ? sc_auth_optional(req, &who) : sc_auth_require(req, &who);
+    sc_api_principal *who;
+    bool open = kind == COVER && sc_api_app(req)->compat_openmusic; /* OpenMusic: anyone may upload a cover */
+    int st = open ? sc_api_auth_optional(req, &who) : sc_api_auth_require(req, &who);
     if (st)
         return st;
     sc_slice ct = sc_req_header(req, "content-type");
@@ -704,12 +693,12 @@ static int start_upload(sc_req *req, upload_kind kind)
     sc_slice id = sc_req_param(req, "id");
     if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, kind == COVER ? "album not found" : "song not found");
-    if (!store_of(app_of(req)))
+    if (!store_of(sc_api_app(req)))
         return sc_res_error(req, 500, NULL);
     upload *u = upload_new(req, kind, id);
-    u->admin = sc_auth_is(who, "admin");
+    u->admin = sc_api_auth_is(who, "admin");
     u->open = open;
-    u->limit = kind == COVER ? COVER_MAX_BYTES : app_of(req)->settings->max_audio_bytes;
+    u->limit = kind == COVER ? COVER_MAX_BYTES : sc_api_app(req)->settings->max_audio_bytes;
     u->body_limit = u->limit;
     if (multipart) {
         u->multipart = true;
@@ -718,44 +707,11 @@ static int start_upload(sc_req *req, upload_kind kind)
         sc_mp_limits lim = {MAX_PART_HEADER_BYTES, MAX_PARTS};
         sc_multipart_init(u->mp, boundary, &lim, &part_callbacks, u);
     }
-    const char *params[] = {u->id, who ? who->id : NULL, u->admin ? "true" : "false"};
-    sc_api_db(req, kind == COVER ? SC_STMT_MEDIA_ALBUM_ACCESS : SC_STMT_MEDIA_SONG_ACCESS, 3, params, on_access);
+    SC_API_DB(req, kind == COVER ? SC_STMT_MEDIA_ALBUM_ACCESS : SC_STMT_MEDIA_SONG_ACCESS, on_access, u->id,
+              who ? who->id : NULL, sc_api_auth_admin_flag(who));
     return SC_ASYNC;
 }
 
 int sc_api_album_cover_upload(sc_req *req) { return start_upload(req, COVER); }
 
 int sc_api_song_audio_upload(sc_req *req) { return start_upload(req, AUDIO); }
-
-static void on_my_songs(sc_req *req, const char *err, PGresult *res)
-{
-    if (err) {
-        sc_req_finish(req, sc_api_db_error(req, err, res));
-        return;
-    }
-    sc_jw *w = sc_api_begin(req);
-    sc_jw_key(w, "data");
-    sc_jw_obj_begin(w);
-    sc_jw_key(w, "songs");
-    sc_jw_raw(w, sc_slice_cstr(PQgetvalue(res, 0, 1)));
-    sc_jw_obj_end(w);
-    sc_api_end(w, 200);
-    unsigned long long total = 0;
-    sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 0)), UINT64_MAX, &total);
-    sc_api_total(req, total);
-    sc_req_finish(req, 200);
-}
-
-int sc_api_users_me_songs(sc_req *req)
-{
-    sc_principal *who;
-    sc_page page;
-    int st = sc_auth_require(req, &who);
-    if (!st)
-        st = sc_api_page(req, &page);
-    if (st)
-        return st;
-    const char *params[] = {who->id, page.limit_str, page.offset_str};
-    sc_api_db(req, SC_STMT_MEDIA_MY_SONGS, 3, params, on_my_songs);
-    return SC_ASYNC;
-}

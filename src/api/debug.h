@@ -1,0 +1,26 @@
+/* Endpoints for the test suite (api/debug.c), routed only with STACCATO_DEBUG_ROUTES: never in production. */
+#ifndef SC_API_DEBUG_H
+#define SC_API_DEBUG_H
+
+#include "http/request.h"
+
+#define SC_ROUTES_DEBUG(X)                                                                                        \
+    X(SC_M_POST | SC_M_PUT, "/_debug/echo", sc_api_debug_echo)                                                    \
+    X(SC_M_GET, "/_debug/sleep", sc_api_debug_sleep)                                                              \
+    X(SC_M_GET, "/_debug/db", sc_api_debug_db)
+
+/* The debug routes that take their body as a stream (SC_ROUTE_STREAM_BODY). */
+#define SC_ROUTES_DEBUG_STREAM(X) X(SC_M_POST | SC_M_PUT, "/_debug/upload", sc_api_debug_upload)
+
+#define SC_STMTS_DEBUG(X) X(DEBUG_SLEEP, "SELECT $1::text, pg_sleep($2::float8 / 1000)")
+
+/* POST|PUT /_debug/echo: the body's size and the body parsed as JSON and written again. */
+int sc_api_debug_echo(sc_req *req);
+/* GET /_debug/sleep?ms=: answers after ms milliseconds of a timer (slow asynchronous work). */
+int sc_api_debug_sleep(sc_req *req);
+/* GET /_debug/db?tag=&sleep_ms=: one query that echoes tag after sleep_ms on the database. */
+int sc_api_debug_db(sc_req *req);
+/* POST|PUT /_debug/upload?limit=&reject=: a streaming body sink that pauses now and then. */
+int sc_api_debug_upload(sc_req *req);
+
+#endif

@@ -1,0 +1,78 @@
+/* Accounts (api/users.c): registration, one's own profile, songs and likes under /users/me, and user management
+ * for admins. Usernames are unique case-insensitively (an index on lower(username)). */
+#ifndef SC_API_USERS_H
+#define SC_API_USERS_H
+
+#include "api/visibility.h"
+#include "http/request.h"
+
+/* /users/me comes before /users/{id}: the first route that matches a path and method wins. */
+#define SC_ROUTES_USERS(X)                                                                                        \
+    X(SC_M_POST, "/users", sc_api_users_create)                                                                   \
+    X(SC_M_GET, "/users", sc_api_users_list)                                                                      \
+    X(SC_M_GET, "/users/me", sc_api_users_me)                                                                     \
+    X(SC_M_PUT, "/users/me", sc_api_users_me_update)                                                              \
+    X(SC_M_GET, "/users/me/songs", sc_api_users_me_songs)                                                         \
+    X(SC_M_GET, "/users/me/likes", sc_api_users_me_likes)                                                         \
+    X(SC_M_GET, "/users/{id}", sc_api_users_get)                                                                  \
+    X(SC_M_PUT, "/users/{id}", sc_api_users_update)                                                               \
+    X(SC_M_DELETE, "/users/{id}", sc_api_users_delete)
+
+/* The columns of a user as the API shows one: id, username, fullname, role, createdAt. */
+#define SC_USER_COLUMNS                                                                                           \
+    "id, username, fullname, role, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+#define SC_STMTS_USERS(X)                                                                                         \
+    X(USER_NAME_TAKEN, "SELECT 1 FROM users WHERE lower(username) = lower($1)")                                   \
+    X(USER_INSERT, "INSERT INTO users (id, username, password_hash, fullname, role) VALUES ($1, $2, $3, $4, $5)")  \
+    X(USER_GET, "SELECT " SC_USER_COLUMNS " FROM users WHERE id = $1")                                            \
+    X(USER_HASH, "SELECT password_hash FROM users WHERE id = $1")                                                 \
+    /* One row: the total (also past the last page) and the page as a JSON array. */                            \
+    X(USER_LIST,                                                                                                  \
+      "SELECT (SELECT count(*) FROM users), coalesce(json_agg(json_build_object('id', id, 'username', username, " \
+      "'fullname', fullname, 'role', role, 'createdAt', created)), '[]') FROM (SELECT id, username, fullname, "    \
+      "role, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created FROM users "      \
+      "ORDER BY created_at, id LIMIT $1 OFFSET $2) page")                                                         \
+    /* A new password also revokes every refresh token of the account. */                                        \
+    X(USER_UPDATE,                                                                                                \
+      "WITH revoked AS (UPDATE refresh_tokens SET revoked_at = now() "                                            \
+      "  WHERE user_id = $1 AND $4::text IS NOT NULL AND revoked_at IS NULL) "                                    \
+      "UPDATE users SET fullname = coalesce($2, fullname), role = coalesce($3, role), "                           \
+      "password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1 RETURNING " SC_USER_COLUMNS)  \
+    X(USER_DELETE, "DELETE FROM users WHERE id = $1")                                                             \
+    /* GET /users/me/songs: $1 caller, $2 limit, $3 offset; one row: the total and the page. */                  \
+    X(MEDIA_MY_SONGS,                                                                                             \
+      "WITH m AS (SELECT id, title, performer, visibility, created_at FROM songs WHERE owner_id = $1::text) "     \
+      "SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(json_build_object('id', p.id, 'title', "        \
+      "p.title, 'performer', p.performer, 'visibility', p.visibility) ORDER BY p.created_at, p.id) FROM "         \
+      "(SELECT * FROM m ORDER BY created_at, id LIMIT $2::bigint OFFSET $3::bigint) p), '[]'::json)")             \
+    /* GET /users/me/likes: $1 user, $2 admin, $3 limit, $4 offset. One row: (total, JSON array of {id, title,   \
+     * performer}), the newest like first. */                                                                    \
+    X(LIKE_SONG_LIST,                                                                                             \
+      "WITH liked AS (SELECT s.id, s.title, s.performer, l.created_at FROM song_likes l "                         \
+      "  JOIN songs s ON s.id = l.song_id WHERE l.user_id = $1 AND " SC_SOCIAL_SONG_VISIBLE("s", "$1", "$2") ") " \
+      "SELECT (SELECT count(*) FROM liked), coalesce((SELECT json_agg(json_build_object('id', p.id, "             \
+      "  'title', p.title, 'performer', p.performer) ORDER BY p.created_at DESC, p.id DESC) "                    \
+      "  FROM (SELECT * FROM liked ORDER BY created_at DESC, id DESC LIMIT $3::bigint OFFSET $4::bigint) p), "    \
+      "  '[]'::json)")
+
+/* POST /users {username, password, fullname}: 201 with data.userId; a username taken in any case is a 400. */
+int sc_api_users_create(sc_req *req);
+/* GET /users?page=&limit= (admins): the accounts, paged, with X-Total-Count. */
+int sc_api_users_list(sc_req *req);
+/* GET /users/me: the caller's account. */
+int sc_api_users_me(sc_req *req);
+/* PUT /users/me {fullname?, password?, currentPassword?}: a new password needs the current one. */
+int sc_api_users_me_update(sc_req *req);
+/* GET /users/me/songs?page=&limit=: the songs the caller uploaded, oldest first. */
+int sc_api_users_me_songs(sc_req *req);
+/* GET /users/me/likes?page=&limit=: the songs the caller likes and still sees, the newest like first. */
+int sc_api_users_me_likes(sc_req *req);
+/* GET /users/{id} (admins). */
+int sc_api_users_get(sc_req *req);
+/* PUT /users/{id} {role?, fullname?} (admins). */
+int sc_api_users_update(sc_req *req);
+/* DELETE /users/{id} (admins). */
+int sc_api_users_delete(sc_req *req);
+
+#endif
