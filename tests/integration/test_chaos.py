@@ -21,7 +21,6 @@ other test. Every client request has a timeout: a server that hangs fails a test
 
 import hashlib
 import itertools
-import json
 import os
 import random
 import shutil
@@ -33,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -309,9 +307,11 @@ class DatabaseKilled(ChaosCase):
         pid = SVC.postmaster_pid()
         self.assertIsNotNone(pid, "the test cluster's postmaster does not run")
         self.log_offset = os.path.getsize(pg_log()) if os.path.exists(pg_log()) else 0
-        children = harness.children_of(pid)
         # Everything committed so far is on its way to the disk before the crash (see setUpModule).
         SVC.psql("SET synchronous_commit = on; CREATE TEMP TABLE flush_wal (x int)")
+        # Stopped first, so that it starts no process between the listing of its children and its death.
+        os.kill(pid, signal.SIGSTOP)
+        children = harness.children_of(pid)
         os.kill(pid, signal.SIGKILL)
         t_kill = time.monotonic()
         # Backends notice their postmaster's death at their next wait and exit.
