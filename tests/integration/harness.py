@@ -1148,6 +1148,35 @@ class Services:
         self.psql('CREATE DATABASE "%s" OWNER staccato' % name)
         return self.db_url(name)
 
+    def pg_data_dir(self):
+        """The cluster's data directory (services.sh may keep it behind a symlink in /var/tmp)."""
+        return os.path.join(os.path.realpath(os.path.join(self.dir, "pg")), "data")
+
+    def postmaster_pid(self):
+        """PID of this instance's postmaster (first line of its postmaster.pid), checked against the process's
+        command line so that no other cluster's process is ever named; None when it does not run."""
+        try:
+            with open(os.path.join(self.pg_data_dir(), "postmaster.pid")) as f:
+                pid = int(f.readline().strip())
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmdline = f.read().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        if self.pg_data_dir().encode() not in cmdline or not process_running(pid):
+            return None
+        return pid
+
+    def redis_pid(self):
+        """PID of this instance's redis-server (STATE_DIR/redis/redis.pid); None when it does not run."""
+        try:
+            with open(os.path.join(self.dir, "redis", "redis.pid")) as f:
+                pid = int(f.read().strip())
+            with open("/proc/%d/comm" % pid) as f:
+                comm = f.read().strip()
+        except (OSError, ValueError):
+            return None
+        return pid if comm.startswith("redis") and process_running(pid) else None
+
     def destroy(self):
         """Stops both services and removes every file (also those behind the
         symlinks services.sh may create in /var/tmp and /tmp)."""
