@@ -206,7 +206,7 @@ def stream_path(song):
 
 
 def url_mac(song, expires):
-    """The signature the server makes (src/api/auth.c sc_auth_url_mac), for crafting URLs."""
+    """The signature the server makes (src/api/auth.c sc_api_auth_url_mac), for crafting URLs."""
     key = hmac.new(ACCESS_KEY.encode(), b"staccato signed URL v1", hashlib.sha256).digest()
     mac = hmac.new(key, ("%s:%s" % (song, expires)).encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()

@@ -11,7 +11,8 @@ row), a 200 MiB upload streamed from Python with the server's VmRSS growth under
 tmpfs, when mounting one is allowed) answered with 507, ffprobe killed when its client leaves, a missing ffprobe
 (500), a stop in the middle of an upload, and the startup sweep of leftovers.
 
-GET /users/me/songs needs its row (SC_ROUTES_UPLOAD_PLAIN) in src/api/routes.c.
+GET /users/me/songs needs its row in SC_ROUTES_USERS (src/api/users.h), which src/api/routes.c joins into the
+route table.
 
 The file runs its own PostgreSQL + Redis (deps/services.sh, SERVICES_EPHEMERAL=1) and its own servers.
 """
