@@ -41,8 +41,8 @@
 /* Routes whose handlers take the body as a stream (see SC_ROUTE_STREAM_BODY). */
 #define STREAM_ROUTES(X) SC_ROUTES_UPLOADS_STREAM(X)
 
-#define ROW(methods, pattern, handler) {methods, pattern, handler, 0, 0},
-#define STREAM_ROW(methods, pattern, handler) {methods, pattern, handler, 0, SC_ROUTE_STREAM_BODY},
+#define ROW(methods, pattern, handler) {methods, pattern, handler, 0, 0, NULL},
+#define STREAM_ROW(methods, pattern, handler) {methods, pattern, handler, 0, SC_ROUTE_STREAM_BODY, NULL},
 
 static const sc_route routes[] = {ROUTES(ROW) STREAM_ROUTES(STREAM_ROW)};
 static const sc_route routes_with_debug[] = {ROUTES(ROW) STREAM_ROUTES(STREAM_ROW) SC_ROUTES_DEBUG(ROW)
