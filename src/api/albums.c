@@ -13,8 +13,7 @@
 /* {name: string, year: integer} */
 static int read_album(sc_req *req, sc_api_catalog_ctx *ctx)
 {
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice name = sc_jr_str(&jr, "name", SC_JR_REQUIRED);
     int64_t year = sc_jr_int(&jr, "year", SC_JR_REQUIRED, NULL);
     if (sc_jr_failed(&jr))
@@ -26,22 +25,13 @@ static int read_album(sc_req *req, sc_api_catalog_ctx *ctx)
     return sc_api_catalog_year(req, ctx, year);
 }
 
-static void on_album_created(sc_req *req, const char *err, PGresult *res)
-{
-    sc_api_catalog_ctx *ctx = req->state;
-    if (err)
-        sc_api_db_finish_error(req, err, res);
-    else
-        sc_req_finish(req, sc_api_data_str(req, 201, "album added", "albumId", ctx->id));
-}
-
 int sc_api_albums_create(sc_req *req)
 {
     sc_api_catalog_ctx *ctx;
     int st = sc_api_catalog_create_begin(req, "album", read_album, &ctx);
     if (st)
         return st;
-    SC_API_DB(req, SC_STMT_ALBUM_INSERT, on_album_created, ctx->id, ctx->name, ctx->year, ctx->viewer);
+    SC_API_DB(req, SC_STMT_ALBUM_INSERT, sc_api_catalog_on_created, ctx->id, ctx->name, ctx->year, ctx->viewer);
     return SC_ASYNC;
 }
 

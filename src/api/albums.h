@@ -7,11 +7,11 @@
 #include "http/request.h"
 
 #define SC_ROUTES_ALBUMS(X)                                                                                       \
-    X(SC_M_POST, "/albums", sc_api_albums_create)                                                                 \
-    X(SC_M_GET, "/albums/{id}", sc_api_albums_get)                                                                \
-    X(SC_M_PUT, "/albums/{id}", sc_api_albums_update)                                                             \
-    X(SC_M_DELETE, "/albums/{id}", sc_api_albums_delete)                                                          \
-    X(SC_M_PUT, "/albums/{id}/flag", sc_api_albums_flag)
+    X(SC_M_POST, "/albums", SC_API_PUBLIC, sc_api_albums_create)                                                  \
+    X(SC_M_GET, "/albums/{id}", SC_API_OPTIONAL, sc_api_albums_get)                                               \
+    X(SC_M_PUT, "/albums/{id}", SC_API_PUBLIC, sc_api_albums_update)                                              \
+    X(SC_M_DELETE, "/albums/{id}", SC_API_PUBLIC, sc_api_albums_delete)                                           \
+    X(SC_M_PUT, "/albums/{id}/flag", SC_API_ADMIN, sc_api_albums_flag)
 
 /* Reads take the caller as two parameters: the user id (NULL for anonymous callers) and the admin flag. Responses
  * are built as JSON by the database (one row, one value) with the contract's keys. */

@@ -183,6 +183,20 @@ int sc_api_auth_admin(sc_req *req, sc_api_principal **out)
     return sc_api_auth_is(*out, "admin") ? 0 : sc_api_auth_forbidden(req, "admins only");
 }
 
+/* A gate: the authentication call, and on success its principal (NULL: anonymous) left for the handler. */
+static int gate(sc_req *req, int (*authenticate_as)(sc_req *req, sc_api_principal **out))
+{
+    sc_api_principal *who;
+    int st = authenticate_as(req, &who);
+    if (!st)
+        req->principal = who;
+    return st;
+}
+
+int sc_api_gate_optional(sc_req *req) { return gate(req, sc_api_auth_optional); }
+int sc_api_gate_user(sc_req *req) { return gate(req, sc_api_auth_require); }
+int sc_api_gate_admin(sc_req *req) { return gate(req, sc_api_auth_admin); }
+
 const char *sc_api_auth_admin_flag(const sc_api_principal *p) { return sc_api_auth_is(p, "admin") ? "true" : "false"; }
 
 bool sc_api_auth_is(const sc_api_principal *p, const char *role)

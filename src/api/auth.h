@@ -1,4 +1,5 @@
-/* Authentication for handlers: who is calling (bearer token or access cookie), role checks, and issuing tokens.
+/* Authentication for routes and handlers: who is calling (bearer token or access cookie), the access levels route
+ * rows declare (their gates), role checks, and issuing tokens.
  *
  * Access tokens carry sub, role, typ "access", iat and exp; they are checked without touching the database, so
  * a role change or a deleted account takes effect when the access token expires (ACCESS_TOKEN_AGE). Refresh
@@ -31,6 +32,29 @@ int sc_api_auth_optional(sc_req *req, sc_api_principal **out);
 /* Like sc_api_auth_require, then 403 "admins only" for anyone but an admin: checked before anything about the
  * target is looked up, so that other callers learn nothing (not even whether an id exists). */
 int sc_api_auth_admin(sc_req *req, sc_api_principal **out);
+/* The access a route row declares (its sc_route.gate, run by the server just before the handler; api/routes.c):
+ *
+ *   SC_API_PUBLIC    no gate: the handler runs for anyone (and authenticates itself where its rules need to)
+ *   SC_API_OPTIONAL  sc_api_auth_optional: anonymous callers are fine, bad credentials are not (401, 403)
+ *   SC_API_USER      sc_api_auth_require: any signed-in caller (401, 403)
+ *   SC_API_ADMIN     sc_api_auth_admin: admins only (401, 403)
+ *
+ * A gate answers exactly as the call it names and leaves the caller for the handler in sc_api_who. */
+#define SC_API_PUBLIC NULL
+#define SC_API_OPTIONAL sc_api_gate_optional
+#define SC_API_USER sc_api_gate_user
+#define SC_API_ADMIN sc_api_gate_admin
+
+/* The gates behind SC_API_OPTIONAL, SC_API_USER and SC_API_ADMIN: 0 with the caller in req->principal, or the
+ * status answered. */
+int sc_api_gate_optional(sc_req *req);
+int sc_api_gate_user(sc_req *req);
+int sc_api_gate_admin(sc_req *req);
+
+/* The caller the route's gate found: never NULL behind SC_API_USER or SC_API_ADMIN, NULL for an anonymous caller
+ * behind SC_API_OPTIONAL and always NULL behind SC_API_PUBLIC. */
+static inline sc_api_principal *sc_api_who(const sc_req *req) { return req->principal; }
+
 /* Whether the principal has the role (admins have every role). */
 bool sc_api_auth_is(const sc_api_principal *p, const char *role);
 /* "true" when the principal (NULL: anonymous) is an admin, else "false": the admin parameter of the statements

@@ -146,8 +146,7 @@ static void on_rate_checked(sc_req *req, bool allowed, uint64_t retry_after)
 
 int sc_api_auth_login(sc_req *req)
 {
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice username = sc_jr_str(&jr, "username", SC_JR_REQUIRED);
     sc_slice password = sc_jr_str(&jr, "password", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
@@ -167,8 +166,7 @@ int sc_api_auth_login(sc_req *req)
 /* Reads and verifies the presented refresh token (body, else cookie). Returns 0 or answers 400. */
 static int presented_refresh(sc_req *req, session_ctx *ctx, sc_jwt_claims *claims)
 {
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice token = sc_jr_str(&jr, "refreshToken", SC_JR_OPTIONAL);
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);

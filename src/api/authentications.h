@@ -6,9 +6,9 @@
 #include "http/request.h"
 
 #define SC_ROUTES_AUTHENTICATIONS(X)                                                                              \
-    X(SC_M_POST, "/authentications", sc_api_auth_login)                                                           \
-    X(SC_M_PUT, "/authentications", sc_api_auth_refresh)                                                          \
-    X(SC_M_DELETE, "/authentications", sc_api_auth_logout)
+    X(SC_M_POST, "/authentications", SC_API_PUBLIC, sc_api_auth_login)                                            \
+    X(SC_M_PUT, "/authentications", SC_API_PUBLIC, sc_api_auth_refresh)                                           \
+    X(SC_M_DELETE, "/authentications", SC_API_PUBLIC, sc_api_auth_logout)
 
 #define SC_STMTS_AUTHENTICATIONS(X)                                                                               \
     X(USER_LOGIN, "SELECT id, password_hash, role FROM users WHERE lower(username) = lower($1)")                  \

@@ -60,6 +60,9 @@ int sc_api_catalog_empty_body(sc_req *req);
 /* POST /albums, POST /songs up to the insert: the writer (401), the body (400), the right to create (403), and a
  * new id with prefix noun in ctx->id. Returns 0 with *out, or the status answered. */
 int sc_api_catalog_create_begin(sc_req *req, const char *noun, sc_api_catalog_reader read, sc_api_catalog_ctx **out);
+/* The insert of a create has run: answers 201 {"message": "<noun> added", "data": {"<noun>Id": ctx->id}}, or the
+ * database error. */
+void sc_api_catalog_on_created(sc_req *req, const char *err, PGresult *res);
 /* PUT and DELETE of /albums/{id} and /songs/{id} up to the access check: the writer (401), the body (400: read,
  * or empty for a delete) and an id that can exist (404). Returns 0 with *out, or the status answered. */
 int sc_api_catalog_write_begin(sc_req *req, const char *noun, bool deleting, sc_api_catalog_reader read,

@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/db.h"
+#include "api/playlists.h"
 #include "api/respond.h"
 #include "core/random.h"
 #include "json/read.h"
@@ -23,18 +24,13 @@ typedef struct collab_ctx {
 /* Reads {playlistId, userId} into a new context. Returns 0 to go on, or the status answered. */
 static int collab_request(sc_req *req, collab_ctx **out)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_require(req, &who);
-    if (st)
-        return st;
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice playlist = sc_jr_str(&jr, "playlistId", SC_JR_REQUIRED);
     sc_slice user = sc_jr_str(&jr, "userId", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);
     collab_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), NULL);
-    ctx->user_id = who->id;
+    ctx->user_id = sc_api_who(req)->id;
     ctx->target_id = sc_api_id_or_null(req, user);
     ctx->playlist_id = sc_api_id_or_null(req, playlist);
     *out = ctx;
@@ -46,14 +42,9 @@ static int collab_request(sc_req *req, collab_ctx **out)
  * went away while the statement ran. */
 static int collab_checks(sc_req *req, const char *err, PGresult *res)
 {
-    if (sc_api_db_sqlstate(err, res, "23503"))
-        return sc_res_error(req, 404, "playlist or user not found");
-    if (err)
-        return sc_api_db_error(req, err, res);
-    if (PQntuples(res) != 1)
-        return sc_res_error(req, 500, NULL);
-    if (!sc_api_db_true(res, 0))
-        return sc_res_error(req, 404, "playlist not found");
+    int st = sc_api_playlist_row_status(req, err, res, "playlist or user not found");
+    if (st)
+        return st;
     if (!sc_api_db_true(res, 2))
         return sc_res_error(req, 404, "user not found");
     if (!sc_api_db_true(res, 1))

@@ -7,8 +7,8 @@
 #include "http/request.h"
 
 #define SC_ROUTES_COLLABORATIONS(X)                                                                               \
-    X(SC_M_POST, "/collaborations", sc_api_collaborations_add)                                                    \
-    X(SC_M_DELETE, "/collaborations", sc_api_collaborations_delete)
+    X(SC_M_POST, "/collaborations", SC_API_USER, sc_api_collaborations_add)                                       \
+    X(SC_M_DELETE, "/collaborations", SC_API_USER, sc_api_collaborations_delete)
 
 #define SC_STMTS_COLLABORATIONS(X)                                                                                \
     /* $1 playlist, $2 user to add, $3 caller, $4 new id -> one row: (playlist exists, caller is the owner,     \

@@ -5,12 +5,12 @@
 #include "http/request.h"
 
 #define SC_ROUTES_DEBUG(X)                                                                                        \
-    X(SC_M_POST | SC_M_PUT, "/_debug/echo", sc_api_debug_echo)                                                    \
-    X(SC_M_GET, "/_debug/sleep", sc_api_debug_sleep)                                                              \
-    X(SC_M_GET, "/_debug/db", sc_api_debug_db)
+    X(SC_M_POST | SC_M_PUT, "/_debug/echo", SC_API_PUBLIC, sc_api_debug_echo)                                     \
+    X(SC_M_GET, "/_debug/sleep", SC_API_PUBLIC, sc_api_debug_sleep)                                               \
+    X(SC_M_GET, "/_debug/db", SC_API_PUBLIC, sc_api_debug_db)
 
 /* The debug routes that take their body as a stream (SC_ROUTE_STREAM_BODY). */
-#define SC_ROUTES_DEBUG_STREAM(X) X(SC_M_POST | SC_M_PUT, "/_debug/upload", sc_api_debug_upload)
+#define SC_ROUTES_DEBUG_STREAM(X) X(SC_M_POST | SC_M_PUT, "/_debug/upload", SC_API_PUBLIC, sc_api_debug_upload)
 
 #define SC_STMTS_DEBUG(X) X(DEBUG_SLEEP, "SELECT $1::text, pg_sleep($2::float8 / 1000)")
 

@@ -166,12 +166,8 @@ int sc_api_export_playlist(sc_req *req)
 {
     sc_app *app = sc_api_app(req);
     const sc_settings *st = app->settings;
-    sc_api_principal *who;
-    int status = sc_api_auth_require(req, &who);
-    if (status)
-        return status;
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    const sc_api_principal *who = sc_api_who(req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice email = sc_jr_str(&jr, "targetEmail", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);

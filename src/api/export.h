@@ -17,7 +17,7 @@
 #include "jobs/jobs.h"
 #include "jobs/sql.h"
 
-#define SC_ROUTES_EXPORT(X) X(SC_M_POST, "/export/playlists/{playlistId}", sc_api_export_playlist)
+#define SC_ROUTES_EXPORT(X) X(SC_M_POST, "/export/playlists/{playlistId}", SC_API_USER, sc_api_export_playlist)
 
 /* The kind of a playlist export job. */
 #define SC_JOB_EXPORT_PLAYLIST "export-playlist"

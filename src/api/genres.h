@@ -5,9 +5,9 @@
 #include "http/request.h"
 
 #define SC_ROUTES_GENRES(X)                                                                                       \
-    X(SC_M_GET, "/genres", sc_api_genres_list)                                                                    \
-    X(SC_M_POST, "/genres", sc_api_genres_create)                                                                 \
-    X(SC_M_DELETE, "/genres/{id}", sc_api_genres_delete)
+    X(SC_M_GET, "/genres", SC_API_PUBLIC, sc_api_genres_list)                                                     \
+    X(SC_M_POST, "/genres", SC_API_ADMIN, sc_api_genres_create)                                                   \
+    X(SC_M_DELETE, "/genres/{id}", SC_API_ADMIN, sc_api_genres_delete)
 
 #define SC_STMTS_GENRES(X)                                                                                        \
     X(GENRE_LIST,                                                                                                 \

@@ -385,10 +385,7 @@ static void on_cache_read(void *data, const char *err, redisReply *reply)
 
 int sc_api_album_likes(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_optional(req, &who);
-    if (st)
-        return st;
+    const sc_api_principal *who = sc_api_who(req);
     const char *id = id_param(req);
     if (!id)
         return sc_res_error(req, 404, "album not found");
@@ -463,10 +460,7 @@ static void on_album_unliked(sc_req *req, const char *err, PGresult *res)
  * caller, admin flag). The id is the request's state, for the album's invalidation. */
 static int target_write(sc_req *req, const char *not_found, int stmt, sc_api_db_cb cb)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_require(req, &who);
-    if (st)
-        return st;
+    const sc_api_principal *who = sc_api_who(req);
     const char *id = id_param(req);
     if (!id)
         return sc_res_error(req, 404, not_found);
@@ -519,10 +513,7 @@ static void on_song_likes(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_song_likes(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_optional(req, &who);
-    if (st)
-        return st;
+    const sc_api_principal *who = sc_api_who(req);
     const char *id = id_param(req);
     if (!id)
         return sc_res_error(req, 404, "song not found");
@@ -544,12 +535,8 @@ static void on_unrated(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_song_rate(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_require(req, &who);
-    if (st)
-        return st;
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    const sc_api_principal *who = sc_api_who(req);
+    sc_jr jr = sc_api_json_begin(req);
     int64_t rating = sc_jr_int(&jr, "rating", SC_JR_REQUIRED, NULL);
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);

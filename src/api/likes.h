@@ -7,14 +7,14 @@
 #include "http/request.h"
 
 #define SC_ROUTES_LIKES(X)                                                                                        \
-    X(SC_M_POST, "/albums/{id}/likes", sc_api_album_like)                                                         \
-    X(SC_M_DELETE, "/albums/{id}/likes", sc_api_album_unlike)                                                     \
-    X(SC_M_GET, "/albums/{id}/likes", sc_api_album_likes)                                                         \
-    X(SC_M_POST, "/songs/{id}/likes", sc_api_song_like)                                                           \
-    X(SC_M_DELETE, "/songs/{id}/likes", sc_api_song_unlike)                                                       \
-    X(SC_M_GET, "/songs/{id}/likes", sc_api_song_likes)                                                           \
-    X(SC_M_PUT, "/songs/{id}/rating", sc_api_song_rate)                                                           \
-    X(SC_M_DELETE, "/songs/{id}/rating", sc_api_song_unrate)
+    X(SC_M_POST, "/albums/{id}/likes", SC_API_USER, sc_api_album_like)                                            \
+    X(SC_M_DELETE, "/albums/{id}/likes", SC_API_USER, sc_api_album_unlike)                                        \
+    X(SC_M_GET, "/albums/{id}/likes", SC_API_OPTIONAL, sc_api_album_likes)                                        \
+    X(SC_M_POST, "/songs/{id}/likes", SC_API_USER, sc_api_song_like)                                              \
+    X(SC_M_DELETE, "/songs/{id}/likes", SC_API_USER, sc_api_song_unlike)                                          \
+    X(SC_M_GET, "/songs/{id}/likes", SC_API_OPTIONAL, sc_api_song_likes)                                          \
+    X(SC_M_PUT, "/songs/{id}/rating", SC_API_USER, sc_api_song_rate)                                              \
+    X(SC_M_DELETE, "/songs/{id}/rating", SC_API_USER, sc_api_song_unrate)
 
 /* The statements take the caller's user id (NULL when anonymous) and admin flag, and treat a hidden album or song
  * exactly like a missing one (api/visibility.h). */

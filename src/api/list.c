@@ -7,17 +7,9 @@
 
 int sc_api_list_begin(sc_req *req, const sc_api_list *list, sc_api_list_call *call)
 {
-    int st;
-    call->who = NULL;
+    call->who = sc_api_who(req);
     call->nparams = 0;
-    if (list->access == SC_API_LIST_ADMIN)
-        st = sc_api_auth_admin(req, &call->who);
-    else if (list->access == SC_API_LIST_USER)
-        st = sc_api_auth_require(req, &call->who);
-    else
-        st = sc_api_auth_optional(req, &call->who);
-    if (!st)
-        st = sc_api_page(req, &call->page);
+    int st = sc_api_page(req, &call->page);
     if (st)
         return st;
     if (list->caller != SC_API_LIST_NO_CALLER)

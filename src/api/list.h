@@ -3,7 +3,8 @@
  * the page as a JSON array) and whose parameters are the caller's (none, the id, or the id and the admin flag),
  * then the limit and the offset, then any filters.
  *
- * A list is described once, as a static sc_api_list; sc_api_list_page runs the whole endpoint from it. A list with
+ * Who may read a list is its route's access (api/auth.h): the caller comes from the gate (sc_api_who). A list is
+ * described once, as a static sc_api_list; sc_api_list_page runs the whole endpoint from it. A list with
  * filters (GET /songs) opens with sc_api_list_begin, adds its filters with sc_api_list_param and runs with
  * sc_api_list_run. Everything lives on the handler's stack: the pool copies the parameters. */
 #ifndef SC_API_LIST_H
@@ -14,9 +15,6 @@
 #include "http/request.h"
 
 #define SC_API_LIST_MAX_PARAMS 8
-
-/* Who may read a list: anyone (credentials optional, but checked when given), any user, or admins. */
-typedef enum { SC_API_LIST_ANYONE, SC_API_LIST_USER, SC_API_LIST_ADMIN } sc_api_list_access;
 
 /* The caller's parameters that open the statement's list. */
 typedef enum {
@@ -29,7 +27,6 @@ typedef enum {
 typedef struct sc_api_list {
     const char *key; /* the list's name in data */
     int stmt;        /* its statement (SC_STMT_*) */
-    sc_api_list_access access;
     sc_api_list_caller caller;
 } sc_api_list;
 
@@ -41,8 +38,8 @@ typedef struct sc_api_list_call {
     int nparams;
 } sc_api_list_call;
 
-/* Authenticates the caller as list->access asks (401, 403), reads the page (400) and sets out the caller's
- * parameters, the limit and the offset. Returns 0 to go on, or the status answered. */
+/* Reads the page (400) and sets out the caller's parameters (the caller the route's gate found, sc_api_who), the
+ * limit and the offset. Returns 0 to go on, or the status answered. */
 int sc_api_list_begin(sc_req *req, const sc_api_list *list, sc_api_list_call *call);
 /* Appends a parameter after the limit and the offset (a filter; at most SC_API_LIST_MAX_PARAMS in all). */
 void sc_api_list_param(sc_api_list_call *call, const char *value);

@@ -5,9 +5,9 @@
 #include "http/request.h"
 
 #define SC_ROUTES_OPS(X)                                                                                          \
-    X(SC_M_GET, "/health", sc_api_health)                                                                         \
-    X(SC_M_GET, "/ready", sc_api_ready)                                                                           \
-    X(SC_M_GET, "/metrics", sc_api_metrics)
+    X(SC_M_GET, "/health", SC_API_PUBLIC, sc_api_health)                                                          \
+    X(SC_M_GET, "/ready", SC_API_PUBLIC, sc_api_ready)                                                            \
+    X(SC_M_GET, "/metrics", SC_API_PUBLIC, sc_api_metrics)
 
 #define SC_STMTS_OPS(X) X(PING, "SELECT 1")
 

@@ -1,10 +1,10 @@
 /* Playlists: creation, listing and deletion, their songs and activity log (routes and SQL in api/playlists.h).
  *
- * Every endpoint needs an account. The order of checks is authentication (401), body validation (400),
- * existence (404: the playlist, then the song named in the body), permission (403: owner, or owner or
- * collaborator) and conflicts (400). Each endpoint is a single statement whose one row says which of these hold,
- * so the answer never depends on two reads that could disagree. A foreign key violation of a write means that the
- * playlist or song went away between the reads and the write of its statement: it is not found. */
+ * Every endpoint needs an account (its route is SC_API_USER). The order of checks is authentication (401), body
+ * validation (400), existence (404: the playlist, then the song named in the body), permission (403: owner, or
+ * owner or collaborator) and conflicts (400). Each endpoint is a single statement whose one row says which of
+ * these hold, so the answer never depends on two reads that could disagree. A foreign key violation of a write
+ * means that the playlist or song went away between the reads and the write of its statement: it is not found. */
 #include "api/playlists.h"
 
 #include <string.h>
@@ -36,12 +36,8 @@ static void on_playlist_inserted(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_playlists_create(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_require(req, &who);
-    if (st)
-        return st;
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    const sc_api_principal *who = sc_api_who(req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice name = sc_jr_str(&jr, "name", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);
@@ -57,7 +53,7 @@ int sc_api_playlists_create(sc_req *req)
 
 /* ---- GET /playlists --------------------------------------------------------------------------------------- */
 
-static const sc_api_list playlists = {"playlists", SC_STMT_PLAYLIST_LIST, SC_API_LIST_USER, SC_API_LIST_CALLER};
+static const sc_api_list playlists = {"playlists", SC_STMT_PLAYLIST_LIST, SC_API_LIST_CALLER};
 
 int sc_api_playlists_list(sc_req *req) { return sc_api_list_page(req, &playlists); }
 
@@ -82,10 +78,7 @@ static void on_playlist_deleted(sc_req *req, const char *err, PGresult *res)
 /* Runs stmt with the playlist of the path and the caller (and, with admin, the caller's admin flag). */
 static int playlist_call(sc_req *req, int stmt, bool admin, sc_api_db_cb cb)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_require(req, &who);
-    if (st)
-        return st;
+    const sc_api_principal *who = sc_api_who(req);
     const char *id = sc_api_id_or_null(req, sc_req_param(req, "id"));
     if (admin)
         SC_API_DB(req, stmt, cb, id, who->id, sc_api_auth_admin_flag(who));
@@ -133,12 +126,8 @@ int sc_api_playlist_activities(sc_req *req)
 /* Reads {songId} and runs stmt with (playlist, song, caller, admin). */
 static int song_write(sc_req *req, int stmt, sc_api_db_cb cb)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_require(req, &who);
-    if (st)
-        return st;
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    const sc_api_principal *who = sc_api_who(req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice song = sc_jr_str(&jr, "songId", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);
@@ -147,9 +136,7 @@ static int song_write(sc_req *req, int stmt, sc_api_db_cb cb)
     return SC_ASYNC;
 }
 
-/* The checks both song writes begin with, on the row (playlist exists, member, song visible, rows changed,
- * activities added): returns 0 when they pass, else the status answered (not_found for a foreign key violation). */
-static int song_row_status(sc_req *req, const char *err, PGresult *res, const char *not_found)
+int sc_api_playlist_row_status(sc_req *req, const char *err, PGresult *res, const char *not_found)
 {
     if (sc_api_db_sqlstate(err, res, "23503"))
         return sc_res_error(req, 404, not_found);
@@ -165,7 +152,7 @@ static int song_row_status(sc_req *req, const char *err, PGresult *res, const ch
 /* Row: (playlist exists, member, song visible, rows added, activities added). */
 static void on_song_added(sc_req *req, const char *err, PGresult *res)
 {
-    int st = song_row_status(req, err, res, "playlist or song not found");
+    int st = sc_api_playlist_row_status(req, err, res, "playlist or song not found");
     if (st)
         sc_req_finish(req, st);
     else if (!sc_api_db_true(res, 2))
@@ -184,7 +171,7 @@ int sc_api_playlist_songs_add(sc_req *req) { return song_write(req, SC_STMT_PLAY
  * the song exists (404) or not (403), never whether it is in the playlist. */
 static void on_song_removed(sc_req *req, const char *err, PGresult *res)
 {
-    int st = song_row_status(req, err, res, "playlist not found");
+    int st = sc_api_playlist_row_status(req, err, res, "playlist not found");
     if (st)
         sc_req_finish(req, st);
     else if (!sc_api_db_true(res, 1))

@@ -16,16 +16,17 @@
 #define SC_API_PLAYLISTS_H
 
 #include "api/visibility.h"
+#include "db/pg.h"
 #include "http/request.h"
 
 #define SC_ROUTES_PLAYLISTS(X)                                                                                    \
-    X(SC_M_POST, "/playlists", sc_api_playlists_create)                                                           \
-    X(SC_M_GET, "/playlists", sc_api_playlists_list)                                                              \
-    X(SC_M_DELETE, "/playlists/{id}", sc_api_playlists_delete)                                                    \
-    X(SC_M_POST, "/playlists/{id}/songs", sc_api_playlist_songs_add)                                              \
-    X(SC_M_GET, "/playlists/{id}/songs", sc_api_playlist_songs_list)                                              \
-    X(SC_M_DELETE, "/playlists/{id}/songs", sc_api_playlist_songs_delete)                                         \
-    X(SC_M_GET, "/playlists/{id}/activities", sc_api_playlist_activities)
+    X(SC_M_POST, "/playlists", SC_API_USER, sc_api_playlists_create)                                              \
+    X(SC_M_GET, "/playlists", SC_API_USER, sc_api_playlists_list)                                                 \
+    X(SC_M_DELETE, "/playlists/{id}", SC_API_USER, sc_api_playlists_delete)                                       \
+    X(SC_M_POST, "/playlists/{id}/songs", SC_API_USER, sc_api_playlist_songs_add)                                 \
+    X(SC_M_GET, "/playlists/{id}/songs", SC_API_USER, sc_api_playlist_songs_list)                                 \
+    X(SC_M_DELETE, "/playlists/{id}/songs", SC_API_USER, sc_api_playlist_songs_delete)                            \
+    X(SC_M_GET, "/playlists/{id}/activities", SC_API_USER, sc_api_playlist_activities)
 
 /* Whether the user U (a parameter such as "$2") owns or collaborates on the playlist aliased p. */
 #define SC_PL_MEMBER(U)                                                                                           \
@@ -95,6 +96,11 @@
       "  'action', a.action, 'time', to_char(a.time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) "   \
       "  ORDER BY a.time, a.id) FROM playlist_activities a WHERE a.playlist_id = p.id), '[]'::json)) END "        \
       "FROM playlists p CROSS JOIN LATERAL (SELECT " SC_PL_MEMBER("$2") " AS member) m WHERE p.id = $1")
+
+/* The checks a write's one row of facts about a playlist begins with (column 0: the playlist exists), for the
+ * song writes and the collaborations: returns 0 when they pass, else the status answered (404 not_found for a
+ * foreign key violation: what the write refers to went away meanwhile). */
+int sc_api_playlist_row_status(sc_req *req, const char *err, PGresult *res, const char *not_found);
 
 /* POST /playlists {name}: 201 with data.playlistId. */
 int sc_api_playlists_create(sc_req *req);

@@ -179,9 +179,11 @@ const char *sc_api_error_body(sc_buf *out, int status, const char *message)
     return "application/json; charset=utf-8";
 }
 
-void sc_api_json_begin(sc_jr *jr, sc_req *req)
+sc_jr sc_api_json_begin(sc_req *req)
 {
-    sc_jr_begin(jr, req->arena, (sc_slice){req->body->ptr, req->body->len});
+    sc_jr jr;
+    sc_jr_begin(&jr, req->arena, (sc_slice){req->body->ptr, req->body->len});
+    return jr;
 }
 
 int sc_api_json_error(sc_req *req, const sc_jr *jr) { return sc_res_error(req, 400, jr->error); }

@@ -13,8 +13,9 @@
  * sc_error_body_fn, so that errors the HTTP layer answers by itself (431, 413, 408...) look like the handlers'. */
 const char *sc_api_error_body(sc_buf *out, int status, const char *message);
 
-/* Reads the request body as a JSON object (json/read.h); the document lives as long as the request. */
-void sc_api_json_begin(sc_jr *jr, sc_req *req);
+/* Reads the request body as a JSON object (json/read.h) and returns the reader, begun (a value of three pointers,
+ * for the handler's stack); the document lives as long as the request. */
+sc_jr sc_api_json_begin(sc_req *req);
 /* Answers 400 with the reader's first error; returns 400. */
 int sc_api_json_error(sc_req *req, const sc_jr *jr);
 

@@ -1,15 +1,20 @@
 /* The one route table: every endpoint of the server is a row of one resource's list, joined here.
  *
  * How to add an endpoint: write its handler in api/<resource>.c, with a doc comment on its prototype in
- * api/<resource>.h, add its row X(methods, "/pattern/{param}", handler) to that header's SC_ROUTES_<RESOURCE>
- * list (SC_ROUTES_<RESOURCE>_STREAM for a handler that takes its body as a stream), and its statements as
- * X(NAME, "sql") rows to SC_STMTS_<RESOURCE> in the same header. A new resource adds its route list below and its
+ * api/<resource>.h, add its row X(methods, "/pattern/{param}", access, handler) to that header's
+ * SC_ROUTES_<RESOURCE> list (SC_ROUTES_<RESOURCE>_STREAM for a handler that takes its body as a stream), and its
+ * statements as X(NAME, "sql") rows to SC_STMTS_<RESOURCE> in the same header. The access says who may call it
+ * (api/auth.h): SC_API_PUBLIC, SC_API_OPTIONAL, SC_API_USER or SC_API_ADMIN. Its gate runs before the handler and
+ * answers 401 or 403 by itself, so the handler starts from a caller already checked, sc_api_who(req) (NULL for an
+ * anonymous one); only a handler whose rules for who may call depend on more than the route (the mode, the body,
+ * its own credentials) is SC_API_PUBLIC and authenticates itself. A new resource adds its route list below and its
  * statement list to SC_API_STMTS (api/db.h). Within the table the first row that matches a path and method wins,
  * so a literal segment comes before a parameter in the same place (/users/me before /users/{id}). The debug rows
  * exist only when STACCATO_DEBUG_ROUTES is on. */
 #include "api/api.h"
 
 #include "api/albums.h"
+#include "api/auth.h"
 #include "api/authentications.h"
 #include "api/collaborations.h"
 #include "api/debug.h"
@@ -41,8 +46,8 @@
 /* Routes whose handlers take the body as a stream (see SC_ROUTE_STREAM_BODY). */
 #define STREAM_ROUTES(X) SC_ROUTES_UPLOADS_STREAM(X)
 
-#define ROW(methods, pattern, handler) {methods, pattern, handler, 0, 0},
-#define STREAM_ROW(methods, pattern, handler) {methods, pattern, handler, 0, SC_ROUTE_STREAM_BODY},
+#define ROW(methods, pattern, access, handler) {methods, pattern, handler, 0, 0, access},
+#define STREAM_ROW(methods, pattern, access, handler) {methods, pattern, handler, 0, SC_ROUTE_STREAM_BODY, access},
 
 static const sc_route routes[] = {ROUTES(ROW) STREAM_ROUTES(STREAM_ROW)};
 static const sc_route routes_with_debug[] = {ROUTES(ROW) STREAM_ROUTES(STREAM_ROW) SC_ROUTES_DEBUG(ROW)

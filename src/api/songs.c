@@ -70,8 +70,7 @@ static const char *like_escape(sc_req *req, sc_slice s)
 /* {title, year, performer, genre, duration?, albumId?} */
 static int read_song(sc_req *req, sc_api_catalog_ctx *ctx)
 {
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice title = sc_jr_str(&jr, "title", SC_JR_REQUIRED);
     int64_t year = sc_jr_int(&jr, "year", SC_JR_REQUIRED, NULL);
     sc_slice performer = sc_jr_str(&jr, "performer", SC_JR_REQUIRED);
@@ -103,10 +102,8 @@ static void on_song_created(sc_req *req, const char *err, PGresult *res)
     sc_api_catalog_ctx *ctx = req->state;
     if (sc_api_db_sqlstate(err, res, "23503") || (!err && ctx->album_id && PQntuples(res) == 0))
         sc_api_finish_error(req, 404, "album not found");
-    else if (err)
-        sc_api_db_finish_error(req, err, res);
     else
-        sc_req_finish(req, sc_api_data_str(req, 201, "song added", "songId", ctx->id));
+        sc_api_catalog_on_created(req, err, res);
 }
 
 int sc_api_songs_create(sc_req *req)
@@ -172,7 +169,7 @@ int sc_api_songs_delete(sc_req *req) { return song_write(req, true); }
 int sc_api_songs_flag(sc_req *req) { return sc_api_catalog_flag(req, "song", SC_STMT_SONG_FLAG); }
 
 /* GET /songs?title=&performer=&genre=&albumId=&page=&limit=: SONG_LIST_<mask of the filters given>. */
-static const sc_api_list song_list = {"songs", SC_STMT_SONG_LIST_0, SC_API_LIST_ANYONE, SC_API_LIST_CALLER_ADMIN};
+static const sc_api_list song_list = {"songs", SC_STMT_SONG_LIST_0, SC_API_LIST_CALLER_ADMIN};
 
 int sc_api_songs_list(sc_req *req)
 {

@@ -8,12 +8,12 @@
 #include "http/request.h"
 
 #define SC_ROUTES_SONGS(X)                                                                                        \
-    X(SC_M_POST, "/songs", sc_api_songs_create)                                                                   \
-    X(SC_M_GET, "/songs", sc_api_songs_list)                                                                      \
-    X(SC_M_GET, "/songs/{id}", sc_api_songs_get)                                                                  \
-    X(SC_M_PUT, "/songs/{id}", sc_api_songs_update)                                                               \
-    X(SC_M_DELETE, "/songs/{id}", sc_api_songs_delete)                                                            \
-    X(SC_M_PUT, "/songs/{id}/flag", sc_api_songs_flag)
+    X(SC_M_POST, "/songs", SC_API_PUBLIC, sc_api_songs_create)                                                    \
+    X(SC_M_GET, "/songs", SC_API_OPTIONAL, sc_api_songs_list)                                                     \
+    X(SC_M_GET, "/songs/{id}", SC_API_OPTIONAL, sc_api_songs_get)                                                 \
+    X(SC_M_PUT, "/songs/{id}", SC_API_PUBLIC, sc_api_songs_update)                                                \
+    X(SC_M_DELETE, "/songs/{id}", SC_API_PUBLIC, sc_api_songs_delete)                                             \
+    X(SC_M_PUT, "/songs/{id}/flag", SC_API_ADMIN, sc_api_songs_flag)
 
 /* GET /songs: one statement per combination of filters (bit 1 title, 2 performer, 4 genre, 8 albumId), so that
  * every plan fits its predicates. $1 caller, $2 admin, $3 limit, $4 offset, then the filters present, in that

@@ -494,18 +494,15 @@ static int lookup(stream_ctx *ctx)
 
 int sc_api_song_stream(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_optional(req, &who);
-    if (st)
-        return st;
     sc_slice id = sc_req_param(req, "id"), expires, sig;
     bool has_expires = sc_req_query(req, "expires", &expires), has_sig = sc_req_query(req, "sig", &sig);
     bool signed_url = has_expires || has_sig;
-    if (signed_url && (st = check_signed_url(req, id, has_expires, expires, has_sig, sig)))
+    int st = signed_url ? check_signed_url(req, id, has_expires, expires, has_sig, sig) : 0;
+    if (st)
         return st;
     if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "song not found");
-    stream_ctx *ctx = ctx_new(req, who, "song", "song has no audio");
+    stream_ctx *ctx = ctx_new(req, sc_api_who(req), "song", "song has no audio");
     ctx->kind = SC_MEDIA_SONG;
     ctx->id = sc_api_dup(req, id);
     ctx->signed_url = signed_url;
@@ -514,14 +511,10 @@ int sc_api_song_stream(sc_req *req)
 
 int sc_api_album_cover(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_optional(req, &who);
-    if (st)
-        return st;
     sc_slice id = sc_req_param(req, "id");
     if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "album not found");
-    stream_ctx *ctx = ctx_new(req, who, "album", "album has no cover");
+    stream_ctx *ctx = ctx_new(req, sc_api_who(req), "album", "album has no cover");
     ctx->kind = SC_MEDIA_COVER;
     ctx->id = sc_api_dup(req, id);
     return lookup(ctx);
@@ -567,10 +560,7 @@ static void on_url_row(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_song_stream_url(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_require(req, &who);
-    if (st)
-        return st;
+    sc_api_principal *who = sc_api_who(req);
     sc_slice id = sc_req_param(req, "id");
     if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, "song not found");

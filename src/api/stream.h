@@ -13,9 +13,9 @@
 #include "http/request.h"
 
 #define SC_ROUTES_STREAM(X)                                                                                       \
-    X(SC_M_GET, "/songs/{id}/stream", sc_api_song_stream)                                                         \
-    X(SC_M_GET, "/songs/{id}/stream-url", sc_api_song_stream_url)                                                 \
-    X(SC_M_GET, "/albums/{id}/cover", sc_api_album_cover)
+    X(SC_M_GET, "/songs/{id}/stream", SC_API_OPTIONAL, sc_api_song_stream)                                        \
+    X(SC_M_GET, "/songs/{id}/stream-url", SC_API_USER, sc_api_song_stream_url)                                    \
+    X(SC_M_GET, "/albums/{id}/cover", SC_API_OPTIONAL, sc_api_album_cover)
 
 #define SC_STREAM_MEDIA_COLUMNS "m.path, m.mime, m.sha256, floor(extract(epoch FROM m.created_at))::bigint"
 

@@ -2,13 +2,14 @@
  * /songs/{id}/audio with the raw file, or POST with multipart field `audio`); routes and SQL in api/uploads.h.
  *
  * An upload is decided before its body is read: the handler runs when the headers are in (a streaming route),
- * authenticates, checks that the album or song exists for the caller and that the caller may change it, and only
- * then claims the body (sc_req_stream_body; an Expect: 100-continue is answered only then). The bytes go straight
- * to the store (storage/store.h) as they arrive, hashed on the way; when the store has more than a small buffer
- * waiting for the disk the body is paused until it drains, so memory stays flat for any size. Limits are enforced
- * as the bytes come: 413 the moment the cover passes 512000 bytes or the audio STACCATO_MAX_AUDIO_BYTES. The type
- * is taken from the first bytes (storage/sniff.h): not an image is a 400, not a known audio format a 415, both as
- * soon as enough bytes are in.
+ * after the route's gate (audio: SC_API_USER; a cover, whose rule depends on the mode, authenticates itself),
+ * checks that the album or song exists for the caller and that the caller may change it, and only then claims the
+ * body (sc_req_stream_body; an Expect: 100-continue is answered only then). The bytes go straight to the store
+ * (storage/store.h) as they arrive, hashed on the way; when the store has more than a small buffer waiting for the
+ * disk the body is paused until it drains, so memory stays flat for any size. Limits are enforced as the bytes
+ * come: 413 the moment the cover passes 512000 bytes or the audio STACCATO_MAX_AUDIO_BYTES. The type is taken from
+ * the first bytes (storage/sniff.h): not an image is a 400, not a known audio format a 415, both as soon as enough
+ * bytes are in.
  *
  * Then, off the loop: the store seals the temp file (fsync), audio is probed with ffprobe (storage/probe.h) for
  * duration, bitrate, sample rate, channels and tags (unreadable: 415), the store commits the file under its
@@ -675,13 +676,9 @@ static bool is_audio_type(sc_slice ct)
     return t.len > 6 && strncasecmp(t.ptr, "audio/", 6) == 0;
 }
 
-static int start_upload(sc_req *req, upload_kind kind)
+/* The upload of either kind once the caller is known (who; NULL only when open, an upload anyone may make). */
+static int start_upload(sc_req *req, upload_kind kind, const sc_api_principal *who, bool open)
 {
-    sc_api_principal *who;
-    bool open = kind == COVER && sc_api_app(req)->compat_openmusic; /* OpenMusic: anyone may upload a cover */
-    int st = open ? sc_api_auth_optional(req, &who) : sc_api_auth_require(req, &who);
-    if (st)
-        return st;
     sc_slice ct = sc_req_header(req, "content-type");
     sc_slice boundary = SC_SLICE_NULL;
     bool multipart = kind == COVER || req->method == SC_M_POST;
@@ -712,6 +709,16 @@ static int start_upload(sc_req *req, upload_kind kind)
     return SC_ASYNC;
 }
 
-int sc_api_album_cover_upload(sc_req *req) { return start_upload(req, COVER); }
+/* Who may upload a cover depends on the mode (OpenMusic: anyone, else a signed-in caller), so its route has no
+ * gate and the handler authenticates as the route would at the same moment. */
+int sc_api_album_cover_upload(sc_req *req)
+{
+    bool open = sc_api_app(req)->compat_openmusic;
+    sc_api_principal *who;
+    int st = open ? sc_api_auth_optional(req, &who) : sc_api_auth_require(req, &who);
+    if (st)
+        return st;
+    return start_upload(req, COVER, who, open);
+}
 
-int sc_api_song_audio_upload(sc_req *req) { return start_upload(req, AUDIO); }
+int sc_api_song_audio_upload(sc_req *req) { return start_upload(req, AUDIO, sc_api_who(req), false); }

@@ -14,8 +14,8 @@
 /* Uploads are streaming routes (SC_ROUTE_STREAM_BODY): the handler runs at headers time and takes the body as a
  * stream. */
 #define SC_ROUTES_UPLOADS_STREAM(X)                                                                               \
-    X(SC_M_POST, "/albums/{id}/covers", sc_api_album_cover_upload)                                                \
-    X(SC_M_PUT | SC_M_POST, "/songs/{id}/audio", sc_api_song_audio_upload)
+    X(SC_M_POST, "/albums/{id}/covers", SC_API_PUBLIC, sc_api_album_cover_upload)                                 \
+    X(SC_M_PUT | SC_M_POST, "/songs/{id}/audio", SC_API_USER, sc_api_song_audio_upload)
 
 /* Whether any row still names a file. */
 #define SC_UPLOAD_KEY_USED "SELECT EXISTS (SELECT 1 FROM media_files WHERE sha256 = $1::text)"

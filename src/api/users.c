@@ -160,8 +160,7 @@ static void on_name_checked(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_users_create(sc_req *req)
 {
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice username = sc_jr_str(&jr, "username", SC_JR_REQUIRED);
     sc_slice password = sc_jr_str(&jr, "password", SC_JR_REQUIRED);
     sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_REQUIRED);
@@ -187,11 +186,7 @@ int sc_api_users_create(sc_req *req)
 
 int sc_api_users_me(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_require(req, &who);
-    if (st)
-        return st;
-    SC_API_DB(req, SC_STMT_USER_GET, finish_user, who->id);
+    SC_API_DB(req, SC_STMT_USER_GET, finish_user, sc_api_who(req)->id);
     return SC_ASYNC;
 }
 
@@ -234,12 +229,8 @@ static void on_current_hash(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_users_me_update(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_require(req, &who);
-    if (st)
-        return st;
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    const sc_api_principal *who = sc_api_who(req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_OPTIONAL);
     sc_slice password = sc_jr_str(&jr, "password", SC_JR_OPTIONAL);
     sc_slice current = sc_jr_str(&jr, "currentPassword", password.ptr ? SC_JR_REQUIRED : SC_JR_OPTIONAL);
@@ -267,36 +258,27 @@ int sc_api_users_me_update(sc_req *req)
 
 /* ---- GET /users/me/songs, GET /users/me/likes ----------------------------------------------------------- */
 
-static const sc_api_list my_songs = {"songs", SC_STMT_MEDIA_MY_SONGS, SC_API_LIST_USER, SC_API_LIST_CALLER};
-static const sc_api_list my_likes = {"songs", SC_STMT_LIKE_SONG_LIST, SC_API_LIST_USER, SC_API_LIST_CALLER_ADMIN};
+static const sc_api_list my_songs = {"songs", SC_STMT_MEDIA_MY_SONGS, SC_API_LIST_CALLER};
+static const sc_api_list my_likes = {"songs", SC_STMT_LIKE_SONG_LIST, SC_API_LIST_CALLER_ADMIN};
 
 int sc_api_users_me_songs(sc_req *req) { return sc_api_list_page(req, &my_songs); }
 int sc_api_users_me_likes(sc_req *req) { return sc_api_list_page(req, &my_likes); }
 
-/* ---- admin: /users, /users/{id} (sc_api_auth_admin first, so that others learn nothing) ------------------- */
+/* ---- admin: /users, /users/{id} (SC_API_ADMIN, so that others learn nothing) ------------------------------ */
 
-static const sc_api_list all_users = {"users", SC_STMT_USER_LIST, SC_API_LIST_ADMIN, SC_API_LIST_NO_CALLER};
+static const sc_api_list all_users = {"users", SC_STMT_USER_LIST, SC_API_LIST_NO_CALLER};
 
 int sc_api_users_list(sc_req *req) { return sc_api_list_page(req, &all_users); }
 
 int sc_api_users_get(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_admin(req, &who);
-    if (st)
-        return st;
     SC_API_DB(req, SC_STMT_USER_GET, finish_user, sc_api_dup(req, sc_req_param(req, "id")));
     return SC_ASYNC;
 }
 
 int sc_api_users_update(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_admin(req, &who);
-    if (st)
-        return st;
-    sc_jr jr;
-    sc_api_json_begin(&jr, req);
+    sc_jr jr = sc_api_json_begin(req);
     sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_OPTIONAL);
     sc_slice role = sc_jr_str(&jr, "role", SC_JR_OPTIONAL);
     if (sc_jr_failed(&jr))
@@ -323,10 +305,6 @@ static void on_user_deleted(sc_req *req, const char *err, PGresult *res)
 
 int sc_api_users_delete(sc_req *req)
 {
-    sc_api_principal *who;
-    int st = sc_api_auth_admin(req, &who);
-    if (st)
-        return st;
     SC_API_DB(req, SC_STMT_USER_DELETE, on_user_deleted, sc_api_dup(req, sc_req_param(req, "id")));
     return SC_ASYNC;
 }

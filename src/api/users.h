@@ -8,15 +8,15 @@
 
 /* /users/me comes before /users/{id}: the first route that matches a path and method wins. */
 #define SC_ROUTES_USERS(X)                                                                                        \
-    X(SC_M_POST, "/users", sc_api_users_create)                                                                   \
-    X(SC_M_GET, "/users", sc_api_users_list)                                                                      \
-    X(SC_M_GET, "/users/me", sc_api_users_me)                                                                     \
-    X(SC_M_PUT, "/users/me", sc_api_users_me_update)                                                              \
-    X(SC_M_GET, "/users/me/songs", sc_api_users_me_songs)                                                         \
-    X(SC_M_GET, "/users/me/likes", sc_api_users_me_likes)                                                         \
-    X(SC_M_GET, "/users/{id}", sc_api_users_get)                                                                  \
-    X(SC_M_PUT, "/users/{id}", sc_api_users_update)                                                               \
-    X(SC_M_DELETE, "/users/{id}", sc_api_users_delete)
+    X(SC_M_POST, "/users", SC_API_PUBLIC, sc_api_users_create)                                                    \
+    X(SC_M_GET, "/users", SC_API_ADMIN, sc_api_users_list)                                                        \
+    X(SC_M_GET, "/users/me", SC_API_USER, sc_api_users_me)                                                        \
+    X(SC_M_PUT, "/users/me", SC_API_USER, sc_api_users_me_update)                                                 \
+    X(SC_M_GET, "/users/me/songs", SC_API_USER, sc_api_users_me_songs)                                            \
+    X(SC_M_GET, "/users/me/likes", SC_API_USER, sc_api_users_me_likes)                                            \
+    X(SC_M_GET, "/users/{id}", SC_API_ADMIN, sc_api_users_get)                                                    \
+    X(SC_M_PUT, "/users/{id}", SC_API_ADMIN, sc_api_users_update)                                                 \
+    X(SC_M_DELETE, "/users/{id}", SC_API_ADMIN, sc_api_users_delete)
 
 /* The columns of a user as the API shows one: id, username, fullname, role, createdAt. */
 #define SC_USER_COLUMNS                                                                                           \

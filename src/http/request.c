@@ -1,6 +1,7 @@
 /* The request as handlers see it (headers, parameters, query, client address) and its lifecycle: reset between
- * requests, dispatch to the handler, finish (the response serialised, the access-log line, the metrics), and
- * dispose, the one place where everything a request allocated is released and its dispose hooks run. */
+ * requests, dispatch to the route's gate and handler, finish (the response serialised, the access-log line, the
+ * metrics), and dispose, the one place where everything a request allocated is released and its dispose hooks
+ * run. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -274,7 +275,9 @@ void sc_http_dispatch(sc_http_conn *c)
         !sc_slice_eq(r->path, SC_SLICE_LIT("/health"))) {
         status = redirect_to_https(c);
     } else if (r->route_index >= 0) {
-        status = r->route->handler(r);
+        status = r->route->gate ? r->route->gate(r) : 0;
+        if (!status)
+            status = r->route->handler(r);
     } else if (r->match.allow) {
         char allow[96];
         unsigned methods = r->match.allow | SC_M_OPTIONS;

@@ -40,6 +40,7 @@ struct sc_req {
     sc_route_match match;
     void *app;          /* the application context given to the server */
     void *state;        /* the handler's own per-request state, for its asynchronous steps */
+    void *principal;    /* set by the route's gate for the handler (who is calling); NULL without one */
     sc_server *server;
     uint64_t start_ns;
 

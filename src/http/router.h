@@ -22,12 +22,20 @@ typedef struct sc_req sc_req;
 typedef int (*sc_handler)(sc_req *req);
 #define SC_ASYNC 0x5CA5C
 
+/* A route's gate runs before its handler, at the moment the handler would start (a buffered route's body is read
+ * by then; a SC_ROUTE_STREAM_BODY route's is not): it returns 0 to go on to the handler, or the status it answered
+ * (the request ends with it and the handler does not run). It answers at once, never SC_ASYNC. What it finds out
+ * for the handler goes into sc_req.principal. The router gives it no meaning: the application decides what a gate
+ * checks (the API's access levels, api/auth.h). */
+typedef int (*sc_gate)(sc_req *req);
+
 typedef struct sc_route {
     unsigned methods;    /* SC_M_* bits */
     const char *pattern; /* "/albums/{id}/likes" */
     sc_handler handler;
     unsigned long long max_body; /* 0: the server's default body limit */
     unsigned flags;              /* SC_ROUTE_* */
+    sc_gate gate;                /* NULL: the handler runs without one */
 } sc_route;
 
 /* The handler runs as soon as the headers are in, and takes the body as a stream (sc_req_stream_body) instead of
