@@ -17,3 +17,6 @@ target_include_directories(llhttp SYSTEM PUBLIC "${LLHTTP_INCLUDE_DIR}")
 # Third-party code: compiled without our warning flags.
 set_target_properties(llhttp PROPERTIES C_STANDARD 99 POSITION_INDEPENDENT_CODE ON)
 target_compile_options(llhttp PRIVATE -w)
+# Strict mode: a bare CR or LF never ends a line, chunk data must be followed by exactly CRLF, and the other
+# lenient paths that let two parsers disagree about where a request ends are closed (we sit behind proxies).
+target_compile_definitions(llhttp PUBLIC LLHTTP_STRICT_MODE=1)

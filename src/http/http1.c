@@ -110,11 +110,18 @@ static int on_header_field_complete(llhttp_t *p)
     return 0;
 }
 
+/* A field value never holds CR or LF, nor continues on the next line. llhttp, even in strict mode, takes
+ * "X: y\r\n Content-Length: 43" as one value folded over two lines (obs-fold, RFC 9112 section 5.2), delivered
+ * as a second span that starts right after the line end; a front end that does not fold reads two fields there.
+ * Such a request is a 400. (NUL and the other control bytes are refused by llhttp itself in strict mode.) */
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     sc_http_conn *c = CONN(p);
     if (header_bytes(c, len))
         return -1;
+    char before = at > c->chunk ? at[-1] : c->before_chunk;
+    if (before == '\n' || memchr(at, '\r', len) || memchr(at, '\n', len))
+        return reject(c, 400); /* a span right after a line end continues a folded value */
     if (!c->trailers)
         sc_buf_append(&c->raw, at, len);
     return 0;
@@ -162,6 +169,29 @@ static int on_method_complete(llhttp_t *p)
     return 0;
 }
 
+/* The only transfer coding a request may have is chunked, alone, in one field: a list ("identity, chunked",
+ * "gzip, chunked", "chunked, chunked") or a second Transfer-Encoding field is where a front end and this server
+ * could disagree about where the body ends. Two fields or a list that names chunked are malformed (400); any other
+ * coding is one the server does not implement (501). Content-Length beside Transfer-Encoding is refused by llhttp.
+ * Returns 0 or the status to answer. */
+static int check_transfer_encoding(const sc_req *r)
+{
+    const sc_slice *te = NULL;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (!sc_slice_eq_nocase(r->headers[i].name, SC_SLICE_LIT("transfer-encoding")))
+            continue;
+        if (te)
+            return 400;
+        te = &r->headers[i].value;
+    }
+    if (!te || sc_slice_eq_nocase(*te, SC_SLICE_LIT("chunked")))
+        return 0;
+    for (size_t i = 0; i + 7 <= te->len; i++)
+        if (sc_slice_eq_nocase((sc_slice){te->ptr + i, 7}, SC_SLICE_LIT("chunked")))
+            return 400;
+    return 501;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     sc_http_conn *c = CONN(p);
@@ -196,6 +226,9 @@ static int on_headers_complete(llhttp_t *p)
         return reject(c, 400);
     if (r->path.len == 0 || r->path.ptr[0] != '/')
         return reject(c, 400); /* absolute-form and asterisk-form targets are for proxies */
+    int status = check_transfer_encoding(r);
+    if (status)
+        return reject(c, status);
 
     sc_router_match(s->router, r->method, r->path, &r->match);
     r->route_index = r->match.index;
@@ -289,13 +322,19 @@ static int on_message_complete(llhttp_t *p)
 static size_t parse(sc_http_conn *c, const char *data, size_t len)
 {
     c->in_parser = true;
+    c->chunk = data;
     llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
     c->in_parser = false;
-    if (err == HPE_OK)
+    if (err == HPE_OK) {
+        if (len)
+            c->before_chunk = data[len - 1];
         return len;
+    }
     if (err == HPE_PAUSED) {
         size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
         llhttp_resume(&c->parser);
+        if (used)
+            c->before_chunk = data[used - 1];
         return used;
     }
     int status = c->error_status ? c->error_status : err == HPE_INVALID_METHOD ? 501 : 400;

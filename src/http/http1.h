@@ -69,6 +69,8 @@ struct sc_http_conn {
     bool keep_alive;
     bool http10;
     bool trailers;    /* past the headers: header callbacks now deliver chunked trailers */
+    const char *chunk; /* the bytes llhttp is parsing now, and the byte before them (obs-fold detection) */
+    char before_chunk;
     bool dispatched;  /* the handler has the request (a streaming one gets it before the body) */
     bool streaming;   /* the body goes to a sink rather than into c->body */
     bool body_paused; /* the body is not read: not claimed yet, or its sink asked for a pause */
