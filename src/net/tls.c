@@ -37,16 +37,18 @@ static const char *alpn[] = {"http/1.1", NULL};
 static const mbedtls_ecp_group_id curves[] = {MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
                                               MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE};
 
-/* One random generator and one ticket key set per process, seeded once. */
+/* One random generator per process, seeded once (reseeded after fork). */
 static mbedtls_entropy_context entropy;
 static mbedtls_ctr_drbg_context drbg;
-static mbedtls_ssl_ticket_context tickets;
 static bool initialized;
 
 struct sc_tls_config {
     mbedtls_ssl_config conf;
     mbedtls_x509_crt cert;
     mbedtls_pk_context key;
+    /* Each configuration has ticket keys of its own, so a reload (SIGHUP) also rotates them: tickets issued
+     * before it no longer resume on connections accepted after it. */
+    mbedtls_ssl_ticket_context tickets;
     int refs;
 };
 
@@ -124,12 +126,6 @@ int sc_tls_global_init(char *err, size_t errlen)
         errstr(rc, err, errlen, "seeding the TLS random generator");
         return -1;
     }
-    mbedtls_ssl_ticket_init(&tickets);
-    rc = mbedtls_ssl_ticket_setup(&tickets, mbedtls_ctr_drbg_random, &drbg, MBEDTLS_CIPHER_AES_256_GCM, 86400);
-    if (rc != 0) {
-        errstr(rc, err, errlen, "setting up session tickets");
-        return -1;
-    }
     initialized = true;
     return 0;
 }
@@ -150,18 +146,18 @@ void sc_tls_global_cleanup(void)
 {
     if (!initialized)
         return;
-    mbedtls_ssl_ticket_free(&tickets);
     mbedtls_ctr_drbg_free(&drbg);
     mbedtls_entropy_free(&entropy);
     initialized = false;
 }
 
-sc_tls_config *sc_tls_config_load(const char *cert_file, const char *key_file, const char *chain_file, char *err,
-                                  size_t errlen)
+sc_tls_config *sc_tls_config_load(const char *cert_file, const char *key_file, const char *chain_file,
+                                  uint32_t ticket_lifetime_s, char *err, size_t errlen)
 {
     sc_tls_config *c = sc_calloc(sizeof(*c));
     c->refs = 1;
     mbedtls_ssl_config_init(&c->conf);
+    mbedtls_ssl_ticket_init(&c->tickets);
     mbedtls_x509_crt_init(&c->cert);
     mbedtls_pk_init(&c->key);
     int rc = mbedtls_x509_crt_parse_file(&c->cert, cert_file);
@@ -198,7 +194,13 @@ sc_tls_config *sc_tls_config_load(const char *cert_file, const char *key_file, c
         errstr(rc, err, errlen, "TLS configuration");
         goto fail;
     }
-    mbedtls_ssl_conf_session_tickets_cb(&c->conf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse, &tickets);
+    /* mbedTLS keeps two keys and makes a new one every lifetime: a ticket resumes for at most twice that. */
+    if ((rc = mbedtls_ssl_ticket_setup(&c->tickets, mbedtls_ctr_drbg_random, &drbg, MBEDTLS_CIPHER_AES_256_GCM,
+                                       ticket_lifetime_s)) != 0) {
+        errstr(rc, err, errlen, "setting up session tickets");
+        goto fail;
+    }
+    mbedtls_ssl_conf_session_tickets_cb(&c->conf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse, &c->tickets);
     mbedtls_ssl_conf_export_keys_ext_cb(&c->conf, on_keys, NULL);
     return c;
 fail:
@@ -213,6 +215,7 @@ void sc_tls_config_unref(sc_tls_config *c)
     if (!c || --c->refs > 0)
         return;
     mbedtls_ssl_config_free(&c->conf);
+    mbedtls_ssl_ticket_free(&c->tickets);
     mbedtls_x509_crt_free(&c->cert);
     mbedtls_pk_free(&c->key);
     free(c);

@@ -21,12 +21,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct sc_tls_config sc_tls_config;
 typedef struct sc_tls_conn sc_tls_conn;
 
-/* Seeds the process's random generator and sets up session tickets; once per process, before any config.
+/* Seeds the process's random generator; once per process, before any config.
  * Returns 0 or -1 with a message. */
 int sc_tls_global_init(char *err, size_t errlen);
 void sc_tls_global_cleanup(void);
@@ -36,9 +37,11 @@ void sc_tls_global_cleanup(void);
 void sc_tls_after_fork(void);
 
 /* Loads a certificate (PEM; the file may hold the chain after the leaf), an optional extra chain file, and the
- * private key. Returns a config with one reference, or NULL with a message. */
-sc_tls_config *sc_tls_config_load(const char *cert_file, const char *key_file, const char *chain_file, char *err,
-                                  size_t errlen);
+ * private key, and makes fresh session-ticket keys, rotated every ticket_lifetime_s (a ticket resumes for at most
+ * twice that; a new config, as on reload, starts with new keys). Returns a config with one reference, or NULL
+ * with a message. */
+sc_tls_config *sc_tls_config_load(const char *cert_file, const char *key_file, const char *chain_file,
+                                  uint32_t ticket_lifetime_s, char *err, size_t errlen);
 void sc_tls_config_ref(sc_tls_config *cfg);
 void sc_tls_config_unref(sc_tls_config *cfg);
 

@@ -129,7 +129,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_tls: %s\n", err);
         abort();
     }
-    sc_tls_config *tls = sc_tls_config_load(cert, key, NULL, err, sizeof(err));
+    sc_tls_config *tls = sc_tls_config_load(cert, key, NULL, 3600, err, sizeof(err));
     unlink(cert);
     unlink(key);
     rmdir(dir);

@@ -722,6 +722,28 @@ class Reload(harness.ServerTestCase):
         self.assertIsNotNone(line, "no SIGHUP log line with %r:\n%s" % (expect, "\n".join(srv.stderr_lines()[-10:])))
         return line
 
+    def test_sighup_rotates_ticket_keys(self):
+        """Regression: ticket keys lived about 48 h and a reload kept them. A reload (even with the same
+        certificate) makes new keys: a ticket issued before it no longer resumes, one issued after it does."""
+        cert, key = self.files("a")
+        srv = self.start(cert, key)
+        first = srv.connect()
+        self.addCleanup(first.close)
+        self.assertEqual(first.request("GET", "/health").status, 200)
+        session = first.tls.session
+        again = srv.connect(session=session)
+        self.addCleanup(again.close)
+        self.assertTrue(again.tls.session_reused, "the ticket does not resume before the reload")
+        self.hup(srv, "reloaded")
+        after = srv.connect(session=session)
+        self.addCleanup(after.close)
+        self.assertEqual(after.request("GET", "/health").status, 200)
+        self.assertFalse(after.tls.session_reused, "a ticket from before the reload still resumes")
+        fresh = after.tls.session
+        resumed = srv.connect(session=fresh)
+        self.addCleanup(resumed.close)
+        self.assertTrue(resumed.tls.session_reused, "a ticket issued after the reload does not resume")
+
     def test_sighup_new_certificate_for_new_connections(self):
         cert, key = self.files("a")
         srv = self.start(cert, key)
@@ -751,8 +773,8 @@ class Reload(harness.ServerTestCase):
         big = os.urandom(200_000).hex()
         r = old.request("POST", "/_debug/echo", [("Content-Type", "application/json")], json.dumps(big))
         self.assertEqual(r.json()["data"]["json"], big)
-        # a ticket issued before the reload still resumes (ticket keys belong to the process), or a full
-        # handshake with the new certificate follows: either way the client is served
+        # a ticket issued before the reload no longer resumes (each configuration has its own ticket keys): a
+        # full handshake with the new certificate follows and the client is served
         c = srv.connect(session=session)
         self.addCleanup(c.close)
         self.assertEqual(c.request("GET", "/health").status, 200)
