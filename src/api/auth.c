@@ -41,9 +41,16 @@ int sc_api_auth_init(const sc_settings *st, char *err, size_t errlen)
         snprintf(err, errlen, "ACCESS_TOKEN_KEY and REFRESH_TOKEN_KEY must differ");
         return -1;
     }
-    if ((*st->access_token_key && strlen(st->access_token_key) < 32) ||
-        (*st->refresh_token_key && strlen(st->refresh_token_key) < 32))
-        sc_log_warn("token keys shorter than 32 bytes are weak");
+    /* HS256 with a key shorter than its 32-byte output can be brute-forced offline from one token: refused. */
+    if (*st->access_token_key && strlen(st->access_token_key) < 32) {
+        snprintf(err, errlen, "ACCESS_TOKEN_KEY must be at least 32 bytes (it is %zu)", strlen(st->access_token_key));
+        return -1;
+    }
+    if (*st->refresh_token_key && strlen(st->refresh_token_key) < 32) {
+        snprintf(err, errlen, "REFRESH_TOKEN_KEY must be at least 32 bytes (it is %zu)",
+                 strlen(st->refresh_token_key));
+        return -1;
+    }
     sc_api_auth_shutdown();
     access_key = make_key(st->access_token_key, "ACCESS_TOKEN_KEY", &access_key_len);
     refresh_key = make_key(st->refresh_token_key, "REFRESH_TOKEN_KEY", &refresh_key_len);

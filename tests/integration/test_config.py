@@ -95,6 +95,15 @@ class Cli(harness.ServerTestCase):
         self.assert_bad_config([], env={"PORT": "-1"})
         self.assert_bad_config(["--max-connections", "-5"])
 
+    def test_weak_token_keys_refused(self):
+        """Regression: token keys shorter than 32 bytes were only warned about."""
+        strong = "k" * 32
+        self.assert_bad_config(["--port", "0"], env={"ACCESS_TOKEN_KEY": "short-key", "REFRESH_TOKEN_KEY": strong})
+        self.assert_bad_config(["--port", "0"], env={"ACCESS_TOKEN_KEY": strong, "REFRESH_TOKEN_KEY": "r" * 31})
+        rc, out, err = run_cli(["--port", "0"], env_overrides={"ACCESS_TOKEN_KEY": "x" * 20,
+                                                               "REFRESH_TOKEN_KEY": strong})
+        self.assertIn("ACCESS_TOKEN_KEY must be at least 32 bytes", err)
+
     def test_missing_flag_value(self):
         self.assert_bad_config(["--port"])
 
