@@ -137,7 +137,8 @@ static void on_sighup(uv_signal_t *h, int signum)
         return;
     }
     char err[256];
-    sc_tls_config *fresh = sc_tls_config_load(st->tls_cert, st->tls_key, st->tls_chain, err, sizeof(err));
+    sc_tls_config *fresh = sc_tls_config_load(st->tls_cert, st->tls_key, st->tls_chain, (uint32_t)st->tls_ticket_lifetime_s, err,
+                                               sizeof(err));
     if (!fresh) {
         sc_log_error("SIGHUP: keeping the current certificate: %s", err);
         return;
@@ -409,6 +410,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "staccato: unexpected argument '%s' (see --help)\n", argv[argi]);
         goto out;
     }
+    /* libuv sizes its threadpool from the environment when the first work is queued, which is after this. */
+    char pool[24];
+    snprintf(pool, sizeof(pool), "%llu", st.threadpool_size);
+    setenv("UV_THREADPOOL_SIZE", pool, 1);
     if (sc_cidr_list_parse(st.trusted_proxies, &trusted, err, sizeof(err)) != 0) {
         fprintf(stderr, "staccato: %s\n", err);
         goto out;
@@ -441,7 +446,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "staccato: %s\n", err);
         goto out;
     }
-    if (sc_password_init(&pw) != 0) {
+    uint64_t hashers = st.password_concurrency ? st.password_concurrency : st.threadpool_size / 2;
+    sc_password_limits pwl = {(uint32_t)(hashers ? hashers : 1), (uint32_t)st.password_queue_max};
+    if (sc_password_init(&pw, &pwl) != 0) {
         fprintf(stderr, "staccato: unusable Argon2 parameters\n");
         goto out;
     }
@@ -480,7 +487,8 @@ int main(int argc, char **argv)
             goto out;
         }
         if (sc_tls_global_init(err, sizeof(err)) != 0 ||
-            !(tls_config = sc_tls_config_load(st.tls_cert, st.tls_key, st.tls_chain, err, sizeof(err)))) {
+            !(tls_config = sc_tls_config_load(st.tls_cert, st.tls_key, st.tls_chain, (uint32_t)st.tls_ticket_lifetime_s, err,
+                                                sizeof(err)))) {
             fprintf(stderr, "staccato: TLS: %s\n", err);
             code = 2;
             goto out;

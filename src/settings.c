@@ -83,10 +83,28 @@ const sc_setting sc_settings_table[] = {
     U("STACCATO_PASSWORD_MIN_LENGTH", password_min_length, "6", 1, 128,
       "Shortest password accepted at registration (OpenMusic clients use 6)."),
     U("STACCATO_LOGIN_MAX_PER_ACCOUNT", login_max_per_account, "10", 1, 1000000,
-      "Login attempts per account per window (429 beyond)."),
+      "Failed login attempts per account from one client address per window (429 beyond)."),
+    U("STACCATO_LOGIN_MAX_PER_ACCOUNT_GLOBAL", login_max_per_account_global, "100", 1, 1000000,
+      "Failed login attempts per account per global window from all addresses it has not signed in from in the "
+      "last 30 days (429 beyond); its owner's usual addresses are not locked out by them."),
+    U("STACCATO_LOGIN_GLOBAL_WINDOW_S", login_global_window_s, "3600", 1, 604800,
+      "Length of the per-account global login window in seconds."),
     U("STACCATO_LOGIN_MAX_PER_ADDRESS", login_max_per_address, "50", 1, 1000000,
-      "Login attempts per client address per window (429 beyond)."),
+      "Login attempts per client address per window, on any account (429 beyond)."),
     U("STACCATO_LOGIN_WINDOW_S", login_window_s, "60", 1, 86400, "Length of the login rate-limit window in seconds."),
+    U("STACCATO_REGISTER_MAX_PER_ADDRESS", register_max_per_address, "20", 1, 1000000,
+      "Registrations (POST /users) per client address per registration window (429 beyond)."),
+    U("STACCATO_REGISTER_WINDOW_S", register_window_s, "3600", 1, 604800,
+      "Length of the registration rate-limit window in seconds."),
+    U("STACCATO_THREADPOOL_SIZE", threadpool_size, "4", 1, 128,
+      "Threads of the threadpool per process (file opens and reads, upload writes, TLS handshake steps, password "
+      "hashes); sets UV_THREADPOOL_SIZE."),
+    U("STACCATO_PASSWORD_CONCURRENCY", password_concurrency, "0", 0, 128,
+      "Password hashes and checks running at once per process; 0: half of STACCATO_THREADPOOL_SIZE (at least 1), "
+      "so the rest of the threadpool stays free for I/O and TLS handshakes."),
+    U("STACCATO_PASSWORD_QUEUE_MAX", password_queue_max, "128", 0, 1000000,
+      "Password hashes and checks waiting for a place; beyond it registrations, logins and password changes get "
+      "503 with Retry-After."),
     {"STACCATO_COOKIE_ORIGINS", SC_SET_STRING, F(cookie_origins), "",
      "Comma-separated origins (https://app.example) allowed to send cookie-authenticated unsafe requests, besides "
      "the server's own host.",
@@ -110,6 +128,9 @@ const sc_setting sc_settings_table[] = {
     {"TLS_CHAIN", SC_SET_STRING, F(tls_chain), "", "Optional file of intermediate certificates.", 0, 0, NULL},
     U("STACCATO_TLS_HANDSHAKE_TIMEOUT_MS", tls_handshake_timeout_ms, "10000", 10, 600000,
       "Time allowed for a TLS handshake before the connection is closed."),
+    U("STACCATO_TLS_TICKET_LIFETIME_S", tls_ticket_lifetime_s, "3600", 60, 86400,
+      "Rotation period of the session-ticket keys: a ticket resumes for at most twice this; a reload (SIGHUP) "
+      "makes new keys at once."),
     {"STACCATO_HTTPS_REDIRECT", SC_SET_BOOL, F(https_redirect), "off",
      "Answer plaintext requests (except /health) with 308 to the HTTPS listener.", 0, 0, NULL},
     U("STACCATO_HSTS_MAX_AGE", hsts_max_age, "0", 0, 63072000,

@@ -52,6 +52,14 @@ typedef struct sc_settings {
     unsigned long long login_max_per_account;
     unsigned long long login_max_per_address;
     unsigned long long login_window_s;
+    unsigned long long login_max_per_account_global;
+    unsigned long long login_global_window_s;
+    unsigned long long register_max_per_address;
+    unsigned long long register_window_s;
+    unsigned long long threadpool_size;
+    unsigned long long password_concurrency;
+    unsigned long long password_queue_max;
+    unsigned long long tls_ticket_lifetime_s;
     char *cookie_origins;
     char *compat;
     char *public_url;

@@ -129,16 +129,16 @@ static void on_user_found(sc_req *req, const char *err, PGresult *res)
     }
     /* An unknown user is verified against a dummy hash: the answer takes as long as for a wrong password. */
     ctx->job = sc_password_verify(sc_api_app(req)->loop, hash, ctx->password, ctx->password_len, on_verified, ctx);
+    if (!ctx->job)
+        sc_api_finish_password_busy(req);
 }
 
 static void on_rate_checked(sc_req *req, bool allowed, uint64_t retry_after)
 {
     session_ctx *ctx = req->state;
     if (!allowed) {
-        char v[24];
-        snprintf(v, sizeof(v), "%llu", (unsigned long long)(retry_after ? retry_after : 1));
-        sc_res_header(req, "Retry-After", sc_slice_cstr(v));
-        sc_api_finish_error(req, 429, "too many login attempts; try again later");
+        sc_req_finish(req, sc_api_retry_later(req, 429, retry_after ? retry_after : 1,
+                                              "too many login attempts; try again later"));
         return;
     }
     SC_API_DB(req, SC_STMT_USER_LOGIN, on_user_found, ctx->username);

@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "api/db.h"
 #include "api/media_cache.h"
+#include "auth/password.h"
 #include "core/buf.h"
 #include "http/request.h"
 #include "http/server.h"
@@ -37,6 +38,11 @@ int sc_api_metrics(sc_req *req)
                   "staccato_media_cache_notifications_total %llu\n",
                   (unsigned long long)mc.hits, (unsigned long long)mc.misses, (unsigned long long)mc.entries,
                   (unsigned long long)mc.files, (unsigned long long)mc.notifications);
+    sc_buf_printf(req->res.body,
+                  "# HELP staccato_password_jobs Password hashes and checks on the threadpool (running) and waiting "
+                  "for a place (waiting).\n# TYPE staccato_password_jobs gauge\n"
+                  "staccato_password_jobs{state=\"running\"} %u\nstaccato_password_jobs{state=\"waiting\"} %u\n",
+                  sc_password_running(), sc_password_waiting());
     return 200;
 }
 

@@ -187,3 +187,16 @@ sc_jr sc_api_json_begin(sc_req *req)
 }
 
 int sc_api_json_error(sc_req *req, const sc_jr *jr) { return sc_res_error(req, 400, jr->error); }
+
+int sc_api_retry_later(sc_req *req, int status, uint64_t seconds, const char *message)
+{
+    char v[24];
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)seconds);
+    sc_res_header(req, "Retry-After", sc_slice_cstr(v));
+    return sc_res_error(req, status, message);
+}
+
+void sc_api_finish_password_busy(sc_req *req)
+{
+    sc_req_finish(req, sc_api_retry_later(req, 503, 1, "the server is busy checking passwords; try again shortly"));
+}

@@ -33,6 +33,11 @@ int sc_api_data_raw(sc_req *req, int status, const char *key, sc_slice json);
 
 /* Finishes an asynchronous request with the error envelope (message NULL: the status' default message). */
 void sc_api_finish_error(sc_req *req, int status, const char *message);
+/* Answers status (429 or 503) with Retry-After: seconds and the message, and returns status. */
+int sc_api_retry_later(sc_req *req, int status, uint64_t seconds, const char *message);
+/* Finishes a request whose password hash or verification could not be queued (sc_password_* returned NULL):
+ * 503 with Retry-After. */
+void sc_api_finish_password_busy(sc_req *req);
 
 /* Zeroed per-request state of size bytes in the request's arena, made the request's state (req->state), with
  * on_gone (may be NULL) registered to run when the request ends, to stop whatever the state still waits for. */

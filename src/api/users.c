@@ -10,6 +10,7 @@
 #include "api/db.h"
 #include "api/list.h"
 #include "api/media_cache.h"
+#include "api/ratelimit.h"
 #include "api/respond.h"
 #include "auth/password.h"
 #include "core/random.h"
@@ -154,8 +155,17 @@ static void on_name_checked(sc_req *req, const char *err, PGresult *res)
         sc_api_db_finish_error(req, err, res);
     else if (PQntuples(res) > 0)
         sc_api_finish_error(req, 400, "username already taken");
-    else /* the hash is the expensive part: only for names that are free */
-        ctx->job = sc_password_hash(loop_of(req), ctx->password, ctx->password_len, on_new_hash, ctx);
+    else if (!(ctx->job = sc_password_hash(loop_of(req), ctx->password, ctx->password_len, on_new_hash, ctx)))
+        sc_api_finish_password_busy(req); /* the hash is the expensive part: only for names that are free */
+}
+
+static void on_register_allowed(sc_req *req, bool allowed, uint64_t retry_after_s)
+{
+    user_ctx *ctx = req->state;
+    if (!allowed)
+        sc_req_finish(req, sc_api_retry_later(req, 429, retry_after_s, "too many registrations; try again later"));
+    else
+        SC_API_DB(req, SC_STMT_USER_NAME_TAKEN, on_name_checked, ctx->username);
 }
 
 int sc_api_users_create(sc_req *req)
@@ -178,7 +188,7 @@ int sc_api_users_create(sc_req *req)
     ctx->password = password.ptr;
     ctx->password_len = password.len;
     ctx->fullname = sc_api_dup(req, fullname);
-    SC_API_DB(req, SC_STMT_USER_NAME_TAKEN, on_name_checked, ctx->username);
+    sc_ratelimit_register(req, on_register_allowed);
     return SC_ASYNC;
 }
 
@@ -211,8 +221,9 @@ static void on_current_verified(void *data, bool match)
     ctx->job = NULL;
     if (!match)
         sc_api_finish_error(ctx->req, 400, "currentPassword is not correct");
-    else
-        ctx->job = sc_password_hash(loop_of(ctx->req), ctx->password, ctx->password_len, on_changed_hash, ctx);
+    else if (!(ctx->job = sc_password_hash(loop_of(ctx->req), ctx->password, ctx->password_len, on_changed_hash,
+                                           ctx)))
+        sc_api_finish_password_busy(ctx->req);
 }
 
 static void on_current_hash(sc_req *req, const char *err, PGresult *res)
@@ -222,9 +233,9 @@ static void on_current_hash(sc_req *req, const char *err, PGresult *res)
         sc_api_db_finish_error(req, err, res);
     else if (PQntuples(res) == 0)
         sc_api_finish_error(req, 404, "user not found");
-    else
-        ctx->job = sc_password_verify(loop_of(req), PQgetvalue(res, 0, 0), ctx->current, ctx->current_len,
-                                      on_current_verified, ctx);
+    else if (!(ctx->job = sc_password_verify(loop_of(req), PQgetvalue(res, 0, 0), ctx->current, ctx->current_len,
+                                             on_current_verified, ctx)))
+        sc_api_finish_password_busy(req);
 }
 
 int sc_api_users_me_update(sc_req *req)

@@ -12,11 +12,14 @@
 #define HASH_LEN 32
 
 static sc_password_params params = {2, 19456, 1};
+static sc_password_limits limits = {1, 64};
 static char *dummy_hash;
 
 struct sc_password_job {
     uv_work_t work;
-    bool verify, cancelled, match;
+    uv_loop_t *loop;
+    sc_password_job *next; /* in the wait queue */
+    bool verify, cancelled, match, queued;
     char *password;
     size_t len;
     char *encoded; /* input for verify, output for hash */
@@ -42,9 +45,18 @@ static char *hash_now(const char *password, size_t len)
     return encoded;
 }
 
-int sc_password_init(const sc_password_params *p)
+/* The jobs waiting for a place on the threadpool, oldest first. One loop per process uses them. */
+static struct {
+    sc_password_job *head, *tail;
+    uint32_t waiting, running;
+} q;
+
+int sc_password_init(const sc_password_params *p, const sc_password_limits *l)
 {
     params = *p;
+    limits = *l;
+    if (limits.max_running == 0)
+        limits.max_running = 1;
     char pw[32];
     sc_random_bytes(pw, sizeof(pw));
     free(dummy_hash);
@@ -79,9 +91,12 @@ static void job_free(sc_password_job *j)
     free(j);
 }
 
+static void start_waiting(void);
+
 static void on_after_work(uv_work_t *w, int status)
 {
     sc_password_job *j = w->data;
+    q.running--;
     if (!j->cancelled) {
         if (j->verify)
             j->verify_cb(j->data, status == 0 && j->match);
@@ -89,11 +104,35 @@ static void on_after_work(uv_work_t *w, int status)
             j->hash_cb(j->data, status == 0 ? j->encoded : NULL);
     }
     job_free(j);
+    start_waiting();
 }
 
-static sc_password_job *job_new(const char *password, size_t len, void *data)
+static void start(sc_password_job *j)
 {
+    q.running++;
+    uv_queue_work(j->loop, &j->work, on_work, on_after_work);
+}
+
+/* Moves waiting jobs to the threadpool while places are free. */
+static void start_waiting(void)
+{
+    while (q.head && q.running < limits.max_running) {
+        sc_password_job *j = q.head;
+        q.head = j->next;
+        if (!q.head)
+            q.tail = NULL;
+        q.waiting--;
+        j->queued = false;
+        start(j);
+    }
+}
+
+static sc_password_job *job_new(uv_loop_t *loop, const char *password, size_t len, void *data)
+{
+    if (q.running >= limits.max_running && q.waiting >= limits.max_queued)
+        return NULL;
     sc_password_job *j = sc_calloc(sizeof(*j));
+    j->loop = loop;
     j->password = sc_alloc(len + 1);
     memcpy(j->password, password, len);
     j->password[len] = '\0';
@@ -103,30 +142,68 @@ static sc_password_job *job_new(const char *password, size_t len, void *data)
     return j;
 }
 
+/* Starts the job now when a place is free, else puts it at the end of the wait queue. */
+static sc_password_job *submit(sc_password_job *j)
+{
+    if (q.running < limits.max_running) {
+        start(j);
+        return j;
+    }
+    j->queued = true;
+    if (q.tail)
+        q.tail->next = j;
+    else
+        q.head = j;
+    q.tail = j;
+    q.waiting++;
+    return j;
+}
+
 sc_password_job *sc_password_hash(uv_loop_t *loop, const char *password, size_t len, sc_password_hash_cb cb,
                                   void *data)
 {
-    sc_password_job *j = job_new(password, len, data);
+    sc_password_job *j = job_new(loop, password, len, data);
+    if (!j)
+        return NULL;
     j->hash_cb = cb;
-    uv_queue_work(loop, &j->work, on_work, on_after_work);
-    return j;
+    return submit(j);
 }
 
 sc_password_job *sc_password_verify(uv_loop_t *loop, const char *encoded, const char *password, size_t len,
                                     sc_password_verify_cb cb, void *data)
 {
-    sc_password_job *j = job_new(password, len, data);
+    sc_password_job *j = job_new(loop, password, len, data);
+    if (!j)
+        return NULL;
     j->verify = true;
     j->verify_cb = cb;
     j->encoded = encoded ? sc_strdup(encoded) : NULL;
-    uv_queue_work(loop, &j->work, on_work, on_after_work);
-    return j;
+    return submit(j);
 }
 
 void sc_password_cancel(sc_password_job *j)
 {
     if (!j)
         return;
+    if (j->queued) {
+        sc_password_job **p = &q.head, *prev = NULL;
+        while (*p != j) {
+            prev = *p;
+            p = &(*p)->next;
+        }
+        *p = j->next;
+        if (q.tail == j)
+            q.tail = prev;
+        q.waiting--;
+        job_free(j);
+        return;
+    }
+    /* A job the threadpool has not started yet is cancelled there; its completion still runs (with
+     * UV_ECANCELED) and frees it. */
     j->cancelled = true;
     uv_cancel((uv_req_t *)&j->work);
 }
+
+uint32_t sc_password_running(void) { return q.running; }
+
+uint32_t sc_password_waiting(void) { return q.waiting; }

@@ -1067,6 +1067,111 @@ class RateLimit(AuthCase):
         return st == 200 and isinstance(j, dict) and j.get("data", {}).get("redis") == "up"
 
 
+class Lockout(AuthCase):
+    """Regression: eleven wrong passwords from other addresses made the owner's correct login a 429 (the limit
+    counted the account alone). Addresses come from X-Forwarded-For through a trusted proxy (loopback)."""
+
+    def setUp(self):
+        clear_login_limits()
+
+    def server(self, per_account=3, global_max=1000):
+        return self.start_server(env=auth_env(STACCATO_LOGIN_MAX_PER_ACCOUNT=per_account,
+                                              STACCATO_LOGIN_MAX_PER_ACCOUNT_GLOBAL=global_max,
+                                              STACCATO_LOGIN_MAX_PER_ADDRESS=100000, STACCATO_LOGIN_WINDOW_S=60,
+                                              STACCATO_TRUSTED_PROXIES="127.0.0.1"))
+
+    def attempt(self, srv, name, pw, address):
+        return request(srv.port, "POST", "/authentications", {"username": name, "password": pw},
+                       headers={"X-Forwarded-For": address})
+
+    def test_strangers_do_not_lock_the_owner_out(self):
+        srv = self.server(per_account=3)
+        name, pw, _ = register(srv.port)
+        st, _, j = self.attempt(srv, name, pw, "10.1.0.1")
+        self.assertSuccess(st, j, 201, "the owner signs in from their usual address")
+        for i in range(11):
+            st, h, j = self.attempt(srv, name, "wrong-%d" % i, "10.2.0.%d" % (i + 1))
+            self.assertFail(st, h, j, 401, LOGIN_FAILED, "a stranger's guess #%d" % (i + 1))
+        st, _, j = self.attempt(srv, name, pw, "10.1.0.1")
+        self.assertSuccess(st, j, 201, "the owner after eleven strangers' failures")
+
+    def test_one_address_is_still_limited_on_the_account(self):
+        srv = self.server(per_account=3)
+        name, pw, _ = register(srv.port)
+        for i in range(3):
+            st, h, j = self.attempt(srv, name, "wrong-%d" % i, "10.3.0.1")
+            self.assertFail(st, h, j, 401, LOGIN_FAILED, "guess #%d" % (i + 1))
+        st, h, j = self.attempt(srv, name, pw, "10.3.0.1")
+        self.assertFail(st, h, j, 429, RATE_LIMITED, "4th attempt from the same address")
+        self.assertIsNotNone(h.get("retry-after"))
+        st, _, j = self.attempt(srv, name, pw, "10.3.0.2")
+        self.assertSuccess(st, j, 201, "the right password from another address")
+
+    def test_many_addresses_meet_the_global_limit_but_not_known_ones(self):
+        srv = self.server(per_account=3, global_max=5)
+        name, pw, _ = register(srv.port)
+        st, _, j = self.attempt(srv, name, pw, "10.4.0.1")
+        self.assertSuccess(st, j, 201, "the owner signs in")
+        for i in range(5):
+            st, h, j = self.attempt(srv, name, "wrong-%d" % i, "10.5.0.%d" % (i + 1))
+            self.assertFail(st, h, j, 401, LOGIN_FAILED, "distributed guess #%d" % (i + 1))
+        st, h, j = self.attempt(srv, name, pw, "10.5.0.99")
+        self.assertFail(st, h, j, 429, RATE_LIMITED, "a 6th unknown address, even with the right password")
+        st, _, j = self.attempt(srv, name, pw, "10.4.0.1")
+        self.assertSuccess(st, j, 201, "the owner's known address is not locked out")
+
+
+class Registration(AuthCase):
+    """Regression: POST /users had no rate limit and queued one Argon2id hash per request, unbounded, on the
+    threadpool that TLS handshakes and file I/O share."""
+
+    def setUp(self):
+        redis_call("EVAL", "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 0",
+                   "0", "staccato:register:*")
+
+    def test_registrations_per_address_are_limited(self):
+        srv = self.start_server(env=auth_env(STACCATO_REGISTER_MAX_PER_ADDRESS=3,
+                                             STACCATO_TRUSTED_PROXIES="127.0.0.1"))
+        for i in range(3):
+            st, _, j = request(srv.port, "POST", "/users",
+                               {"username": uniq(), "password": "secret1", "fullname": "R"},
+                               headers={"X-Forwarded-For": "10.6.0.1"})
+            self.assertSuccess(st, j, 201, "registration #%d" % (i + 1))
+        st, h, j = request(srv.port, "POST", "/users", {"username": uniq(), "password": "secret1", "fullname": "R"},
+                           headers={"X-Forwarded-For": "10.6.0.1"})
+        self.assertFail(st, h, j, 429, "too many registrations; try again later", "4th registration")
+        self.assertRegex(h.get("retry-after") or "", r"^[1-9]\d*$")
+        st, _, j = request(srv.port, "POST", "/users", {"username": uniq(), "password": "secret1", "fullname": "R"},
+                           headers={"X-Forwarded-For": "10.6.0.2"})
+        self.assertSuccess(st, j, 201, "another address")
+
+    def test_hash_queue_is_bounded(self):
+        """One hash at a time and two waiting: the next is a 503 with Retry-After at once, the others finish."""
+        srv = self.start_server(env=auth_env(cheap=False, STACCATO_ARGON2_T="40", STACCATO_ARGON2_M_KIB="32768",
+                                             STACCATO_PASSWORD_CONCURRENCY=1, STACCATO_PASSWORD_QUEUE_MAX=2))
+        results = []
+
+        def register_one():
+            results.append(request(srv.port, "POST", "/users",
+                                   {"username": uniq(), "password": "secret1", "fullname": "Q"}, timeout=120))
+
+        threads = [threading.Thread(target=register_one) for _ in range(3)]
+        for t in threads:
+            t.start()
+        jobs = lambda state: harness.metric_value(srv.metrics(), "staccato_password_jobs", state=state)  # noqa: E731
+        self.assertTrue(harness.wait_until(lambda: jobs("running") == 1 and jobs("waiting") == 2, 60),
+                        "three registrations did not fill the hash queue")
+        st, h, j = request(srv.port, "POST", "/users", {"username": uniq(), "password": "secret1", "fullname": "Q"})
+        self.assertEqual(st, 503, j)
+        self.assertEqual(j.get("status"), "error", j)
+        self.assertEqual(h.get("retry-after"), "1")
+        self.assertLessEqual(jobs("running"), 1, "more hashes on the threadpool than allowed")
+        for t in threads:
+            t.join(150)
+        self.assertEqual(sorted(r[0] for r in results), [201, 201, 201], results)
+        self.assertEqual((jobs("running"), jobs("waiting")), (0, 0))
+
+
 # ---------------------------------------------------------------------------
 # 7. password hashing does not block the event loop
 # ---------------------------------------------------------------------------
