@@ -12,18 +12,18 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/db.h"
+#include "api/jobs.h"
 #include "api/media_cache.h"
 #include "api/ratelimit.h"
 #include "api/respond.h"
-#include "api/jobs.h"
 #include "api/uploads.h"
 #include "api/user_cli.h"
 #include "auth/password.h"
 #include "cache/redis.h"
-#include "db/migrate.h"
-#include "db/pg.h"
 #include "core/arena.h"
 #include "core/log.h"
+#include "db/migrate.h"
+#include "db/pg.h"
 #include "http/server.h"
 #include "net/addr.h"
 #include "net/listener.h"
@@ -35,17 +35,18 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "staccato %s: a music streaming API server\n\n"
-               "Usage: staccato [COMMAND] [OPTIONS]\n\n"
-               "Commands:\n"
-               "  serve        run the HTTP server (default)\n"
-               "  worker       run only the background job workers (no HTTP listener); exits on SIGTERM\n"
-               "  migrate      apply database migrations (DATABASE_URL) and exit\n"
-               "  user         manage accounts: user create|set-role|delete|list (see staccato user)\n\n"
-               "Options:\n"
-               "  --help       show this help and exit\n"
-               "  --version    print the version and exit\n\n"
-               "Settings (flags win over environment variables, which win over the settings file):\n",
+    fprintf(f,
+            "staccato %s: a music streaming API server\n\n"
+            "Usage: staccato [COMMAND] [OPTIONS]\n\n"
+            "Commands:\n"
+            "  serve        run the HTTP server (default)\n"
+            "  worker       run only the background job workers (no HTTP listener); exits on SIGTERM\n"
+            "  migrate      apply database migrations (DATABASE_URL) and exit\n"
+            "  user         manage accounts: user create|set-role|delete|list (see staccato user)\n\n"
+            "Options:\n"
+            "  --help       show this help and exit\n"
+            "  --version    print the version and exit\n\n"
+            "Settings (flags win over environment variables, which win over the settings file):\n",
             STACCATO_VERSION);
     sc_config_print_help(sc_settings_table, sc_settings_count, f);
 }
@@ -61,11 +62,7 @@ typedef struct worker {
     unsigned stopping; /* of the HTTP server and the job workers, those still stopping */
 } worker;
 
-static void on_log_check(uv_check_t *h)
-{
-    (void)h;
-    sc_log_flush();
-}
+static void on_log_check(uv_check_t *h) { sc_log_flush(); }
 
 static void on_drained(void *data)
 {
@@ -117,7 +114,6 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static void on_walk(uv_handle_t *h, void *arg)
 {
-    (void)arg;
     sc_log_error("handle still open at exit: %s", uv_handle_type_name(h->type));
 }
 
@@ -131,14 +127,13 @@ static void on_sighup(uv_signal_t *h, int signum)
 {
     worker *w = h->data;
     const sc_settings *st = w->app.settings;
-    (void)signum;
     if (!tls_config) {
         sc_log_info("SIGHUP: no TLS certificate to reload");
         return;
     }
     char err[256];
-    sc_tls_config *fresh = sc_tls_config_load(st->tls_cert, st->tls_key, st->tls_chain, (uint32_t)st->tls_ticket_lifetime_s, err,
-                                               sizeof(err));
+    sc_tls_config *fresh = sc_tls_config_load(st->tls_cert, st->tls_key, st->tls_chain,
+                                              (uint32_t)st->tls_ticket_lifetime_s, err, sizeof(err));
     if (!fresh) {
         sc_log_error("SIGHUP: keeping the current certificate: %s", err);
         return;
@@ -171,12 +166,13 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
     char redis_host[256], err[256];
     int redis_port = (int)st->redis_port;
     snprintf(redis_host, sizeof(redis_host), "%s", st->redis_host);
-    if (*st->redis_url && sc_redis_parse_url(st->redis_url, redis_host, sizeof(redis_host), &redis_port, err,
-                                              sizeof(err)) != 0)
+    if (*st->redis_url &&
+        sc_redis_parse_url(st->redis_url, redis_host, sizeof(redis_host), &redis_port, err, sizeof(err)) != 0)
         sc_log_error("%s", err); /* validated at startup; unreachable */
     sc_redis_config redis_cfg = {redis_host, redis_port, st->redis_timeout_ms, st->db_connect_timeout_ms};
     app->redis = sc_redis_new(w.loop, &redis_cfg);
-    sc_outbound_config outbound_cfg = {.max_transfers = 16, .max_queue = 4096,
+    sc_outbound_config outbound_cfg = {.max_transfers = 16,
+                                       .max_queue = 4096,
                                        .default_timeout_ms = st->smtp_timeout_ms};
     app->outbound = sc_outbound_new(w.loop, &outbound_cfg);
     sc_server_config cfg = {
@@ -265,8 +261,8 @@ static void log_listening(const char *host, unsigned port, unsigned long long wo
 {
     const char *shown = *host ? host : "0.0.0.0";
     bool v6 = strchr(shown, ':') != NULL;
-    sc_log_info("listening on http://%s%s%s:%u (%llu worker%s)", v6 ? "[" : "", shown, v6 ? "]" : "", port, workers,
-                workers == 1 ? "" : "s");
+    sc_log_info("listening on http://%s%s%s:%u (%llu worker%s)", v6 ? "[" : "", shown, v6 ? "]" : "", port,
+                workers, workers == 1 ? "" : "s");
 }
 
 /* The parent of several workers: forwards SIGTERM/SIGINT, restarts a worker that dies unexpectedly (unless they
@@ -487,8 +483,8 @@ int main(int argc, char **argv)
             goto out;
         }
         if (sc_tls_global_init(err, sizeof(err)) != 0 ||
-            !(tls_config = sc_tls_config_load(st.tls_cert, st.tls_key, st.tls_chain, (uint32_t)st.tls_ticket_lifetime_s, err,
-                                                sizeof(err)))) {
+            !(tls_config = sc_tls_config_load(st.tls_cert, st.tls_key, st.tls_chain,
+                                              (uint32_t)st.tls_ticket_lifetime_s, err, sizeof(err)))) {
             fprintf(stderr, "staccato: TLS: %s\n", err);
             code = 2;
             goto out;

@@ -95,7 +95,8 @@ static inline bool check_str_(const char *got, const char *want, const char *fil
 }
 
 #define CHECK(cond) check_result_((cond) ? true : false, __FILE__, __LINE__, #cond)
-#define CHECK_EQ_INT(got, want) check_int_((long long)(got), (long long)(want), __FILE__, __LINE__, #got " == " #want)
+#define CHECK_EQ_INT(got, want)                                                                                   \
+    check_int_((long long)(got), (long long)(want), __FILE__, __LINE__, #got " == " #want)
 #define CHECK_EQ_UINT(got, want)                                                                                  \
     check_uint_((unsigned long long)(got), (unsigned long long)(want), __FILE__, __LINE__, #got " == " #want)
 #define CHECK_EQ_STR(got, want) check_str_((got), (want), __FILE__, __LINE__, #got " == " #want)

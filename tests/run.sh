@@ -5,12 +5,10 @@
 # Installs what it needs (deps/install.sh) and starts its own throw-away services on free ports.
 #   tests/run.sh            everything
 #   FUZZ_SECONDS=0 tests/run.sh   skip the fuzzing pass
-#   CHECK_FORMAT=1 tests/run.sh   also hold the tree to .clang-format (not yet formatted with it as a whole)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
-CHECK_FORMAT=${CHECK_FORMAT:-0}
 
 deps/install.sh test
 
@@ -24,7 +22,7 @@ build() {
 }
 
 step "source checks"
-if [ "$CHECK_FORMAT" = 1 ]; then tests/checksrc.sh; else tests/checksrc.sh --no-format; fi
+tests/checksrc.sh
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzz targets (${FUZZ_SECONDS}s each)"

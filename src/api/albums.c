@@ -40,7 +40,8 @@ int sc_api_albums_get(sc_req *req) { return sc_api_catalog_get(req, "album", SC_
 static void on_album_written(sc_req *req, const char *err, PGresult *res)
 {
     sc_api_catalog_ctx *ctx = req->state;
-    sc_media_cache_forget(sc_api_app(req)->media, SC_MEDIA_COVER, sc_slice_cstr(ctx->id)); /* before anyone hears */
+    sc_media_cache_forget(sc_api_app(req)->media, SC_MEDIA_COVER,
+                          sc_slice_cstr(ctx->id)); /* before anyone hears */
     int st = sc_api_db_changed(req, err, res, "album not found");
     if (st)
         sc_req_finish(req, st);

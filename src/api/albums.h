@@ -15,6 +15,7 @@
 
 /* Reads take the caller as two parameters: the user id (NULL for anonymous callers) and the admin flag. Responses
  * are built as JSON by the database (one row, one value) with the contract's keys. */
+/* clang-format off */
 #define SC_STMTS_ALBUMS(X)                                                                                        \
     X(ALBUM_INSERT, "INSERT INTO albums (id, name, year, owner_id) VALUES ($1, $2, $3::int, $4)")                 \
     /* $1 id, $2 caller, $3 admin, $4 base URL */                                                                \
@@ -33,6 +34,7 @@
     X(ALBUM_FLAG,                                                                                                 \
       "UPDATE albums SET flagged = $2::boolean, flag_reason = CASE WHEN $2::boolean THEN $3::text END, "          \
       "updated_at = now() WHERE id = $1")
+/* clang-format on */
 
 /* POST /albums {name, year}: 201 with data.albumId. */
 int sc_api_albums_create(sc_req *req);

@@ -43,7 +43,8 @@ int sc_api_auth_init(const sc_settings *st, char *err, size_t errlen)
     }
     /* HS256 with a key shorter than its 32-byte output can be brute-forced offline from one token: refused. */
     if (*st->access_token_key && strlen(st->access_token_key) < 32) {
-        snprintf(err, errlen, "ACCESS_TOKEN_KEY must be at least 32 bytes (it is %zu)", strlen(st->access_token_key));
+        snprintf(err, errlen, "ACCESS_TOKEN_KEY must be at least 32 bytes (it is %zu)",
+                 strlen(st->access_token_key));
         return -1;
     }
     if (*st->refresh_token_key && strlen(st->refresh_token_key) < 32) {
@@ -130,7 +131,8 @@ bool sc_api_auth_same_origin(sc_req *req)
     sc_slice origin = sc_req_header(req, "origin");
     if (!origin.ptr) {
         sc_slice site = sc_req_header(req, "sec-fetch-site");
-        return site.ptr && (sc_slice_eq(site, SC_SLICE_LIT("same-origin")) || sc_slice_eq(site, SC_SLICE_LIT("none")));
+        return site.ptr &&
+               (sc_slice_eq(site, SC_SLICE_LIT("same-origin")) || sc_slice_eq(site, SC_SLICE_LIT("none")));
     }
     sc_slice host = sc_req_header(req, "host");
     if (host.ptr && sc_slice_eq_nocase(origin_host(origin), host))
@@ -204,7 +206,10 @@ int sc_api_gate_optional(sc_req *req) { return gate(req, sc_api_auth_optional); 
 int sc_api_gate_user(sc_req *req) { return gate(req, sc_api_auth_require); }
 int sc_api_gate_admin(sc_req *req) { return gate(req, sc_api_auth_admin); }
 
-const char *sc_api_auth_admin_flag(const sc_api_principal *p) { return sc_api_auth_is(p, "admin") ? "true" : "false"; }
+const char *sc_api_auth_admin_flag(const sc_api_principal *p)
+{
+    return sc_api_auth_is(p, "admin") ? "true" : "false";
+}
 
 bool sc_api_auth_is(const sc_api_principal *p, const char *role)
 {
@@ -235,7 +240,7 @@ void sc_api_auth_token_hash(sc_slice token, char hash[65])
 }
 
 void sc_api_auth_refresh_token(const sc_app *app, const char *user_id, const char *fam, sc_buf *out, char hash[65],
-                           char family[64])
+                               char family[64])
 {
     sc_jwt_claims c = {0};
     snprintf(c.sub, sizeof(c.sub), "%s", user_id);

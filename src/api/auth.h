@@ -75,7 +75,7 @@ void sc_api_auth_access_token(const sc_app *app, const char *user_id, const char
 /* Appends a signed refresh token for the user in family fam (NULL: a new family) and writes its hash (64 hex
  * digits and NUL) and family id. */
 void sc_api_auth_refresh_token(const sc_app *app, const char *user_id, const char *fam, sc_buf *out, char hash[65],
-                           char family[64]);
+                               char family[64]);
 /* SHA-256 of a token as 64 hex digits. */
 void sc_api_auth_token_hash(sc_slice token, char hash[65]);
 
@@ -87,7 +87,8 @@ void sc_api_auth_shutdown(void);
 const char *sc_api_auth_refresh_key(size_t *len);
 
 /* HMAC-SHA256 of data for URLs the server signs (signed stream URLs), under a key derived from ACCESS_TOKEN_KEY
- * (HMAC of a fixed label), so that a URL signature is never also a valid token signature and the other way round. */
+ * (HMAC of a fixed label), so that a URL signature is never also a valid token signature and the other way round.
+ */
 void sc_api_auth_url_mac(const void *data, size_t len, unsigned char mac[32]);
 
 #endif

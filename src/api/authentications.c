@@ -44,8 +44,8 @@ static session_ctx *ctx_new(sc_req *req)
     session_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), on_request_gone);
     ctx->req = req;
     sc_slice v;
-    ctx->cookies = sc_req_query(req, "cookie", &v) && (sc_slice_eq(v, SC_SLICE_LIT("1")) ||
-                                                       sc_slice_eq(v, SC_SLICE_LIT("true")));
+    ctx->cookies = sc_req_query(req, "cookie", &v) &&
+                   (sc_slice_eq(v, SC_SLICE_LIT("1")) || sc_slice_eq(v, SC_SLICE_LIT("true")));
     return ctx;
 }
 
@@ -191,8 +191,6 @@ static int presented_refresh(sc_req *req, session_ctx *ctx, sc_jwt_claims *claim
 
 static void on_family_revoked(sc_req *req, const char *err, PGresult *res)
 {
-    (void)res;
-    (void)err;
     sc_api_finish_error(req, 400, "refresh token is not valid");
 }
 

@@ -10,6 +10,7 @@
     X(SC_M_PUT, "/authentications", SC_API_PUBLIC, sc_api_auth_refresh)                                           \
     X(SC_M_DELETE, "/authentications", SC_API_PUBLIC, sc_api_auth_logout)
 
+/* clang-format off */
 #define SC_STMTS_AUTHENTICATIONS(X)                                                                               \
     X(USER_LOGIN, "SELECT id, password_hash, role FROM users WHERE lower(username) = lower($1)")                  \
     X(REFRESH_INSERT,                                                                                             \
@@ -28,6 +29,7 @@
       "(SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND revoked_at IS NOT NULL)")                  \
     X(REFRESH_REVOKE,                                                                                             \
       "UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING 1")
+/* clang-format on */
 
 /* POST /authentications[?cookie=1] {username, password}: 201 with an access and a refresh token; wrong
  * credentials 401, too many attempts 429 with Retry-After. */

@@ -41,7 +41,6 @@ static void on_request_gone(void *data)
 static void on_invalidated(void *data, const char *err, redisReply *reply)
 {
     invalidation *inv = data;
-    (void)reply;
     inv->cmd = NULL;
     if (err && inv->album_id)
         sc_log_warn("album likes: could not drop the cached count of %s: %s", inv->album_id, err);

@@ -88,7 +88,8 @@ static bool may_change(sc_req *req, const sc_api_principal *who, bool own)
 
 /* ---- the steps -------------------------------------------------------------------------------------------- */
 
-int sc_api_catalog_create_begin(sc_req *req, const char *noun, sc_api_catalog_reader read, sc_api_catalog_ctx **out)
+int sc_api_catalog_create_begin(sc_req *req, const char *noun, sc_api_catalog_reader read,
+                                sc_api_catalog_ctx **out)
 {
     sc_api_principal *who;
     int st = auth_writer(req, &who);

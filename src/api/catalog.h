@@ -4,8 +4,8 @@
  * Permissions (docs/api.md, "Compatibility mode"): by default album and song writes need the artist or admin role,
  * artists change only what they own and admins anything. With STACCATO_COMPAT=openmusic writes are open as in
  * OpenMusic: no token needed, a valid token makes its user the owner of what it creates, a bad token is still a
- * 401. Flagged songs and albums, and private songs, exist only for admins and their owner: everyone else gets a 404
- * and does not see them in lists (api/visibility.h). */
+ * 401. Flagged songs and albums, and private songs, exist only for admins and their owner: everyone else gets a
+ * 404 and does not see them in lists (api/visibility.h). */
 #ifndef SC_API_CATALOG_H
 #define SC_API_CATALOG_H
 
@@ -59,7 +59,8 @@ int sc_api_catalog_empty_body(sc_req *req);
 
 /* POST /albums, POST /songs up to the insert: the writer (401), the body (400), the right to create (403), and a
  * new id with prefix noun in ctx->id. Returns 0 with *out, or the status answered. */
-int sc_api_catalog_create_begin(sc_req *req, const char *noun, sc_api_catalog_reader read, sc_api_catalog_ctx **out);
+int sc_api_catalog_create_begin(sc_req *req, const char *noun, sc_api_catalog_reader read,
+                                sc_api_catalog_ctx **out);
 /* The insert of a create has run: answers 201 {"message": "<noun> added", "data": {"<noun>Id": ctx->id}}, or the
  * database error. */
 void sc_api_catalog_on_created(sc_req *req, const char *err, PGresult *res);

@@ -59,9 +59,10 @@ static void on_collab_inserted(sc_req *req, const char *err, PGresult *res)
     if (st)
         sc_req_finish(req, st);
     else if (sc_api_db_count(res, 3) == 0)
-        sc_api_finish_error(req, 400, strcmp(ctx->target_id, ctx->user_id) == 0
-                                          ? "the owner cannot be a collaborator of their own playlist"
-                                          : "the user is already a collaborator of this playlist");
+        sc_api_finish_error(req, 400,
+                            strcmp(ctx->target_id, ctx->user_id) == 0
+                                ? "the owner cannot be a collaborator of their own playlist"
+                                : "the user is already a collaborator of this playlist");
     else
         sc_req_finish(req, sc_api_data_str(req, 201, "collaboration added", "collaborationId", ctx->collab_id));
 }

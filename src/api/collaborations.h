@@ -10,6 +10,7 @@
     X(SC_M_POST, "/collaborations", SC_API_USER, sc_api_collaborations_add)                                       \
     X(SC_M_DELETE, "/collaborations", SC_API_USER, sc_api_collaborations_delete)
 
+/* clang-format off */
 #define SC_STMTS_COLLABORATIONS(X)                                                                                \
     /* $1 playlist, $2 user to add, $3 caller, $4 new id -> one row: (playlist exists, caller is the owner,     \
      * user exists, rows added). The owner is never made a collaborator of their own playlist. */                \
@@ -29,7 +30,7 @@
       "  RETURNING c.id) "                                                                                        \
       "SELECT EXISTS (SELECT 1 FROM p), coalesce((SELECT owner FROM p), false), EXISTS (SELECT 1 FROM u), "       \
       "  (SELECT count(*) FROM del)")
-
+/* clang-format on */
 
 /* POST /collaborations {playlistId, userId} (the playlist's owner): 201 with data.collaborationId. */
 int sc_api_collaborations_add(sc_req *req);

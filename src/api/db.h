@@ -69,7 +69,8 @@ extern const sc_pg_stmt sc_api_stmts[];
 
 /* Runs statement stmt for a request with the parameters that follow cb (at least one; a statement without
  * parameters is called as sc_api_db(req, stmt, 0, NULL, cb)). */
-#define SC_API_DB(req, stmt, cb, ...) sc_api_db(req, stmt, SC_API_NVALUES(__VA_ARGS__), SC_API_VALUES(__VA_ARGS__), cb)
+#define SC_API_DB(req, stmt, cb, ...)                                                                             \
+    sc_api_db(req, stmt, SC_API_NVALUES(__VA_ARGS__), SC_API_VALUES(__VA_ARGS__), cb)
 /* The same for work that is not a request's (a cache refill, a job, an upload's commit): sc_pg_exec on pool. */
 #define SC_API_PG_EXEC(pool, stmt, cb, data, ...)                                                                 \
     sc_pg_exec(pool, stmt, SC_API_NVALUES(__VA_ARGS__), SC_API_VALUES(__VA_ARGS__), cb, data)

@@ -71,7 +71,8 @@ static void on_sleep_done(uv_timer_t *t)
     sleeper *s = t->data;
     sc_req *req = s->req;
     req->res.content_type = "application/json; charset=utf-8";
-    sc_buf_printf(req->res.body, "{\"status\":\"success\",\"data\":{\"sleptMs\":%llu}}", (unsigned long long)s->ms);
+    sc_buf_printf(req->res.body, "{\"status\":\"success\",\"data\":{\"sleptMs\":%llu}}",
+                  (unsigned long long)s->ms);
     sc_req_finish(req, 200);
 }
 
@@ -137,7 +138,6 @@ static void on_probe_resume(uv_timer_t *t)
 static int probe_data(void *ctx, const char *data, size_t len)
 {
     upload_probe *u = ctx;
-    (void)data;
     u->bytes += len;
     u->since_pause += len;
     if (u->limit && u->bytes > u->limit)

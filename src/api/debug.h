@@ -12,7 +12,9 @@
 /* The debug routes that take their body as a stream (SC_ROUTE_STREAM_BODY). */
 #define SC_ROUTES_DEBUG_STREAM(X) X(SC_M_POST | SC_M_PUT, "/_debug/upload", SC_API_PUBLIC, sc_api_debug_upload)
 
+/* clang-format off */
 #define SC_STMTS_DEBUG(X) X(DEBUG_SLEEP, "SELECT $1::text, pg_sleep($2::float8 / 1000)")
+/* clang-format on */
 
 /* POST|PUT /_debug/echo: the body's size and the body parsed as JSON and written again. */
 int sc_api_debug_echo(sc_req *req);

@@ -158,8 +158,8 @@ static void on_export_begun(void *data, const char *err, sc_pg_tx *tx)
     ctx->tx = tx;
     /* Sent together: the lock's failure aborts the transaction, so the second statement reports it. */
     SC_API_TX_EXEC(tx, SC_STMT_EXPORT_LOCK, NULL, NULL, ctx->user_id);
-    ctx->pending = SC_API_TX_EXEC(tx, SC_STMT_EXPORT_ENQUEUE, on_export_enqueued, ctx, ctx->playlist_id, ctx->user_id,
-                                  ctx->target, ctx->limit, ctx->attempts);
+    ctx->pending = SC_API_TX_EXEC(tx, SC_STMT_EXPORT_ENQUEUE, on_export_enqueued, ctx, ctx->playlist_id,
+                                  ctx->user_id, ctx->target, ctx->limit, ctx->attempts);
 }
 
 int sc_api_export_playlist(sc_req *req)
@@ -206,15 +206,16 @@ static void on_export_rows(void *data, const char *err, PGresult *res)
     snprintf(text, sizeof(text),
              "Terlampir hasil dari ekspor playlist %s.\r\n\r\nReferensi: staccato-job-%" PRId64 "\r\n",
              PQgetvalue(res, 0, 1), m->job->id);
-    sc_api_mail_job_send(m, m->to, "Ekspor Playlist", text, "playlist.json", "application/json", PQgetvalue(res, 0, 0),
-                  (size_t)PQgetlength(res, 0, 0));
+    sc_api_mail_job_send(m, m->to, "Ekspor Playlist", text, "playlist.json", "application/json",
+                         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 }
 
 void sc_api_export_job_run(sc_job *job)
 {
     sc_app *app = job->app;
     sc_api_mail_job *m = sc_api_mail_job_new(job);
-    const char *playlist = sc_api_job_payload_str(job, "playlistId"), *user = sc_api_job_payload_str(job, "userId");
+    const char *playlist = sc_api_job_payload_str(job, "playlistId"),
+               *user = sc_api_job_payload_str(job, "userId");
     m->to = sc_api_job_payload_str(job, "targetEmail");
     if (!playlist || !user || !m->to || !sc_api_email_valid(sc_slice_cstr(m->to))) {
         sc_api_mail_job_fail(m, "the payload needs playlistId, userId and a valid targetEmail", true);

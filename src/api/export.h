@@ -22,6 +22,7 @@
 /* The kind of a playlist export job. */
 #define SC_JOB_EXPORT_PLAYLIST "export-playlist"
 
+/* clang-format off */
 #define SC_STMTS_EXPORT(X)                                                                                        \
     /* $1 user. Serialises the export requests of one user (until the transaction ends). */                     \
     X(EXPORT_LOCK, "SELECT pg_advisory_xact_lock(1702, hashtext($1::text))")                                      \
@@ -49,6 +50,7 @@
       "  WHERE ps.playlist_id = p.id AND " SC_PL_SONG_VISIBLE("$2::text", "(u.role = 'admin')") "), "             \
       "  '[]'::json)))::text, p.name "                                                                            \
       "FROM playlists p JOIN users u ON u.id = p.owner_id WHERE p.id = $1::text AND p.owner_id = $2::text")
+/* clang-format on */
 
 /* POST /export/playlists/{playlistId} {targetEmail}: enqueues a job that e-mails the playlist as JSON. */
 int sc_api_export_playlist(sc_req *req);

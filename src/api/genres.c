@@ -46,7 +46,7 @@ static void on_genres_read(sc_req *req, const char *err, PGresult *res)
     }
     const char *json = PQgetvalue(res, 0, 0);
     if (ctx->generation) {
-        const char *argv[] = {"EVAL", genres_fill_script, "2", SC_API_KEY_GENRES, SC_API_KEY_GENRES_GEN,
+        const char *argv[] = {"EVAL", genres_fill_script, "2",         SC_API_KEY_GENRES, SC_API_KEY_GENRES_GEN,
                               json,   ctx->generation,    GENRES_TTL_S};
         size_t lens[8];
         for (int i = 0; i < 8; i++)

@@ -9,6 +9,7 @@
     X(SC_M_POST, "/genres", SC_API_ADMIN, sc_api_genres_create)                                                   \
     X(SC_M_DELETE, "/genres/{id}", SC_API_ADMIN, sc_api_genres_delete)
 
+/* clang-format off */
 #define SC_STMTS_GENRES(X)                                                                                        \
     X(GENRE_LIST,                                                                                                 \
       "SELECT coalesce(json_agg(json_build_object('id', id, 'name', name) ORDER BY name, id), '[]'::json) "       \
@@ -19,6 +20,7 @@
       "u AS (UPDATE songs SET genre_id = g.id FROM g WHERE lower(songs.genre) = lower(g.name) RETURNING 1) "      \
       "SELECT id FROM g")                                                                                          \
     X(GENRE_DELETE, "DELETE FROM genres WHERE id = $1")
+/* clang-format on */
 
 /* GET /genres: every genre, from the cache when it has them (X-Data-Source: cache). */
 int sc_api_genres_list(sc_req *req);

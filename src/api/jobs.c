@@ -1,4 +1,5 @@
-/* The background jobs the API runs (api/jobs.h): mail plumbing, scheduled reports, debug-sleep, and the runtime. */
+/* The background jobs the API runs (api/jobs.h): mail plumbing, scheduled reports, debug-sleep, and the runtime.
+ */
 #include "api/jobs.h"
 
 #include <inttypes.h>
@@ -73,8 +74,8 @@ static void on_mail_sent(void *data, const char *err)
     sc_api_mail_job_fail(m, msg, err == SC_OUT_ERR_INVALID || err == SC_OUT_ERR_REFUSED);
 }
 
-void sc_api_mail_job_send(sc_api_mail_job *m, const char *to, const char *subject, const char *text, const char *name,
-                          const char *type, const char *attachment, size_t len)
+void sc_api_mail_job_send(sc_api_mail_job *m, const char *to, const char *subject, const char *text,
+                          const char *name, const char *type, const char *attachment, size_t len)
 {
     sc_app *app = m->job->app;
     const sc_settings *st = app->settings;
@@ -112,9 +113,9 @@ typedef struct report {
     const char *summary; /* a format taking label, column 1 and column 2 (which it may leave unused) */
 } report;
 
-static const report artist_report = {
-    SC_STMT_REPORT_ARTISTS, "Staccato artist report", "artist-report",
-    "Plays, likes and ratings of every artist's songs in %s (UTC), one row per song: %s songs.%.0s"};
+static const report artist_report =
+    {SC_STMT_REPORT_ARTISTS, "Staccato artist report", "artist-report",
+     "Plays, likes and ratings of every artist's songs in %s (UTC), one row per song: %s songs.%.0s"};
 static const report digest_report = {SC_STMT_REPORT_DIGEST, "Staccato daily digest", "daily-digest",
                                      "New songs and the most liked songs of %s (UTC): %s new, %s most liked."};
 
@@ -138,7 +139,8 @@ static void on_report_rows(void *data, const char *err, PGresult *res)
                          (size_t)PQgetlength(res, 0, 0));
 }
 
-/* Runs a report's statement over [from, to) of the payload and mails its CSV (column 0) to STACCATO_REPORT_EMAIL. */
+/* Runs a report's statement over [from, to) of the payload and mails its CSV (column 0) to STACCATO_REPORT_EMAIL.
+ */
 static void report_run(sc_job *job, const report *r)
 {
     sc_app *app = job->app;

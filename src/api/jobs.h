@@ -27,6 +27,7 @@
     "|| '\"')"
 
 /* The queue's own statements (jobs/sql.h), then the reports'. */
+/* clang-format off */
 #define SC_STMTS_JOBS(X)                                                                                          \
     SC_JOBS_STMTS(X)                                                                                              \
     /* $1 from, $2 to (timestamps) -> one row: (CSV, data rows). Every song that has an owner (its artist):     \
@@ -63,7 +64,7 @@
       "  rank || ',' || " SC_CSV("id") " || ',' || " SC_CSV("title") " || ',' || " SC_CSV("performer") " || ',' " \
       "  || likes, E'\\r\\n' ORDER BY part, rank) || E'\\r\\n', ''), (SELECT count(*) FROM n), "                  \
       "  (SELECT count(*) FROM t) FROM r")
-
+/* clang-format on */
 
 /* The state of a job that sends mail, between its query and its message (job->data). */
 typedef struct sc_api_mail_job {
@@ -83,8 +84,8 @@ void sc_api_mail_job_fail(sc_api_mail_job *m, const char *error, bool permanent)
 /* Ends the job as failed after its query failed: the database's message, or the pool's sentinel. */
 void sc_api_mail_job_db_fail(sc_api_mail_job *m, const char *err, PGresult *res);
 /* Sends the message with one attachment; the job ends when the SMTP server has accepted it (or refused it). */
-void sc_api_mail_job_send(sc_api_mail_job *m, const char *to, const char *subject, const char *text, const char *name,
-                          const char *type, const char *attachment, size_t len);
+void sc_api_mail_job_send(sc_api_mail_job *m, const char *to, const char *subject, const char *text,
+                          const char *name, const char *type, const char *attachment, size_t len);
 /* A string field of the job's payload, or NULL. */
 const char *sc_api_job_payload_str(sc_job *job, const char *key);
 

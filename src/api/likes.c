@@ -88,9 +88,9 @@ typedef struct likes_waiter {
     struct likes_waiter *prev, *next;
     likes_flight *flight; /* the flight it waits on, or NULL */
     sc_req *req;
-    sc_redis_cmd *cmd;    /* its own cache read */
+    sc_redis_cmd *cmd; /* its own cache read */
     const char *album_id;
-    const char *user_id;  /* NULL: anonymous */
+    const char *user_id; /* NULL: anonymous */
     bool admin;
 } likes_waiter;
 
@@ -193,8 +193,8 @@ static void flight_store(likes_flight *f, const char *value)
     size_t vlen = sc_api_key_album_likes(vkey, f->album_id);
     size_t llen = sc_api_key_album_likes_lock(lkey, f->album_id);
     const char *argv[] = {"EVAL", store_script, "2", vkey, lkey, f->token, value, CACHE_TTL_S};
-    size_t lens[] = {4, sizeof(store_script) - 1, 1, vlen, llen, strlen(f->token), strlen(value),
-                     sizeof(CACHE_TTL_S) - 1};
+    size_t lens[] =
+        {4, sizeof(store_script) - 1, 1, vlen, llen, strlen(f->token), strlen(value), sizeof(CACHE_TTL_S) - 1};
     sc_redis_command(f->app->redis, NULL, NULL, 8, argv, lens); /* a lost store is only a later miss */
     f->locked = false;
 }
@@ -276,10 +276,11 @@ static void flight_query(likes_flight *f)
 
 /* One round trip: the cached count if there is one (a refill may have finished since the request's own read),
  * else the refill lock if it is free. Replies {1, count}, {2} (the lock is ours) or {3} (someone else's). */
-static const char probe_script[] = "local v = redis.call('GET', KEYS[1])\n"
-                                   "if v and string.match(v, '^%d+$') then return {1, v} end\n"
-                                   "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end\n"
-                                   "return {3}\n";
+static const char probe_script[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v and string.match(v, '^%d+$') then return {1, v} end\n"
+    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end\n"
+    "return {3}\n";
 
 static void on_probe_reply(void *data, const char *err, redisReply *reply);
 

@@ -18,6 +18,7 @@
 
 /* The statements take the caller's user id (NULL when anonymous) and admin flag, and treat a hidden album or song
  * exactly like a missing one (api/visibility.h). */
+/* clang-format off */
 #define SC_STMTS_LIKES(X)                                                                                         \
     /* $1 album, $2 user, $3 admin. No row: no such album (or hidden); 23505: liked already. */                  \
     X(LIKE_ALBUM_INSERT,                                                                                          \
@@ -54,7 +55,7 @@
       "WITH s AS (SELECT s.id FROM songs s WHERE s.id = $1 AND " SC_SOCIAL_SONG_VISIBLE("s", "$2", "$3") "), "    \
       "d AS (DELETE FROM ratings r USING s WHERE r.song_id = s.id AND r.user_id = $2 RETURNING 1) "               \
       "SELECT EXISTS (SELECT 1 FROM s), EXISTS (SELECT 1 FROM d)")
-
+/* clang-format on */
 
 /* POST /albums/{id}/likes: 201; liked already is a 400. */
 int sc_api_album_like(sc_req *req);

@@ -11,8 +11,8 @@
 
 typedef struct entry entry;
 struct entry {
-    entry *hnext;        /* in its bucket */
-    entry *prev, *next;  /* the LRU list, most recently used first */
+    entry *hnext;       /* in its bucket */
+    entry *prev, *next; /* the LRU list, most recently used first */
     uint32_t hash;
     sc_media_kind kind;
     uint64_t expires_ms;

@@ -2,11 +2,12 @@
  * needs neither a database round trip nor an open(2).
  *
  * An entry holds the caller-independent facts of one song or album (who owns it, whether it is public, which media
- * file it points at) and, once a request has opened that file, the open file itself: media files are named by their
- * content's hash and never change in place, so a descriptor stays right for as long as the entry names that hash.
+ * file it points at) and, once a request has opened that file, the open file itself: media files are named by
+ * their content's hash and never change in place, so a descriptor stays right for as long as the entry names that
+ * hash.
  *
- * Staying correct. Every change to songs or albums that touches what an entry holds (owner, visibility, flag, media
- * file; a delete; the owner's account going away) makes PostgreSQL send a notification on the channel
+ * Staying correct. Every change to songs or albums that touches what an entry holds (owner, visibility, flag,
+ * media file; a delete; the owner's account going away) makes PostgreSQL send a notification on the channel
  * "staccato_media" from a trigger (migrations 0003, 0004), at commit, to every process; each drops the entry
  * named. The process that made the change also drops it itself before it answers, so its own next request never
  * sees the old state. While the notification connection is down, nothing is cached, and everything is dropped
@@ -38,10 +39,10 @@ typedef struct sc_media_facts {
     const char *owner_id; /* NULL when nobody owns it (any more) */
     const char *path;     /* relative to the media directory */
     const char *mime;
-    char sha256[65];      /* lowercase hex; the strong ETag */
+    char sha256[65];       /* lowercase hex; the strong ETag */
     int64_t last_modified; /* Unix seconds */
-    sc_file *file;        /* the open media file, or NULL until a request has opened it */
-    uint64_t size;        /* of file */
+    sc_file *file;         /* the open media file, or NULL until a request has opened it */
+    uint64_t size;         /* of file */
 } sc_media_facts;
 
 typedef struct sc_media_cache sc_media_cache;

@@ -25,7 +25,8 @@ int sc_api_metrics(sc_req *req)
     sc_server_metrics_render(req->server, req->res.body);
     sc_media_cache_stats mc = sc_media_cache_get_stats(sc_api_app(req)->media);
     sc_buf_printf(req->res.body,
-                  "# HELP staccato_media_cache_lookups_total Stream requests answered from the media cache (hit) or "
+                  "# HELP staccato_media_cache_lookups_total Stream requests answered from the media cache (hit) "
+                  "or "
                   "the database (miss).\n# TYPE staccato_media_cache_lookups_total counter\n"
                   "staccato_media_cache_lookups_total{result=\"hit\"} %llu\n"
                   "staccato_media_cache_lookups_total{result=\"miss\"} %llu\n"
@@ -39,7 +40,8 @@ int sc_api_metrics(sc_req *req)
                   (unsigned long long)mc.hits, (unsigned long long)mc.misses, (unsigned long long)mc.entries,
                   (unsigned long long)mc.files, (unsigned long long)mc.notifications);
     sc_buf_printf(req->res.body,
-                  "# HELP staccato_password_jobs Password hashes and checks on the threadpool (running) and waiting "
+                  "# HELP staccato_password_jobs Password hashes and checks on the threadpool (running) and "
+                  "waiting "
                   "for a place (waiting).\n# TYPE staccato_password_jobs gauge\n"
                   "staccato_password_jobs{state=\"running\"} %u\nstaccato_password_jobs{state=\"waiting\"} %u\n",
                   sc_password_running(), sc_password_waiting());
@@ -49,7 +51,6 @@ int sc_api_metrics(sc_req *req)
 static void on_ping(sc_req *req, const char *err, PGresult *res)
 {
     sc_app *app = sc_api_app(req);
-    (void)res;
     bool db = err == NULL;
     bool cache = app->redis && sc_redis_connected(app->redis);
     req->res.content_type = "application/json; charset=utf-8";

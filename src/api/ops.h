@@ -9,7 +9,9 @@
     X(SC_M_GET, "/ready", SC_API_PUBLIC, sc_api_ready)                                                            \
     X(SC_M_GET, "/metrics", SC_API_PUBLIC, sc_api_metrics)
 
+/* clang-format off */
 #define SC_STMTS_OPS(X) X(PING, "SELECT 1")
+/* clang-format on */
 
 /* GET /health: 200 as long as the process serves, without touching the database or Redis. */
 int sc_api_health(sc_req *req);

@@ -107,14 +107,20 @@ static void member_read(sc_req *req, const char *err, PGresult *res, const char 
         sc_req_finish(req, sc_api_data_raw(req, 200, key, sc_api_db_col(res, 1)));
 }
 
-static void on_playlist_songs(sc_req *req, const char *err, PGresult *res) { member_read(req, err, res, "playlist"); }
+static void on_playlist_songs(sc_req *req, const char *err, PGresult *res)
+{
+    member_read(req, err, res, "playlist");
+}
 
 int sc_api_playlist_songs_list(sc_req *req)
 {
     return playlist_call(req, SC_STMT_PLAYLIST_SONGS, true, on_playlist_songs);
 }
 
-static void on_playlist_activities(sc_req *req, const char *err, PGresult *res) { member_read(req, err, res, NULL); }
+static void on_playlist_activities(sc_req *req, const char *err, PGresult *res)
+{
+    member_read(req, err, res, NULL);
+}
 
 int sc_api_playlist_activities(sc_req *req)
 {

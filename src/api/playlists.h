@@ -33,6 +33,7 @@
     "(p.owner_id = " U " OR EXISTS (SELECT 1 FROM collaborations c WHERE c.playlist_id = p.id AND c.user_id = " U \
     "))"
 
+/* clang-format off */
 #define SC_STMTS_PLAYLISTS(X)                                                                                     \
     /* $1 id, $2 name, $3 owner. No row: the caller's account no longer exists. */                               \
     X(PLAYLIST_INSERT, "INSERT INTO playlists (id, name, owner_id) SELECT $1, $2, id FROM users WHERE id = $3 "   \
@@ -96,6 +97,7 @@
       "  'action', a.action, 'time', to_char(a.time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) "   \
       "  ORDER BY a.time, a.id) FROM playlist_activities a WHERE a.playlist_id = p.id), '[]'::json)) END "        \
       "FROM playlists p CROSS JOIN LATERAL (SELECT " SC_PL_MEMBER("$2") " AS member) m WHERE p.id = $1")
+/* clang-format on */
 
 /* The checks a write's one row of facts about a playlist begins with (column 0: the playlist exists), for the
  * song writes and the collaborations: returns 0 when they pass, else the status answered (404 not_found for a

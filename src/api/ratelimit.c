@@ -106,20 +106,21 @@ uint64_t sc_ratelimit_local_peek(sc_ratelimit *rl, const char *key, uint64_t now
 /* Counts a hit on each key (KEYS[1..n], windows ARGV[2..n+1]) and answers count and seconds left for each. A rule
  * whose flag ARGV[n+1+i] is "1" is skipped (answered 0, 0) when the member ARGV[2n+2] is in the set KEYS[n+1]:
  * the account's known addresses. One round trip, atomic. */
-static const char check_script[] = "local n = tonumber(ARGV[1])\n"
-                                   "local known = 0\n"
-                                   "if #KEYS > n then known = redis.call('SISMEMBER', KEYS[n + 1], ARGV[2 * n + 2]) end\n"
-                                   "local r = {}\n"
-                                   "for i = 1, n do\n"
-                                   "  if known == 1 and ARGV[n + 1 + i] == '1' then\n"
-                                   "    r[#r + 1] = 0; r[#r + 1] = 0\n"
-                                   "  else\n"
-                                   "    local c = redis.call('INCR', KEYS[i])\n"
-                                   "    if c == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1 + i]) end\n"
-                                   "    r[#r + 1] = c; r[#r + 1] = redis.call('TTL', KEYS[i])\n"
-                                   "  end\n"
-                                   "end\n"
-                                   "return r\n";
+static const char check_script[] =
+    "local n = tonumber(ARGV[1])\n"
+    "local known = 0\n"
+    "if #KEYS > n then known = redis.call('SISMEMBER', KEYS[n + 1], ARGV[2 * n + 2]) end\n"
+    "local r = {}\n"
+    "for i = 1, n do\n"
+    "  if known == 1 and ARGV[n + 1 + i] == '1' then\n"
+    "    r[#r + 1] = 0; r[#r + 1] = 0\n"
+    "  else\n"
+    "    local c = redis.call('INCR', KEYS[i])\n"
+    "    if c == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1 + i]) end\n"
+    "    r[#r + 1] = c; r[#r + 1] = redis.call('TTL', KEYS[i])\n"
+    "  end\n"
+    "end\n"
+    "return r\n";
 
 typedef struct rule {
     char key[192];
@@ -157,7 +158,8 @@ static void decide_locally(check *ck)
         if (is_known && ck->rules[i].unless_known)
             counts[i] = ttls[i] = 0;
         else
-            counts[i] = sc_ratelimit_local_hit(app->local_limits, ck->rules[i].key, ck->rules[i].window_s, now, &ttls[i]);
+            counts[i] = sc_ratelimit_local_hit(app->local_limits, ck->rules[i].key, ck->rules[i].window_s, now,
+                                               &ttls[i]);
         if (ttls[i] == 0 && counts[i])
             ttls[i] = 1;
     }
@@ -306,8 +308,8 @@ void sc_ratelimit_login_succeeded(sc_req *req, sc_slice username)
                                "return 0\n";
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%d", KNOWN_ADDRESS_S);
-    const char *argv[] = {"EVAL", undo, "4", ck.rules[0].key, ck.rules[1].key, ck.rules[2].key, ck.known_key,
-                          ck.member, ttl};
+    const char *argv[] = {"EVAL",       undo,      "4", ck.rules[0].key, ck.rules[1].key, ck.rules[2].key,
+                          ck.known_key, ck.member, ttl};
     size_t lens[9];
     for (size_t i = 0; i < 9; i++)
         lens[i] = i == 1 ? sizeof(undo) - 1 : strlen(argv[i]);

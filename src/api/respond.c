@@ -127,7 +127,10 @@ const char *sc_api_id_or_null(sc_req *req, sc_slice s)
     return sc_arena_strndup(req->arena, s.ptr, s.len);
 }
 
-const char *sc_api_dup(sc_req *req, sc_slice s) { return s.ptr ? sc_arena_strndup(req->arena, s.ptr, s.len) : NULL; }
+const char *sc_api_dup(sc_req *req, sc_slice s)
+{
+    return s.ptr ? sc_arena_strndup(req->arena, s.ptr, s.len) : NULL;
+}
 
 static int number_param(sc_req *req, const char *name, uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -198,5 +201,6 @@ int sc_api_retry_later(sc_req *req, int status, uint64_t seconds, const char *me
 
 void sc_api_finish_password_busy(sc_req *req)
 {
-    sc_req_finish(req, sc_api_retry_later(req, 503, 1, "the server is busy checking passwords; try again shortly"));
+    sc_req_finish(req,
+                  sc_api_retry_later(req, 503, 1, "the server is busy checking passwords; try again shortly"));
 }

@@ -46,7 +46,8 @@ static bool valid_text(sc_slice s)
                 return false;
             cp = (cp << 6) | (p[i + k] & 0x3F);
         }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
             return false;
         i += n + 1;
     }
@@ -157,7 +158,8 @@ static int song_write(sc_req *req, bool deleting)
     int st = sc_api_catalog_write_begin(req, "song", deleting, read_song, &ctx);
     if (st)
         return st;
-    /* An album id that cannot exist is looked up as NULL, which finds nothing: "album not found" after the song. */
+    /* An album id that cannot exist is looked up as NULL, which finds nothing: "album not found" after the song.
+     */
     const char *album = ctx->album_id && sc_api_plausible_id(sc_slice_cstr(ctx->album_id)) ? ctx->album_id : NULL;
     SC_API_DB(req, SC_STMT_SONG_ACCESS, on_song_access, ctx->id, ctx->viewer, ctx->admin, album);
     return SC_ASYNC;

@@ -25,13 +25,15 @@
 #define SC_CAT_F_ALBUM(n) " AND s.album_id = $" #n "::text"
 #define SC_CAT_SONG_LIST(filters)                                                                                 \
     "WITH m AS (SELECT s.id, s.title, s.performer FROM songs s WHERE " SC_CAT_SONG_VISIBLE("$1", "$2") filters    \
-    ") SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(json_build_object('id', p.id, 'title', p.title, " \
-    "'performer', p.performer) ORDER BY p.title, p.id) FROM (SELECT * FROM m ORDER BY title, id "                 \
-    "LIMIT $3::bigint OFFSET $4::bigint) p), '[]'::json)"
+        ") SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(json_build_object('id', p.id, 'title', "    \
+        "p.title, "                                                                                               \
+        "'performer', p.performer) ORDER BY p.title, p.id) FROM (SELECT * FROM m ORDER BY title, id "             \
+        "LIMIT $3::bigint OFFSET $4::bigint) p), '[]'::json)"
 
 /* The genre row whose name matches a song's genre text (case-insensitively), or NULL. */
 #define SC_CAT_GENRE_OF(name) "(SELECT g.id FROM genres g WHERE lower(g.name) = lower(" name "::text))"
 
+/* clang-format off */
 #define SC_STMTS_SONGS(X)                                                                                        \
     /* $1 id, $2 title, $3 year, $4 performer, $5 genre, $6 duration, $7 owner */                                \
     X(SONG_INSERT,                                                                                                \
@@ -84,6 +86,7 @@
     X(SONG_LIST_14, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(5) SC_CAT_F_GENRE(6) SC_CAT_F_ALBUM(7)))                 \
     X(SONG_LIST_15,                                                                                               \
       SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6) SC_CAT_F_GENRE(7) SC_CAT_F_ALBUM(8)))
+/* clang-format on */
 
 /* POST /songs {title, year, performer, genre, duration?, albumId?}: 201 with data.songId. */
 int sc_api_songs_create(sc_req *req);

@@ -32,7 +32,8 @@
  * replaced in the meantime) before the answer is a 404.
  *
  * Range errors: a 416 carries an empty body (the client asked for media, not JSON) and a Content-Range of "bytes",
- * an asterisk, a slash and the length; a failed If-Match / If-Unmodified-Since is a 412 with the usual JSON error. */
+ * an asterisk, a slash and the length; a failed If-Match / If-Unmodified-Since is a 412 with the usual JSON error.
+ */
 #include "api/stream.h"
 
 #include <fcntl.h>
@@ -63,7 +64,7 @@ typedef struct media_open media_open;
 /* State of one media request across its asynchronous steps (req->state). */
 typedef struct stream_ctx {
     sc_req *req;
-    const char *noun;    /* "song" or "album" */
+    const char *noun;     /* "song" or "album" */
     const char *no_media; /* message of the 404 for a song without audio or an album without cover */
     sc_api_principal *who;
     const char *id;
@@ -74,7 +75,7 @@ typedef struct stream_ctx {
     const char *rel_path; /* of the file, relative to the media directory */
     const char *path;     /* of the file, as given to open(2) */
     const char *mime;
-    char etag[70];       /* "<sha256>" with the quotes */
+    char etag[70]; /* "<sha256>" with the quotes */
     char sha[65];
     int64_t last_modified;
     media_open *op;      /* the file being opened, NULL when nothing is pending */
@@ -91,7 +92,6 @@ struct media_open {
 };
 
 /* ---- helpers ---------------------------------------------------------------------------------------------- */
-
 
 /* All values of a header, joined with ", " as a list header's lines may be (RFC 9110 section 5.3); ptr NULL when
  * absent. A singleton header sent twice becomes a list its parser rejects, which is the right outcome. */
@@ -143,7 +143,8 @@ static void sign(sc_slice id, sc_slice expires, char out[SIG_CHARS + 1])
 }
 
 /* Checks ?expires=&sig= of a signed stream URL. Returns 0, or answers 403 and returns it. */
-static int check_signed_url(sc_req *req, sc_slice id, bool has_expires, sc_slice expires, bool has_sig, sc_slice sig)
+static int check_signed_url(sc_req *req, sc_slice id, bool has_expires, sc_slice expires, bool has_sig,
+                            sc_slice sig)
 {
     unsigned long long exp;
     if (!has_expires || !has_sig || !sc_api_plausible_id(id) || expires.len > 20 ||
@@ -253,7 +254,8 @@ static int respond_file(stream_ctx *ctx, sc_file *f, uint64_t size)
     sc_req *req = ctx->req;
     sc_range ranges[SC_RANGE_MAX];
     size_t n;
-    sc_range_outcome r = sc_range_select(&ctx->cond, sc_slice_cstr(ctx->etag), ctx->last_modified, size, ranges, &n);
+    sc_range_outcome r = sc_range_select(&ctx->cond, sc_slice_cstr(ctx->etag), ctx->last_modified, size, ranges,
+                                         &n);
     sc_res_header(req, "Accept-Ranges", SC_SLICE_LIT("bytes"));
     validator_headers(ctx);
     sc_res_header(req, "X-Content-Type-Options", SC_SLICE_LIT("nosniff"));
@@ -430,7 +432,8 @@ static int answer(stream_ctx *ctx, const sc_media_facts *facts)
         return sc_res_error(req, 404, ctx->no_media);
     if (!media_of(ctx, facts))
         return sc_res_error(req, 500, NULL);
-    int status = sc_range_preconditions(&ctx->cond, sc_slice_cstr(ctx->etag), ctx->last_modified, (int64_t)time(NULL));
+    int status = sc_range_preconditions(&ctx->cond, sc_slice_cstr(ctx->etag), ctx->last_modified,
+                                        (int64_t)time(NULL));
     if (status == 304) {
         validator_headers(ctx);
         return 304;
@@ -476,14 +479,15 @@ static void on_facts(sc_req *req, const char *err, PGresult *res)
 static void ask(stream_ctx *ctx)
 {
     ctx->generation = sc_media_cache_generation(sc_api_app(ctx->req)->media);
-    SC_API_DB(ctx->req, ctx->kind == SC_MEDIA_SONG ? SC_STMT_STREAM_SONG_FACTS : SC_STMT_STREAM_COVER_FACTS, on_facts,
-              ctx->id);
+    SC_API_DB(ctx->req, ctx->kind == SC_MEDIA_SONG ? SC_STMT_STREAM_SONG_FACTS : SC_STMT_STREAM_COVER_FACTS,
+              on_facts, ctx->id);
 }
 
 /* Answers from the cache, or asks the database. Returns a status or SC_ASYNC. */
 static int lookup(stream_ctx *ctx)
 {
-    const sc_media_facts *facts = sc_media_cache_get(sc_api_app(ctx->req)->media, ctx->kind, sc_slice_cstr(ctx->id));
+    const sc_media_facts *facts = sc_media_cache_get(sc_api_app(ctx->req)->media, ctx->kind,
+                                                     sc_slice_cstr(ctx->id));
     if (facts)
         return answer(ctx, facts);
     ask(ctx);

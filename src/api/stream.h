@@ -22,6 +22,7 @@
 /* The stream endpoints ask for the caller-independent facts of the row (owner_id and whether it is public come
  * last) and decide visibility themselves, as SC_CAT_SONG_VISIBLE / SC_CAT_ALBUM_VISIBLE do, so that the answer
  * can be cached for every caller (src/api/media_cache.h). */
+/* clang-format off */
 #define SC_STMTS_STREAM(X)                                                                                        \
     /* $1 song id, $2 caller, $3 admin, $4 signed URL (true: visible whatever its visibility) */                  \
     X(STREAM_SONG,                                                                                                \
@@ -36,6 +37,7 @@
     X(STREAM_COVER_FACTS,                                                                                         \
       "SELECT " SC_STREAM_MEDIA_COLUMNS ", NOT a.flagged, a.owner_id FROM albums a "                              \
       "LEFT JOIN media_files m ON m.id = a.cover_media_id WHERE a.id = $1")
+/* clang-format on */
 
 /* GET|HEAD /songs/{id}/stream: the song's audio, with ranges and conditional requests. */
 int sc_api_song_stream(sc_req *req);

@@ -63,8 +63,8 @@ typedef struct upload {
     sc_req *req; /* NULL once the request has ended */
     sc_app *app;
     upload_kind kind;
-    bool admin; /* the caller is an admin */
-    bool open;  /* anyone may upload (covers in OpenMusic mode) */
+    bool admin;        /* the caller is an admin */
+    bool open;         /* anyone may upload (covers in OpenMusic mode) */
     const char *field; /* the multipart field of the file */
     const char *noun;  /* "album" or "song" */
     char id[MAX_ID_LEN + 1];
@@ -316,10 +316,7 @@ static int fail_in_body(upload *u, int status, const char *msg)
     return SC_BODY_PAUSE;
 }
 
-static int storage_status(int err)
-{
-    return err == UV_ENOSPC || err == -EDQUOT ? 507 : 500;
-}
+static int storage_status(int err) { return err == UV_ENOSPC || err == -EDQUOT ? 507 : 500; }
 
 static void storage_error(upload *u, int err)
 {
@@ -470,7 +467,6 @@ static int on_part_data(void *ctx, const char *data, size_t len)
 static int on_part_end(void *ctx, const sc_mp_part *part)
 {
     upload *u = ctx;
-    (void)part;
     if (!u->in_file)
         return 0;
     u->in_file = false;
@@ -511,8 +507,9 @@ static void on_body_end(void *ctx)
         if (u->fail_status)
             return;
         if (!u->have_file) {
-            fail_in_body(u, 400, u->kind == COVER ? "the multipart field cover (the image) is missing"
-                                                  : "the multipart field audio (the file) is missing");
+            fail_in_body(u, 400,
+                         u->kind == COVER ? "the multipart field cover (the image) is missing"
+                                          : "the multipart field audio (the file) is missing");
             return;
         }
     } else if (!u->sniffed && !sniff(u)) {
@@ -651,9 +648,10 @@ static void on_access(sc_req *req, const char *err, PGresult *res)
     }
     bool own = PQgetvalue(res, 0, 0)[0] == 't';
     if (!own && !u->admin && !u->open) {
-        sc_req_finish(req, sc_api_auth_forbidden(req, u->kind == COVER
-                                                      ? "only the album's owner or an admin may upload its cover"
-                                                      : "only the song's owner or an admin may upload its audio"));
+        sc_req_finish(req,
+                      sc_api_auth_forbidden(req, u->kind == COVER
+                                                     ? "only the album's owner or an admin may upload its cover"
+                                                     : "only the song's owner or an admin may upload its audio"));
         return;
     }
     sc_slice cl = sc_req_header(req, "content-length");
@@ -683,8 +681,9 @@ static int start_upload(sc_req *req, upload_kind kind, const sc_api_principal *w
     sc_slice boundary = SC_SLICE_NULL;
     bool multipart = kind == COVER || req->method == SC_M_POST;
     if (multipart && sc_multipart_boundary(ct, &boundary) != 0)
-        return sc_res_error(req, 415, kind == COVER ? "send the cover as multipart/form-data (field cover)"
-                                                    : "send the audio as multipart/form-data (field audio)");
+        return sc_res_error(req, 415,
+                            kind == COVER ? "send the cover as multipart/form-data (field cover)"
+                                          : "send the audio as multipart/form-data (field audio)");
     if (!multipart && !is_audio_type(ct))
         return sc_res_error(req, 415, "send the audio with Content-Type audio/* or application/octet-stream");
     sc_slice id = sc_req_param(req, "id");

@@ -21,13 +21,18 @@
 #define SC_UPLOAD_KEY_USED "SELECT EXISTS (SELECT 1 FROM media_files WHERE sha256 = $1::text)"
 
 /* For the startup sweep, on a connection of its own: the keys of a batch that rows still name ($1: text[]). */
+/* clang-format off */
 #define SC_UPLOAD_SQL_KEYS_USED "SELECT DISTINCT sha256 FROM media_files WHERE sha256 = ANY ($1::text[])"
+/* clang-format on */
 /* Rows that nothing points at any more (their song or album was deleted), older than $1 seconds. */
+/* clang-format off */
 #define SC_UPLOAD_SQL_SWEEP_ROWS                                                                                  \
     "DELETE FROM media_files f WHERE f.created_at < now() - make_interval(secs => $1::int) "                      \
     "AND NOT EXISTS (SELECT 1 FROM songs s WHERE s.audio_media_id = f.id) "                                        \
     "AND NOT EXISTS (SELECT 1 FROM albums a WHERE a.cover_media_id = f.id)"
+/* clang-format on */
 
+/* clang-format off */
 #define SC_STMTS_UPLOADS(X)                                                                                       \
     /* Existence (no row: 404) and ownership of a song / an album the caller can see; $1 id, $2 caller, $3 admin. \
      */                                                                                                            \
@@ -64,6 +69,7 @@
       "SELECT (SELECT count(*) FROM u), (SELECT sha256 FROM d)")                                                   \
     /* $1 sha256 */                                                                                              \
     X(MEDIA_KEY_USED, SC_UPLOAD_KEY_USED)
+/* clang-format on */
 
 /* POST /albums/{id}/covers, multipart field cover (owner or admin): the image, at most 512000 bytes. */
 int sc_api_album_cover_upload(sc_req *req);

@@ -114,8 +114,9 @@ static int create_user(const sc_settings *st, PGconn *c, const char *username, c
     char id[40];
     sc_random_id("user", id, sizeof(id));
 #define INSERT_USER "INSERT INTO users (id, username, password_hash, fullname, role) VALUES ($1, $2, $3, $4, $5) "
-    const char *sql = promote_existing ? INSERT_USER "ON CONFLICT ((lower(username))) DO UPDATE SET role = 'admin', "
-                                                     "updated_at = now() RETURNING id"
+    const char *sql = promote_existing ? INSERT_USER
+                          "ON CONFLICT ((lower(username))) DO UPDATE SET role = 'admin', "
+                          "updated_at = now() RETURNING id"
                                        : INSERT_USER "RETURNING id";
 #undef INSERT_USER
     PGresult *r;
@@ -140,8 +141,6 @@ static char *read_password_stdin(void)
 
 int sc_user_cli(const sc_settings *st, int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
     const char *action = npositional ? positional[0] : NULL;
     if (!action) {
         sc_user_cli_usage();

@@ -25,7 +25,7 @@ typedef struct user_ctx {
     const char *username;
     const char *password; /* the new password, when one is set */
     size_t password_len;
-    const char *current;  /* the current password, to change it */
+    const char *current; /* the current password, to change it */
     size_t current_len;
     const char *fullname;
     const char *role;

@@ -22,6 +22,7 @@
 #define SC_USER_COLUMNS                                                                                           \
     "id, username, fullname, role, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* clang-format off */
 #define SC_STMTS_USERS(X)                                                                                         \
     X(USER_NAME_TAKEN, "SELECT 1 FROM users WHERE lower(username) = lower($1)")                                   \
     X(USER_INSERT, "INSERT INTO users (id, username, password_hash, fullname, role) VALUES ($1, $2, $3, $4, $5)")  \
@@ -55,6 +56,7 @@
       "  'title', p.title, 'performer', p.performer) ORDER BY p.created_at DESC, p.id DESC) "                    \
       "  FROM (SELECT * FROM liked ORDER BY created_at DESC, id DESC LIMIT $3::bigint OFFSET $4::bigint) p), "    \
       "  '[]'::json)")
+/* clang-format on */
 
 /* POST /users {username, password, fullname}: 201 with data.userId; a username taken in any case is a 400. */
 int sc_api_users_create(sc_req *req);

@@ -14,7 +14,8 @@ SC_ERROR_STRERROR(sc_jwt_strerror, SC_JWT_ERRORS, "unknown token error")
 
 static void hmac(const void *key, size_t keylen, const char *data, size_t n, unsigned char mac[32])
 {
-    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, keylen, (const unsigned char *)data, n, mac);
+    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, keylen, (const unsigned char *)data, n,
+                    mac);
 }
 
 static void claim_str(sc_jw *w, const char *key, const char *value)
@@ -78,7 +79,8 @@ static int get_str(json_t *obj, const char *key, char *out, size_t outlen)
     out[0] = '\0';
     if (!v)
         return 0;
-    if (!json_is_string(v) || json_string_length(v) >= outlen || strlen(json_string_value(v)) != json_string_length(v))
+    if (!json_is_string(v) || json_string_length(v) >= outlen ||
+        strlen(json_string_value(v)) != json_string_length(v))
         return -1;
     memcpy(out, json_string_value(v), json_string_length(v) + 1);
     return 0;
@@ -116,7 +118,8 @@ int sc_jwt_verify(const char *token, size_t len, const void *key, size_t keylen,
     const char *dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token));
     if (!dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)))
         return SC_JWT_E_MALFORMED;
-    size_t hlen = (size_t)(dot1 - token), plen = (size_t)(dot2 - dot1 - 1), slen = len - (size_t)(dot2 + 1 - token);
+    size_t hlen = (size_t)(dot1 - token), plen = (size_t)(dot2 - dot1 - 1),
+           slen = len - (size_t)(dot2 + 1 - token);
     if (hlen == 0 || plen == 0)
         return SC_JWT_E_MALFORMED;
 
@@ -141,8 +144,10 @@ int sc_jwt_verify(const char *token, size_t len, const void *key, size_t keylen,
     json_t *payload = decode_json(dot1 + 1, plen);
     if (!payload)
         return SC_JWT_E_MALFORMED;
-    int bad = get_str(payload, "sub", out->sub, sizeof(out->sub)) | get_str(payload, "role", out->role, sizeof(out->role)) |
-              get_str(payload, "typ", out->typ, sizeof(out->typ)) | get_str(payload, "fam", out->fam, sizeof(out->fam)) |
+    int bad = get_str(payload, "sub", out->sub, sizeof(out->sub)) |
+              get_str(payload, "role", out->role, sizeof(out->role)) |
+              get_str(payload, "typ", out->typ, sizeof(out->typ)) |
+              get_str(payload, "fam", out->fam, sizeof(out->fam)) |
               get_str(payload, "jti", out->jti, sizeof(out->jti)) | get_int(payload, "exp", &out->exp, 1) |
               get_int(payload, "iat", &out->iat, 0) | get_int(payload, "nbf", &out->nbf, 0);
     json_decref(payload);

@@ -30,11 +30,11 @@ enum { SC_JWT_ERRORS(SC_ERROR_ENUM) };
 const char *sc_jwt_strerror(int err);
 
 typedef struct sc_jwt_claims {
-    char sub[64];  /* user id */
-    char role[16]; /* access tokens */
-    char typ[16];  /* "access" or "refresh" */
-    char fam[64];  /* refresh tokens: the rotation family */
-    char jti[64];  /* token id */
+    char sub[64];          /* user id */
+    char role[16];         /* access tokens */
+    char typ[16];          /* "access" or "refresh" */
+    char fam[64];          /* refresh tokens: the rotation family */
+    char jti[64];          /* token id */
     int64_t iat, exp, nbf; /* nbf 0: absent */
 } sc_jwt_claims;
 

@@ -2,9 +2,9 @@
  *
  * Hashing is bounded so that it cannot take the threadpool from the I/O that shares it (TLS handshake steps, file
  * opens, upload writes): at most max_running hashes or verifications are on the pool at once, at most max_queued
- * more wait on the loop in arrival order, and beyond that a new one is refused at once (the caller answers 503 with
- * Retry-After). Each Argon2id run takes tens of milliseconds of one CPU and m_cost_kib of memory, so the bound is
- * also what keeps a flood of registrations or logins from holding hundreds of megabytes.
+ * more wait on the loop in arrival order, and beyond that a new one is refused at once (the caller answers 503
+ * with Retry-After). Each Argon2id run takes tens of milliseconds of one CPU and m_cost_kib of memory, so the
+ * bound is also what keeps a flood of registrations or logins from holding hundreds of megabytes.
  *
  * Hashes are stored in PHC string form ($argon2id$v=19$m=...,t=...,p=...$salt$hash), so parameters can be raised
  * later without invalidating stored hashes. Verification compares in constant time (libargon2), and verifying

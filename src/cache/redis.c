@@ -141,7 +141,6 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     sc_redis_cmd *c = privdata;
     sc_redis *r = c->r;
-    (void)ac;
     list_remove(&r->waiting, c);
     r->nwaiting--;
     if (r->nwaiting == 0)
@@ -164,8 +163,7 @@ sc_redis_cmd *sc_redis_command(sc_redis *r, sc_redis_cb cb, void *data, int argc
     c->cb = cb;
     c->data = data;
     c->deadline = uv_now(r->loop) + r->cfg.command_timeout_ms;
-    if (!r->connected || r->closing ||
-        redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, lens) != REDIS_OK) {
+    if (!r->connected || r->closing || redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, lens) != REDIS_OK) {
         c->err = r->closing ? SC_REDIS_ERR_SHUTDOWN : SC_REDIS_ERR_UNAVAILABLE;
         list_push(&r->deferred, c);
         return c;

@@ -2,7 +2,8 @@
  *
  * Blocks of the standard size come from a process-wide free list so that a busy connection does not call malloc
  * per request and an idle connection holds no blocks at all. Allocations larger than a block get a block of their
- * own. Under AddressSanitizer, memory handed back by reset is poisoned so that use after the request ends is caught. */
+ * own. Under AddressSanitizer, memory handed back by reset is poisoned so that use after the request ends is
+ * caught. */
 #ifndef SC_CORE_ARENA_H
 #define SC_CORE_ARENA_H
 

@@ -33,7 +33,11 @@ void sc_buf_append_i64(sc_buf *b, int64_t v);
 
 static inline void sc_buf_append_str(sc_buf *b, const char *s) { sc_buf_append(b, s, strlen(s)); }
 static inline void sc_buf_append_slice(sc_buf *b, sc_slice s) { sc_buf_append(b, s.ptr, s.len); }
-static inline void sc_buf_append_char(sc_buf *b, char c) { *sc_buf_reserve(b, 1) = c; b->len++; }
+static inline void sc_buf_append_char(sc_buf *b, char c)
+{
+    *sc_buf_reserve(b, 1) = c;
+    b->len++;
+}
 static inline sc_slice sc_buf_slice(const sc_buf *b) { return (sc_slice){b->ptr, b->len}; }
 
 /* Drops the first n bytes, moving the rest to the front. */

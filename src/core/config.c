@@ -23,7 +23,8 @@ void sc_config_flag_name(const sc_setting *s, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-static int set_value(const sc_setting *s, void *out, const char *value, const char *origin, char *err, size_t errlen)
+static int set_value(const sc_setting *s, void *out, const char *value, const char *origin, char *err,
+                     size_t errlen)
 {
     char *field = (char *)out + s->offset;
     switch (s->type) {
@@ -145,7 +146,8 @@ int sc_config_load(const sc_setting *table, size_t n, void *out, int argc, char 
     const char *env_file = NULL;
     bool required = false;
     char env_flag[128];
-    const sc_setting *env_file_setting = env_file_env ? find_env(table, n, env_file_env, strlen(env_file_env)) : NULL;
+    const sc_setting *env_file_setting = env_file_env ? find_env(table, n, env_file_env, strlen(env_file_env))
+                                                      : NULL;
     if (env_file_setting) {
         sc_config_flag_name(env_file_setting, env_flag, sizeof(env_flag));
         size_t fl = strlen(env_flag);
@@ -227,7 +229,7 @@ void sc_config_print_help(const sc_setting *table, size_t n, FILE *f)
     for (size_t i = 0; i < n; i++) {
         char flag[128];
         sc_config_flag_name(&table[i], flag, sizeof(flag));
-        const char *metavar = table[i].type == SC_SET_UINT ? "N"
+        const char *metavar = table[i].type == SC_SET_UINT   ? "N"
                               : table[i].type == SC_SET_BOOL ? "on|off"
                               : table[i].type == SC_SET_ENUM ? table[i].choices
                                                              : "VALUE";

@@ -13,13 +13,13 @@
 typedef enum { SC_SET_STRING, SC_SET_UINT, SC_SET_BOOL, SC_SET_ENUM } sc_setting_type;
 
 typedef struct sc_setting {
-    const char *env;      /* environment variable, e.g. "STACCATO_MAX_URL_BYTES" */
+    const char *env; /* environment variable, e.g. "STACCATO_MAX_URL_BYTES" */
     sc_setting_type type;
-    size_t offset;        /* where the value lives in the settings struct */
-    const char *def;      /* default, as it would be written in the environment */
-    const char *help;     /* one line for --help */
+    size_t offset;               /* where the value lives in the settings struct */
+    const char *def;             /* default, as it would be written in the environment */
+    const char *help;            /* one line for --help */
     unsigned long long min, max; /* for SC_SET_UINT */
-    const char *choices;  /* for SC_SET_ENUM: "text|json" */
+    const char *choices;         /* for SC_SET_ENUM: "text|json" */
 } sc_setting;
 
 /* Field types behind each sc_setting_type: char * (owned), unsigned long long, bool, char * (owned). */

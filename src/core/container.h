@@ -9,7 +9,7 @@
 
 /* The object of type `type` whose member `member` is at ptr. The expression `&((type *)0)->member == (ptr)` is
  * never evaluated; it only makes the compiler complain when ptr does not point to that member's type. */
-#define SC_CONTAINER_OF(ptr, type, member)                                                                     \
+#define SC_CONTAINER_OF(ptr, type, member)                                                                        \
     ((type *)(void *)((char *)(ptr)-offsetof(type, member) + 0 * sizeof(&((type *)0)->member == (ptr))))
 
 #endif

@@ -16,10 +16,7 @@ typedef struct sc_slice {
 #define SC_SLICE_NULL ((sc_slice){NULL, 0})
 
 /* Makes a slice of a NUL-terminated string (NULL gives the empty slice). */
-static inline sc_slice sc_slice_cstr(const char *s)
-{
-    return (sc_slice){s, s ? strlen(s) : 0};
-}
+static inline sc_slice sc_slice_cstr(const char *s) { return (sc_slice){s, s ? strlen(s) : 0}; }
 
 /* True when both slices hold the same bytes. */
 static inline bool sc_slice_eq(sc_slice a, sc_slice b)

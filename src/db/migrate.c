@@ -55,11 +55,7 @@ int sc_migrate_current(const char *conninfo, int connect_timeout_s, int *version
     return rc;
 }
 
-static void quiet_notices(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
+static void quiet_notices(void *arg, const char *message) {}
 
 int sc_migrate_run(const char *conninfo, bool quiet)
 {

@@ -31,13 +31,13 @@ const char SC_PG_ERR_SHUTDOWN[] = "database pool closing";
 #define TICK_MS 50
 
 typedef enum {
-    K_USER,      /* an application query outside transactions */
-    K_TX_BEGIN,  /* BEGIN, waiting for a connection of its own */
-    K_TX_STMT,   /* a statement inside a transaction */
-    K_TX_END,    /* COMMIT or ROLLBACK */
-    K_SETUP,     /* session setup and statement preparation */
-    K_VERSION,   /* the schema version check */
-    K_SYNC,      /* a Sync marker */
+    K_USER,     /* an application query outside transactions */
+    K_TX_BEGIN, /* BEGIN, waiting for a connection of its own */
+    K_TX_STMT,  /* a statement inside a transaction */
+    K_TX_END,   /* COMMIT or ROLLBACK */
+    K_SETUP,    /* session setup and statement preparation */
+    K_VERSION,  /* the schema version check */
+    K_SYNC,     /* a Sync marker */
 } item_kind;
 
 typedef struct pg_conn pg_conn;
@@ -46,21 +46,21 @@ struct sc_pg_query {
     sc_pg_query *prev, *next; /* pending queue, or connection FIFO (next only) */
     sc_pg_pool *pool;
     item_kind kind;
-    int stmt;          /* prepared statement index, or -1 with sql */
-    const char *sql;   /* points into `block` or a static string */
+    int stmt;        /* prepared statement index, or -1 with sql */
+    const char *sql; /* points into `block` or a static string */
     int nparams;
     const char **values;
-    char *block;       /* owned copies of sql and parameter values */
+    char *block; /* owned copies of sql and parameter values */
     sc_pg_cb cb;
     sc_pg_tx_cb tx_cb;
     void *data;
     sc_pg_tx *tx;
     uint64_t deadline;
     PGresult *result;
-    const char *err;   /* for deferred delivery */
-    bool queued;       /* in the pending queue */
+    const char *err; /* for deferred delivery */
+    bool queued;     /* in the pending queue */
     bool sent;
-    bool isolate;      /* sent again after a failed batch: in a batch of its own */
+    bool isolate; /* sent again after a failed batch: in a batch of its own */
 };
 
 struct sc_pg_tx {
@@ -83,9 +83,9 @@ struct pg_conn {
     sc_pg_query *head, *tail;
     sc_pg_query *batch_head, *batch_tail; /* answered queries of the batch whose Sync is awaited */
     bool batch_error;                     /* a query of that batch failed, so the batch rolled back */
-    unsigned depth;   /* user queries in flight */
+    unsigned depth;                       /* user queries in flight */
     bool need_sync;
-    bool reserved;    /* draining to be pinned by a waiting transaction */
+    bool reserved; /* draining to be pinned by a waiting transaction */
     sc_pg_tx *pinned;
     uint64_t backoff_ms;
     bool ever_up;
@@ -822,7 +822,8 @@ static void start_setup(pg_conn *c)
     }
     c->state = PC_SETUP;
     char timeout[64];
-    snprintf(timeout, sizeof(timeout), "SET statement_timeout = %llu", (unsigned long long)p->cfg.query_timeout_ms);
+    snprintf(timeout, sizeof(timeout), "SET statement_timeout = %llu",
+             (unsigned long long)p->cfg.query_timeout_ms);
     sc_pg_query *q = item_new(p, K_SETUP, -1, timeout, 0, NULL);
     if (send_item(c, q) != 0)
         goto fail_item;

@@ -35,10 +35,10 @@ typedef struct sc_pg_stmt {
 } sc_pg_stmt;
 
 typedef struct sc_pg_config {
-    const char *conninfo;       /* a libpq connection string or URL; empty: libpq's PG* variables */
-    unsigned pool_size;         /* connections */
-    unsigned max_queue;         /* queries waiting for a connection */
-    unsigned pipeline_depth;    /* queries in flight per connection */
+    const char *conninfo;    /* a libpq connection string or URL; empty: libpq's PG* variables */
+    unsigned pool_size;      /* connections */
+    unsigned max_queue;      /* queries waiting for a connection */
+    unsigned pipeline_depth; /* queries in flight per connection */
     uint64_t query_timeout_ms;
     uint64_t connect_timeout_ms;
     int64_t max_schema_version; /* refuse a database migrated beyond this (0: no check) */
@@ -68,7 +68,8 @@ void sc_pg_cancel(sc_pg_query *q);
  * Statements run in order; after an error the transaction only accepts sc_pg_tx_end, which then rolls back. */
 typedef void (*sc_pg_tx_cb)(void *data, const char *err, sc_pg_tx *tx);
 sc_pg_query *sc_pg_tx_begin(sc_pg_pool *p, sc_pg_tx_cb cb, void *data);
-sc_pg_query *sc_pg_tx_exec(sc_pg_tx *tx, int stmt, int nparams, const char *const *values, sc_pg_cb cb, void *data);
+sc_pg_query *sc_pg_tx_exec(sc_pg_tx *tx, int stmt, int nparams, const char *const *values, sc_pg_cb cb,
+                           void *data);
 sc_pg_query *sc_pg_tx_exec_sql(sc_pg_tx *tx, const char *sql, int nparams, const char *const *values, sc_pg_cb cb,
                                void *data);
 /* Commits (commit true) or rolls back and releases the connection; cb (may be NULL) gets the COMMIT's outcome.

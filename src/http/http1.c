@@ -148,14 +148,22 @@ static int on_url_complete(llhttp_t *p)
 static unsigned method_bit(llhttp_t *p)
 {
     switch (llhttp_get_method(p)) {
-    case HTTP_GET: return SC_M_GET;
-    case HTTP_HEAD: return SC_M_HEAD;
-    case HTTP_POST: return SC_M_POST;
-    case HTTP_PUT: return SC_M_PUT;
-    case HTTP_PATCH: return SC_M_PATCH;
-    case HTTP_DELETE: return SC_M_DELETE;
-    case HTTP_OPTIONS: return SC_M_OPTIONS;
-    default: return 0;
+    case HTTP_GET:
+        return SC_M_GET;
+    case HTTP_HEAD:
+        return SC_M_HEAD;
+    case HTTP_POST:
+        return SC_M_POST;
+    case HTTP_PUT:
+        return SC_M_PUT;
+    case HTTP_PATCH:
+        return SC_M_PATCH;
+    case HTTP_DELETE:
+        return SC_M_DELETE;
+    case HTTP_OPTIONS:
+        return SC_M_OPTIONS;
+    default:
+        return 0;
     }
 }
 

@@ -68,14 +68,14 @@ struct sc_http_conn {
     bool shed;        /* accepted above the connection limit, answered 503 */
     bool keep_alive;
     bool http10;
-    bool trailers;    /* past the headers: header callbacks now deliver chunked trailers */
+    bool trailers;     /* past the headers: header callbacks now deliver chunked trailers */
     const char *chunk; /* the bytes llhttp is parsing now, and the byte before them (obs-fold detection) */
     char before_chunk;
     bool dispatched;  /* the handler has the request (a streaming one gets it before the body) */
     bool streaming;   /* the body goes to a sink rather than into c->body */
     bool body_paused; /* the body is not read: not claimed yet, or its sink asked for a pause */
     bool expect_continue;
-    bool kick;        /* the parser was paused inside a message: run it even with no new input */
+    bool kick; /* the parser was paused inside a message: run it even with no new input */
     const sc_body_sink *sink;
     void *sink_ctx;
     int error_status; /* set by a parser callback that rejects the request */
@@ -130,10 +130,7 @@ struct sc_server {
 };
 
 /* The HTTP connection of a request. */
-static inline sc_http_conn *sc_http_conn_of(const sc_req *req)
-{
-    return SC_CONTAINER_OF(req, sc_http_conn, req);
-}
+static inline sc_http_conn *sc_http_conn_of(const sc_req *req) { return SC_CONTAINER_OF(req, sc_http_conn, req); }
 
 /* Empties a buffer for the next request, giving back the memory of a large one. */
 static inline void sc_http_shrink(sc_buf *b)

@@ -6,8 +6,9 @@
 #include "http/method.h"
 
 /* Upper bounds of the latency buckets, in microseconds. */
-static const uint64_t bucket_us[SC_METRICS_BUCKETS] = {50,    100,    250,    500,     1000,    2500,    5000,   10000,
-                                                       25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
+static const uint64_t bucket_us[SC_METRICS_BUCKETS] = {50,     100,     250,     500,     1000,   2500,
+                                                       5000,   10000,   25000,   50000,   100000, 250000,
+                                                       500000, 1000000, 2500000, 10000000};
 
 void sc_metrics_record(sc_metrics *m, int route, unsigned method, int status, uint64_t duration_us)
 {
@@ -41,8 +42,7 @@ static void append_seconds(sc_buf *out, uint64_t us)
     sc_buf_printf(out, "%llu.%06llu", (unsigned long long)(us / 1000000), (unsigned long long)(us % 1000000));
 }
 
-void sc_metrics_render(const sc_metrics *m, const char *const *route_names, uint64_t open_connections,
-                       sc_buf *out)
+void sc_metrics_render(const sc_metrics *m, const char *const *route_names, uint64_t open_connections, sc_buf *out)
 {
     sc_buf_append_str(out, "# HELP staccato_http_requests_total Requests answered, by route, method and status.\n"
                            "# TYPE staccato_http_requests_total counter\n");
@@ -53,9 +53,10 @@ void sc_metrics_render(const sc_metrics *m, const char *const *route_names, uint
                       c->route >= 0 ? route_names[c->route] : "unmatched", method ? method : "other", c->status,
                       (unsigned long long)c->count);
     }
-    sc_buf_append_str(out, "# HELP staccato_http_request_duration_seconds Time from the first byte of a request to "
-                           "its response being queued.\n"
-                           "# TYPE staccato_http_request_duration_seconds histogram\n");
+    sc_buf_append_str(out,
+                      "# HELP staccato_http_request_duration_seconds Time from the first byte of a request to "
+                      "its response being queued.\n"
+                      "# TYPE staccato_http_request_duration_seconds histogram\n");
     uint64_t cumulative = 0;
     for (size_t b = 0; b < SC_METRICS_BUCKETS; b++) {
         cumulative += m->buckets[b];
@@ -76,7 +77,8 @@ void sc_metrics_render(const sc_metrics *m, const char *const *route_names, uint
                   "# HELP staccato_http_connections_accepted_total Client connections accepted.\n"
                   "# TYPE staccato_http_connections_accepted_total counter\n"
                   "staccato_http_connections_accepted_total %llu\n"
-                  "# HELP staccato_http_connections_shed_total Connections refused with 503 at the connection limit.\n"
+                  "# HELP staccato_http_connections_shed_total Connections refused with 503 at the connection "
+                  "limit.\n"
                   "# TYPE staccato_http_connections_shed_total counter\n"
                   "staccato_http_connections_shed_total %llu\n"
                   "# HELP staccato_http_bytes_sent_total Bytes written to client sockets.\n"
@@ -88,7 +90,8 @@ void sc_metrics_render(const sc_metrics *m, const char *const *route_names, uint
                   "# HELP staccato_tls_handshakes_total TLS handshakes completed.\n"
                   "# TYPE staccato_tls_handshakes_total counter\n"
                   "staccato_tls_handshakes_total %llu\n"
-                  "# HELP staccato_tls_handshake_offloads_total TLS handshake steps with public-key work, run on the "
+                  "# HELP staccato_tls_handshake_offloads_total TLS handshake steps with public-key work, run on "
+                  "the "
                   "threadpool (two per full handshake, none for a resumed one).\n"
                   "# TYPE staccato_tls_handshake_offloads_total counter\n"
                   "staccato_tls_handshake_offloads_total %llu\n",

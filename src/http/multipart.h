@@ -21,7 +21,7 @@
 #define SC_MP_HEADER_CAP 8192
 
 #define SC_MP_ERRORS(X)                                                                                           \
-    X(SC_MP_E_BOUNDARY, -1, "the multipart boundary is missing or invalid")                                      \
+    X(SC_MP_E_BOUNDARY, -1, "the multipart boundary is missing or invalid")                                       \
     X(SC_MP_E_DELIMITER, -2, "malformed multipart boundary line")                                                 \
     X(SC_MP_E_HEADER, -3, "malformed multipart part header")                                                      \
     X(SC_MP_E_HEADER_TOO_LARGE, -4, "multipart part headers too large")                                           \
@@ -61,7 +61,7 @@ typedef struct sc_multipart {
     size_t dlen;
     size_t match; /* delimiter bytes matched so far (they are held back, not yet emitted as data) */
     int state;
-    int result;   /* sticky: an error or a callback's stop value */
+    int result; /* sticky: an error or a callback's stop value */
     bool in_part;
     unsigned nparts;
     sc_mp_part part;

@@ -307,8 +307,8 @@ typedef struct date_parts {
 
 static bool time_of_day(cursor *c, date_parts *d)
 {
-    return digits(c, 2, &d->hour) && lit(c, ":") && digits(c, 2, &d->min) && lit(c, ":") && digits(c, 2, &d->sec) &&
-           d->hour < 24 && d->min < 60 && d->sec <= 60;
+    return digits(c, 2, &d->hour) && lit(c, ":") && digits(c, 2, &d->min) && lit(c, ":") &&
+           digits(c, 2, &d->sec) && d->hour < 24 && d->min < 60 && d->sec <= 60;
 }
 
 static bool month(cursor *c, date_parts *d)
@@ -321,9 +321,9 @@ static bool month(cursor *c, date_parts *d)
 /* Sun, 06 Nov 1994 08:49:37 GMT */
 static bool imf_fixdate(cursor c, date_parts *d)
 {
-    return name(&c, day_names, 7) >= 0 && lit(&c, ", ") && digits(&c, 2, &d->day) && lit(&c, " ") && month(&c, d) &&
-           lit(&c, " ") && digits(&c, 4, &d->year) && lit(&c, " ") && time_of_day(&c, d) && lit(&c, " GMT") &&
-           c.p == c.end;
+    return name(&c, day_names, 7) >= 0 && lit(&c, ", ") && digits(&c, 2, &d->day) && lit(&c, " ") &&
+           month(&c, d) && lit(&c, " ") && digits(&c, 4, &d->year) && lit(&c, " ") && time_of_day(&c, d) &&
+           lit(&c, " GMT") && c.p == c.end;
 }
 
 /* Sunday, 06-Nov-94 08:49:37 GMT */

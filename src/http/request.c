@@ -175,15 +175,9 @@ static sc_slice client_address(sc_http_conn *c)
     return client;
 }
 
-bool sc_req_secure(const sc_req *req)
-{
-    return sc_conn_secure(&sc_http_conn_of(req)->super);
-}
+bool sc_req_secure(const sc_req *req) { return sc_conn_secure(&sc_http_conn_of(req)->super); }
 
-sc_slice sc_req_client(sc_req *req)
-{
-    return client_address(sc_http_conn_of(req));
-}
+sc_slice sc_req_client(sc_req *req) { return client_address(sc_http_conn_of(req)); }
 
 void sc_http_finish(sc_req *req, int status)
 {
@@ -196,7 +190,8 @@ void sc_http_finish(sc_req *req, int status)
         sc_log_error("handler for %.*s returned invalid status %d", (int)req->path.len, req->path.ptr, status);
         status = sc_res_error(req, 500, NULL);
     }
-    /* A streaming handler that answers before the body is in leaves the rest unread: the connection cannot go on. */
+    /* A streaming handler that answers before the body is in leaves the rest unread: the connection cannot go on.
+     */
     if (s->draining || !c->keep_alive || c->state == CONN_BODY)
         c->close_after = true;
     uint64_t body_len = sc_http_response_write(c, status);
@@ -204,8 +199,12 @@ void sc_http_finish(sc_req *req, int status)
     uint64_t duration_us = (uv_hrtime() - req->start_ns) / 1000;
     sc_metrics_record(&s->metrics, req->route_index, req->method, status, duration_us);
     if (sc_log_access_enabled()) {
-        sc_access_entry e = {client_address(c), req->method_name, req->path, status,
-                             req->method == SC_M_HEAD ? 0 : body_len, duration_us};
+        sc_access_entry e = {client_address(c),
+                             req->method_name,
+                             req->path,
+                             status,
+                             req->method == SC_M_HEAD ? 0 : body_len,
+                             duration_us};
         sc_log_access(&e);
     }
     sc_http_req_dispose(c);
@@ -290,4 +289,3 @@ void sc_http_dispatch(sc_http_conn *c)
     if (status != SC_ASYNC)
         sc_http_finish(r, status);
 }
-

@@ -27,20 +27,20 @@ typedef struct sc_res_part sc_res_part;
 
 struct sc_req {
     sc_arena *arena;
-    unsigned method;    /* one SC_M_* bit */
+    unsigned method; /* one SC_M_* bit */
     sc_slice method_name;
-    sc_slice target;    /* as sent: path and query */
-    sc_slice path;      /* before '?' */
-    sc_slice query;     /* after '?', may be empty */
+    sc_slice target; /* as sent: path and query */
+    sc_slice path;   /* before '?' */
+    sc_slice query;  /* after '?', may be empty */
     sc_header *headers;
     size_t nheaders;
-    sc_buf *body;       /* the request body, complete when the handler runs */
+    sc_buf *body; /* the request body, complete when the handler runs */
     const sc_route *route;
-    int route_index;    /* -1 when no route matched */
+    int route_index; /* -1 when no route matched */
     sc_route_match match;
-    void *app;          /* the application context given to the server */
-    void *state;        /* the handler's own per-request state, for its asynchronous steps */
-    void *principal;    /* set by the route's gate for the handler (who is calling); NULL without one */
+    void *app;       /* the application context given to the server */
+    void *state;     /* the handler's own per-request state, for its asynchronous steps */
+    void *principal; /* set by the route's gate for the handler (who is calling); NULL without one */
     sc_server *server;
     uint64_t start_ns;
 
@@ -49,7 +49,7 @@ struct sc_req {
         const char *content_type; /* NULL with an empty body: no Content-Type */
         sc_buf *headers;          /* extra header lines, each ending in CRLF */
         sc_buf *body;
-        sc_res_part *parts;       /* file ranges of the body, in order */
+        sc_res_part *parts; /* file ranges of the body, in order */
         sc_res_part *parts_tail;
         uint64_t parts_len;
     } res;

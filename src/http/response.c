@@ -54,7 +54,6 @@ void sc_res_header(sc_req *req, const char *name, sc_slice value)
 
 static const char *plain_error_body(sc_buf *out, int status, const char *message)
 {
-    (void)status;
     sc_buf_append_str(out, message);
     return "text/plain; charset=utf-8";
 }

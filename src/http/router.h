@@ -17,8 +17,8 @@
 typedef struct sc_req sc_req;
 
 /* A handler returns an HTTP status once the response is ready, or SC_ASYNC when it will call sc_req_finish later.
- * SC_ASYNC is a value no helper returns by accident (not 0, not a negative error code, not a status): a handler that
- * passes on a helper's "0 = go on" by mistake is answered 500 and logged instead of left hanging. */
+ * SC_ASYNC is a value no helper returns by accident (not 0, not a negative error code, not a status): a handler
+ * that passes on a helper's "0 = go on" by mistake is answered 500 and logged instead of left hanging. */
 typedef int (*sc_handler)(sc_req *req);
 #define SC_ASYNC 0x5CA5C
 
@@ -51,8 +51,8 @@ typedef struct sc_route_param {
 typedef struct sc_router sc_router;
 
 typedef struct sc_route_match {
-    int index;          /* index into the route table, or -1 */
-    unsigned allow;     /* with index -1: methods the path allows (0: no route has this path) */
+    int index;      /* index into the route table, or -1 */
+    unsigned allow; /* with index -1: methods the path allows (0: no route has this path) */
     sc_route_param params[SC_ROUTE_MAX_PARAMS];
     int nparams;
 } sc_route_match;

@@ -23,7 +23,6 @@ static void on_listener(uv_poll_t *h, int status, int events)
 {
     struct sc_http_listener *l = h->data;
     sc_server *s = l->server;
-    (void)events;
     if (status < 0) {
         sc_log_warn("listener: %s", uv_strerror(status));
         return;
@@ -40,7 +39,8 @@ static void on_listener(uv_poll_t *h, int status, int events)
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            /* Out of descriptors: pausing for a moment lets some close, instead of spinning on the ready socket. */
+            /* Out of descriptors: pausing for a moment lets some close, instead of spinning on the ready socket.
+             */
             sc_log_warn("accept: %s; pausing new connections for 100 ms", strerror(errno));
             for (int k = 0; k < s->nlisteners; k++)
                 uv_poll_stop(&s->listeners[k].poll);
@@ -158,8 +158,8 @@ void sc_http_server_maybe_done(sc_server *s)
         sc_conn_group_close(&s->net, on_net_closed, s);
         return;
     }
-    if (s->listeners_closed == s->nlisteners && s->drain_timer_closed && s->accept_timer_closed &&
-        s->net_closed && s->on_done) {
+    if (s->listeners_closed == s->nlisteners && s->drain_timer_closed && s->accept_timer_closed && s->net_closed &&
+        s->on_done) {
         void (*cb)(void *) = s->on_done;
         s->on_done = NULL;
         cb(s->on_done_data);

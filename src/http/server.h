@@ -32,7 +32,7 @@ typedef struct sc_server_config {
     sc_http_limits limits;
     const sc_route *routes;
     size_t nroutes;
-    bool https_redirect;                 /* plaintext requests get 308 to https://host:tls_port (not /health) */
+    bool https_redirect; /* plaintext requests get 308 to https://host:tls_port (not /health) */
     unsigned tls_port;
     uint64_t hsts_max_age;               /* Strict-Transport-Security on TLS responses; 0: none */
     const sc_cidr_list *trusted_proxies; /* borrowed */

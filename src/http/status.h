@@ -1,4 +1,5 @@
-/* The HTTP status table: code, reason phrase, and the message used in JSON error bodies. One place for each fact. */
+/* The HTTP status table: code, reason phrase, and the message used in JSON error bodies. One place for each fact.
+ */
 #ifndef SC_HTTP_STATUS_H
 #define SC_HTTP_STATUS_H
 

@@ -47,15 +47,15 @@ typedef struct run {
 typedef struct schedule_entry {
     sc_jobs *jobs;
     sc_job_schedule s;
-    char done_key[24];   /* the period already enqueued (or found enqueued) */
-    char key[24];        /* the period of the statement in flight */
+    char done_key[24]; /* the period already enqueued (or found enqueued) */
+    char key[24];      /* the period of the statement in flight */
     sc_pg_query *query;
 } schedule_entry;
 
 struct sc_jobs {
     uv_loop_t *loop;
     sc_jobs_config cfg;
-    char *kinds_param;   /* {kind,kind} */
+    char *kinds_param; /* {kind,kind} */
     char lease_param[24];
     char max_attempts_param[16];
     sc_pg_listener *listener;
@@ -189,16 +189,12 @@ static void release(run *r)
     settle(r, OUTCOME_RELEASED, j->cfg.stmts.release, 2, params);
 }
 
-/* ---- claiming ------------------------------------------------------------------------------------------------ */
+/* ---- claiming ------------------------------------------------------------------------------------------------
+ */
 
 static void on_wake_timer(uv_timer_t *t) { claim(t->data); }
 
-static void on_notified(void *data, const char *channel, const char *payload)
-{
-    (void)channel;
-    (void)payload;
-    claim(data);
-}
+static void on_notified(void *data, const char *channel, const char *payload) { claim(data); }
 
 static void on_next_due(void *data, const char *err, PGresult *res)
 {
@@ -273,7 +269,7 @@ static void on_claimed(void *data, const char *err, PGresult *res)
             sc_jobs_fail(&r->super, "the payload is not a JSON object", true);
         } else {
             sc_log_debug("job %" PRId64 " (%s) started (attempt %d of %d)", r->super.id, r->kind_name,
-                        r->super.attempt, r->super.max_attempts);
+                         r->super.attempt, r->super.max_attempts);
             r->kind->run(&r->super);
         }
     }
@@ -322,9 +318,8 @@ static void on_extended(void *data, const char *err, PGresult *res)
     sc_jobs *j = data;
     j->extend_q = NULL;
     if (err)
-        sc_log_warn("could not extend the leases of running jobs: %s", err == SC_PG_ERR_QUERY
-                                                                              ? PQresultErrorMessage(res)
-                                                                              : err);
+        sc_log_warn("could not extend the leases of running jobs: %s",
+                    err == SC_PG_ERR_QUERY ? PQresultErrorMessage(res) : err);
     if (j->stopping)
         maybe_stopped(j);
 }

@@ -36,12 +36,12 @@ typedef struct sc_jobs sc_jobs;
 typedef struct sc_job {
     int64_t id;
     const char *kind;
-    json_t *payload;  /* the payload object (borrowed) */
-    int attempt;      /* 1 on the first run */
+    json_t *payload; /* the payload object (borrowed) */
+    int attempt;     /* 1 on the first run */
     int max_attempts;
-    void *app;        /* sc_jobs_config.app */
+    void *app; /* sc_jobs_config.app */
     uv_loop_t *loop;
-    void *data;       /* the handler's own state */
+    void *data; /* the handler's own state */
 } sc_job;
 
 /* A kind of job: its name (the `kind` column) and its handler. */
@@ -68,21 +68,21 @@ typedef struct sc_jobs_stmts {
 } sc_jobs_stmts;
 
 typedef struct sc_jobs_config {
-    sc_pg_pool *pg;              /* the shared pool: claims and updates */
-    const char *conninfo;        /* for the LISTEN connection of the runtime's own */
+    sc_pg_pool *pg;       /* the shared pool: claims and updates */
+    const char *conninfo; /* for the LISTEN connection of the runtime's own */
     uint64_t connect_timeout_ms;
     uint64_t listen_heartbeat_ms; /* of the LISTEN connection (db/listen.h) */
     sc_jobs_stmts stmts;
-    const sc_job_kind *kinds;    /* borrowed; the kinds this process runs */
+    const sc_job_kind *kinds; /* borrowed; the kinds this process runs */
     size_t nkinds;
-    void *app;                   /* handed to handlers as job->app */
-    unsigned concurrency;        /* jobs running at once */
-    uint64_t lease_ms;           /* a claim's lease; the heartbeat renews it every third of it */
-    uint64_t poll_ms;            /* fallback look at the queue when nothing else wakes the workers */
-    uint64_t retry_base_ms;      /* delay before the second attempt; doubles with each further one */
-    uint64_t retry_max_ms;       /* longest delay between attempts */
-    uint64_t stop_timeout_ms;    /* on stop, time running jobs get to finish before they are given back */
-    const char *schedules;       /* STACCATO_SCHEDULES, checked beforehand with sc_jobs_check_schedules */
+    void *app;                /* handed to handlers as job->app */
+    unsigned concurrency;     /* jobs running at once */
+    uint64_t lease_ms;        /* a claim's lease; the heartbeat renews it every third of it */
+    uint64_t poll_ms;         /* fallback look at the queue when nothing else wakes the workers */
+    uint64_t retry_base_ms;   /* delay before the second attempt; doubles with each further one */
+    uint64_t retry_max_ms;    /* longest delay between attempts */
+    uint64_t stop_timeout_ms; /* on stop, time running jobs get to finish before they are given back */
+    const char *schedules;    /* STACCATO_SCHEDULES, checked beforehand with sc_jobs_check_schedules */
     unsigned scheduled_max_attempts;
 } sc_jobs_config;
 

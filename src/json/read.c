@@ -39,7 +39,6 @@ void sc_jr_begin(sc_jr *jr, sc_arena *arena, sc_slice body)
 
 bool sc_jr_failed(const sc_jr *jr) { return jr->error != NULL; }
 
-
 static json_t *field(sc_jr *jr, const char *key, int required)
 {
     if (jr->error || !jr->root)

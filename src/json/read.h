@@ -18,12 +18,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/slice.h"
 #include "core/arena.h"
+#include "core/slice.h"
 
 typedef struct sc_jr {
     sc_arena *arena;
-    json_t *root; /* the body object, or NULL after an error */
+    json_t *root;      /* the body object, or NULL after an error */
     const char *error; /* the first error, NUL-terminated; NULL while there is none */
 } sc_jr;
 

@@ -67,11 +67,11 @@ typedef struct tx_gcm {
 struct sc_tls_conn {
     mbedtls_ssl_context ssl;
     sc_tls_config *cfg;
-    sc_buf in;  /* ciphertext received; in_off of it consumed */
+    sc_buf in; /* ciphertext received; in_off of it consumed */
     size_t in_off;
     sc_buf out; /* ciphertext to send; out_off of it sent */
     size_t out_off;
-    tx_gcm *tx;      /* keys of the sending half, from the handshake; in use once tx_on */
+    tx_gcm *tx; /* keys of the sending half, from the handshake; in use once tx_on */
     bool tx_on;
     bool tx_spoiled; /* mbedTLS tried to send after we took over: the session cannot go on */
 };
@@ -351,8 +351,7 @@ ssize_t sc_tls_read(sc_tls_conn *t, char *buf, size_t cap)
 
 bool sc_tls_pending(const sc_tls_conn *t)
 {
-    return mbedtls_ssl_get_bytes_avail(&t->ssl) > 0 || mbedtls_ssl_check_pending(&t->ssl) ||
-           t->in.len > t->in_off;
+    return mbedtls_ssl_get_bytes_avail(&t->ssl) > 0 || mbedtls_ssl_check_pending(&t->ssl) || t->in.len > t->in_off;
 }
 
 /* Appends one AES-GCM record of type `type` holding len (<= record_max) bytes to `out` (RFC 5288): the nonce is
@@ -417,7 +416,8 @@ void sc_tls_close_notify(sc_tls_conn *t)
 {
     if (t->tx_on) {
         if (!t->tx_spoiled) {
-            static const unsigned char alert[2] = {MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY};
+            static const unsigned char alert[2] = {MBEDTLS_SSL_ALERT_LEVEL_WARNING,
+                                                   MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY};
             seal(t, MBEDTLS_SSL_MSG_ALERT, alert, sizeof(alert));
         }
         return;

@@ -52,8 +52,8 @@ void sc_tls_conn_free(sc_tls_conn *t);
 /* Ciphertext received from the peer. */
 void sc_tls_feed(sc_tls_conn *t, const char *data, size_t len);
 /* Advances the handshake: 1 done, 0 needs more input, -1 failed. With heavy false it stops before a step that
- * does public-key work (milliseconds of CPU with mbedTLS's bignum code) and returns SC_TLS_HANDSHAKE_HEAVY, for the
- * caller to go on with heavy true on another thread; a session is used by one thread at a time, and the random
+ * does public-key work (milliseconds of CPU with mbedTLS's bignum code) and returns SC_TLS_HANDSHAKE_HEAVY, for
+ * the caller to go on with heavy true on another thread; a session is used by one thread at a time, and the random
  * generator and ticket keys shared by all are locked by mbedTLS (MBEDTLS_THREADING_C). */
 #define SC_TLS_HANDSHAKE_HEAVY 2
 int sc_tls_handshake(sc_tls_conn *t, bool heavy);

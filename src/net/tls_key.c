@@ -31,7 +31,7 @@ size_t sc_tls_ecdsa_der(const uint8_t *r, size_t rlen, const uint8_t *s, size_t 
             vlen[i]--;
         }
         if (vlen[i] == 0 || (vlen[i] == 1 && v[i][0] == 0))
-            return 0; /* zero is no valid r or s */
+            return 0;                                  /* zero is no valid r or s */
         need += 2 + vlen[i] + ((v[i][0] & 0x80) != 0); /* ...but one before a top bit, else it reads negative */
     }
     if (need - 2 > 127 || need > cap)
@@ -68,10 +68,10 @@ typedef struct nettle_key {
 } nettle_key;
 
 /* Nonces. A signature's nonce comes from an HMAC-DRBG seeded with the private key, the digest and fresh bytes of
- * the caller's generator (in the manner of RFC 6979 with additional data, section 3.6): two signatures of different
- * digests never share a nonce even if the generator repeats itself (as a generator state copied by fork(2)
- * would), and the fresh bytes keep equal digests from giving equal nonces. The stream cannot fail once seeded,
- * which matters because Nettle draws until the value is in range. */
+ * the caller's generator (in the manner of RFC 6979 with additional data, section 3.6): two signatures of
+ * different digests never share a nonce even if the generator repeats itself (as a generator state copied by
+ * fork(2) would), and the fresh bytes keep equal digests from giving equal nonces. The stream cannot fail once
+ * seeded, which matters because Nettle draws until the value is in range. */
 typedef struct nonce_rng {
     mbedtls_hmac_drbg_context drbg;
     bool failed;
@@ -105,7 +105,8 @@ static size_t export_mpz(const mpz_t z, uint8_t buf[FIELD_MAX])
 }
 
 static int key_sign(void *ctx, mbedtls_md_type_t md_alg, const unsigned char *hash, size_t hash_len,
-                    unsigned char *sig, size_t *sig_len, int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
+                    unsigned char *sig, size_t *sig_len, int (*f_rng)(void *, unsigned char *, size_t),
+                    void *p_rng)
 {
     (void)md_alg; /* the digest is given; ECDSA takes its leftmost bits whatever the hash */
     nettle_key *k = ctx;
@@ -146,7 +147,6 @@ static int key_sign(void *ctx, mbedtls_md_type_t md_alg, const unsigned char *ha
 static int key_verify(void *ctx, mbedtls_md_type_t md_alg, const unsigned char *hash, size_t hash_len,
                       const unsigned char *sig, size_t sig_len)
 {
-    (void)md_alg;
     nettle_key *k = ctx;
     mbedtls_ecdsa_context e;
     mbedtls_ecdsa_init(&e);
@@ -252,7 +252,8 @@ bool sc_tls_key_use_nettle(mbedtls_pk_context *key, const mbedtls_pk_context *pu
     unsigned char sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
     size_t sig_len = 0;
     ok = ok && mbedtls_pk_sign(&w, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, &sig_len, f_rng, p_rng) == 0 &&
-         mbedtls_pk_verify((mbedtls_pk_context *)pub, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, sig_len) == 0;
+         mbedtls_pk_verify((mbedtls_pk_context *)pub, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, sig_len) ==
+             0;
     if (!ok) {
         mbedtls_pk_free(&w);
         return false;

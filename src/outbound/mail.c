@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define MAX_LINE 998      /* RFC 5322 section 2.1.1 */
+#define MAX_LINE 998 /* RFC 5322 section 2.1.1 */
 #define MAX_NAME_BYTES 255
 #define SUBJECT_PLAIN_MAX 69 /* "Subject: " plus this stays within 78 characters */
 
@@ -90,7 +90,8 @@ int sc_outbound_mail_address(const char *value, char *out, size_t outlen)
     const char *start = value, *end = value + strlen(value);
     if (lt) {
         const char *gt = strchr(lt, '>');
-        if (!gt || strchr(lt + 1, '<') || strchr(gt + 1, '>') || strchr(gt + 1, '<') || gt[strspn(gt + 1, " ") + 1])
+        if (!gt || strchr(lt + 1, '<') || strchr(gt + 1, '>') || strchr(gt + 1, '<') ||
+            gt[strspn(gt + 1, " ") + 1])
             return -1;
         start = lt + 1;
         end = gt;
@@ -153,8 +154,8 @@ static bool valid_message_id(const char *id)
 int sc_outbound_mail_check(const sc_mail *m)
 {
     char addr[320];
-    if (!m->from || !m->to || !printable_ascii(m->from) || !printable_ascii(m->to) ||
-        strlen(m->from) > 500 || strlen(m->to) > 500)
+    if (!m->from || !m->to || !printable_ascii(m->from) || !printable_ascii(m->to) || strlen(m->from) > 500 ||
+        strlen(m->to) > 500)
         return -1;
     if (sc_outbound_mail_address(m->from, addr, sizeof(addr)) != 0 ||
         sc_outbound_mail_address(m->to, addr, sizeof(addr)) != 0)
@@ -164,8 +165,7 @@ int sc_outbound_mail_check(const sc_mail *m)
     if (m->message_id && !valid_message_id(m->message_id))
         return -1;
     if (m->attachment_name) {
-        if (!*m->attachment_name || has_control(m->attachment_name) ||
-            strlen(m->attachment_name) > MAX_NAME_BYTES)
+        if (!*m->attachment_name || has_control(m->attachment_name) || strlen(m->attachment_name) > MAX_NAME_BYTES)
             return -1;
         if (m->attachment_type && !valid_media_type(m->attachment_type))
             return -1;

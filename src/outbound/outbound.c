@@ -51,9 +51,9 @@ const char SC_OUT_ERR_INVALID[] = "outbound request invalid";
 #define DEFAULT_MAX_TRANSFERS 16
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_BODY (8u << 20)
-#define CONNECT_TIMEOUT_MS 10000 /* at most; never more than the transfer's own deadline */
+#define CONNECT_TIMEOUT_MS 10000   /* at most; never more than the transfer's own deadline */
 #define MAX_TIMEOUT_MS 0x7fffffffu /* what curl's long option takes everywhere (24 days) */
-#define QUEUE_TICK_MS 50         /* how often waiting transfers are checked against their deadlines */
+#define QUEUE_TICK_MS 50           /* how often waiting transfers are checked against their deadlines */
 
 typedef enum { K_HTTP, K_SMTP } req_kind;
 typedef enum { R_QUEUED, R_ACTIVE, R_DONE, R_DELIVERING } req_state;
@@ -73,8 +73,8 @@ struct sc_out_req {
     sc_buf body;             /* response body, limited to max_body_bytes */
     sc_buf upload;           /* the SMTP message */
     size_t upload_off;
-    uint64_t deadline;       /* loop time by which the transfer must be over */
-    uint64_t timeout_ms;     /* what curl was given when the transfer started */
+    uint64_t deadline;   /* loop time by which the transfer must be over */
+    uint64_t timeout_ms; /* what curl was given when the transfer started */
     uint64_t connect_timeout_ms;
     bool too_large;
     const char *err;
@@ -253,7 +253,6 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
     sc_outbound *o = clientp;
-    (void)purpose;
     int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
     if (fd < 0)
         return CURL_SOCKET_BAD;
@@ -291,7 +290,6 @@ static void on_timer(uv_timer_t *t)
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     sc_outbound *o = userp;
-    (void)multi;
     if (uv_is_closing((uv_handle_t *)&o->timer))
         return 0;
     if (timeout_ms < 0)

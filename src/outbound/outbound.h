@@ -3,7 +3,8 @@
  * Every transfer runs on the one loop (socket and timer callbacks from curl mapped to uv_poll and one uv_timer),
  * with connection reuse, a per-transfer deadline, a cap on concurrent transfers (the rest wait in a queue), a cap
  * on response body size, and cancellation. Callbacks are never called from inside the submitting call, and never
- * after sc_outbound_cancel. All later integrations (OAuth, lyrics, mood analysis, object storage, e-mail) use this.
+ * after sc_outbound_cancel. All later integrations (OAuth, lyrics, mood analysis, object storage, e-mail) use
+ * this.
  *
  * libcurl's global state is set up lazily: the first sc_outbound_new calls curl_global_init and the close of the
  * last client calls curl_global_cleanup (a reference count), so main needs no call of its own. Everything runs on
@@ -64,14 +65,15 @@ typedef void (*sc_out_http_cb)(void *data, const char *err, const sc_http_respon
  * header, or curl says application/x-www-form-urlencoded. The returned handle is valid until the callback has
  * returned or sc_outbound_cancel was called, whichever comes first. */
 sc_out_req *sc_outbound_http(sc_outbound *o, const char *method, const char *url, const char *const *headers,
-                             const void *body, size_t body_len, uint64_t timeout_ms, sc_out_http_cb cb, void *data);
+                             const void *body, size_t body_len, uint64_t timeout_ms, sc_out_http_cb cb,
+                             void *data);
 
 typedef struct sc_smtp_config {
     const char *host;
     unsigned port;
-    const char *user;     /* empty or NULL: no authentication */
+    const char *user; /* empty or NULL: no authentication */
     const char *password;
-    bool require_tls;     /* true: fail unless STARTTLS works; false: use STARTTLS when offered */
+    bool require_tls; /* true: fail unless STARTTLS works; false: use STARTTLS when offered */
 } sc_smtp_config;
 
 typedef struct sc_mail {
@@ -83,8 +85,8 @@ typedef struct sc_mail {
     const char *attachment_type; /* e.g. "application/json" */
     const void *attachment;
     size_t attachment_len;
-    const char *message_id;      /* "left@right" for the Message-ID header (the same for every attempt to send
-                                  * one message lets the recipient tell a repeat); NULL: a random one */
+    const char *message_id; /* "left@right" for the Message-ID header (the same for every attempt to send
+                             * one message lets the recipient tell a repeat); NULL: a random one */
 } sc_mail;
 
 typedef void (*sc_out_done_cb)(void *data, const char *err);

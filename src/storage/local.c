@@ -238,16 +238,16 @@ typedef struct local_upload {
     void *data;
     uv_fs_t fs;
     phase phase;
-    bool busy;       /* fs has an operation in flight */
-    int fd, dirfd;   /* -1 when closed */
-    bool created;    /* the temp file exists */
-    bool linked;     /* commit put the key in place (or found it there) */
+    bool busy;     /* fs has an operation in flight */
+    int fd, dirfd; /* -1 when closed */
+    bool created;  /* the temp file exists */
+    bool linked;   /* commit put the key in place (or found it there) */
     bool sealing, sealed, committing;
-    bool dead;       /* keep or abort was called: no more events */
+    bool dead; /* keep or abort was called: no more events */
     bool keeping;
     bool want_drain; /* write returned SC_STORE_WAIT */
     int err;
-    phase dir_next;  /* what follows a directory fsync */
+    phase dir_next; /* what follows a directory fsync */
     const char *dir_path;
     char *tmp, *final, *subdir, *rel;
     sc_buf pending, writing;
@@ -679,7 +679,8 @@ static void fsync_path(const char *path)
 }
 
 /* tmp/: upload leftovers go; objects hidden by an interrupted release go back to their place. */
-static void sweep_temp(const char *dir, uint64_t grace_s, const struct timespec *started, sc_store_sweep_stats *stats)
+static void sweep_temp(const char *dir, uint64_t grace_s, const struct timespec *started,
+                       sc_store_sweep_stats *stats)
 {
     char *tmpdir = path_printf("%s/tmp", dir);
     DIR *d = opendir(tmpdir);
@@ -769,8 +770,8 @@ static int sweep_batch(const char *dir, char **keys, size_t n, sc_store_sweep_re
     return 0;
 }
 
-void sc_store_local_sweep(const char *dir, uint64_t grace_s, const struct timespec *started, sc_store_sweep_refs refs,
-                          void *data, sc_store_sweep_stats *stats)
+void sc_store_local_sweep(const char *dir, uint64_t grace_s, const struct timespec *started,
+                          sc_store_sweep_refs refs, void *data, sc_store_sweep_stats *stats)
 {
     memset(stats, 0, sizeof(*stats));
     sweep_temp(dir, grace_s, started, stats);

@@ -39,7 +39,7 @@ typedef struct sc_store_sweep_stats {
  * grace_s, finishes interrupted releases, and, when refs is given, releases objects older than grace_s that no row
  * references (a crash between writing an object and committing its row leaves such objects). Safe beside live
  * uploads of other processes and of this one. */
-void sc_store_local_sweep(const char *dir, uint64_t grace_s, const struct timespec *started, sc_store_sweep_refs refs,
-                          void *data, sc_store_sweep_stats *stats);
+void sc_store_local_sweep(const char *dir, uint64_t grace_s, const struct timespec *started,
+                          sc_store_sweep_refs refs, void *data, sc_store_sweep_stats *stats);
 
 #endif

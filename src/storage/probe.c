@@ -70,7 +70,8 @@ static void pick_tags(json_t *tags, json_t *into)
     static const char *const wanted[] = {"title", "artist", "album", "genre", "date", "track"};
     const char *key;
     json_t *value;
-    json_object_foreach(tags, key, value) {
+    json_object_foreach(tags, key, value)
+    {
         if (!json_is_string(value))
             continue;
         for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
@@ -101,7 +102,8 @@ void sc_probe_parse(const char *text, size_t len, sc_probe_result *r)
     json_t *streams = json_object_get(doc, "streams");
     json_t *audio = NULL, *s;
     size_t i;
-    json_array_foreach(streams, i, s) {
+    json_array_foreach(streams, i, s)
+    {
         const char *type = json_string_value(json_object_get(s, "codec_type"));
         if (type && strcmp(type, "audio") == 0) {
             audio = s;
@@ -195,7 +197,6 @@ static void on_exit_cb(uv_process_t *proc, int64_t exit_status, int term_signal)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     sc_probe *p = h->data;
-    (void)suggested;
     char *at = sc_buf_reserve(&p->buf, 16 * 1024);
     *buf = uv_buf_init(at, (unsigned)(p->buf.cap - p->buf.len));
 }
@@ -203,7 +204,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     sc_probe *p = s->data;
-    (void)buf;
     if (n > 0) {
         p->buf.len += (size_t)n;
         if (p->buf.len < MAX_OUTPUT)
@@ -256,8 +256,9 @@ sc_probe *sc_probe_start(uv_loop_t *loop, const char *ffprobe, const char *file,
     sc_buf target = {0};
     sc_buf_printf(&target, "file:%s", file);
     sc_buf_append_char(&target, '\0');
-    char *args[] = {(char *)ffprobe, "-v", "error", "-protocol_whitelist", "file", "-f", (char *)demuxer,
-                    "-print_format", "json", "-show_format", "-show_streams", target.ptr, NULL};
+    char *args[] =
+        {(char *)ffprobe, "-v",   "error",        "-protocol_whitelist", "file",     "-f", (char *)demuxer,
+         "-print_format", "json", "-show_format", "-show_streams",       target.ptr, NULL};
     uv_stdio_container_t stdio[3];
     stdio[0].flags = UV_IGNORE;
     stdio[1].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);

@@ -26,13 +26,13 @@ enum { SC_PROBE_ERRORS(SC_ERROR_ENUM) };
 const char *sc_probe_strerror(int err);
 
 typedef struct sc_probe_result {
-    int err;             /* 0, or an SC_PROBE_E_* code: then only spawn_error below means anything */
-    int spawn_error;     /* with SC_PROBE_E_SPAWN: the libuv error of uv_spawn */
-    char format[64];     /* ffprobe's format_name */
-    char codec[32];      /* the first audio stream's codec_name */
+    int err;         /* 0, or an SC_PROBE_E_* code: then only spawn_error below means anything */
+    int spawn_error; /* with SC_PROBE_E_SPAWN: the libuv error of uv_spawn */
+    char format[64]; /* ffprobe's format_name */
+    char codec[32];  /* the first audio stream's codec_name */
     /* -1 where unknown */
     long long duration_ms, bitrate, sample_rate, channels;
-    char *tags;          /* {"title":..,"artist":..,"album":..,"genre":..,"date":..,"track":..} (present keys only) */
+    char *tags; /* {"title":..,"artist":..,"album":..,"genre":..,"date":..,"track":..} (present keys only) */
 } sc_probe_result;
 
 typedef void (*sc_probe_cb)(void *data, const sc_probe_result *r);

@@ -45,9 +45,9 @@ static int mpeg_audio_header(const unsigned char *p, size_t n)
     return 0;
 }
 
-static const char *const mp4_brands[] = {"M4A ", "M4B ", "M4P ", "mp41", "mp42", "isom", "iso2", "iso3", "iso4",
-                                         "iso5", "iso6", "dash", "MSNV", "F4A ", "F4B ", "3gp4", "3gp5", "3gp6",
-                                         "qt  "};
+static const char *const mp4_brands[] = {"M4A ", "M4B ", "M4P ", "mp41", "mp42", "isom", "iso2",
+                                         "iso3", "iso4", "iso5", "iso6", "dash", "MSNV", "F4A ",
+                                         "F4B ", "3gp4", "3gp5", "3gp6", "qt  "};
 
 int sc_sniff_audio(const unsigned char *p, size_t n, sc_sniffed *out)
 {

@@ -44,8 +44,9 @@ typedef struct sc_store_upload sc_store_upload;
 typedef struct sc_store_info {
     char key[SC_STORE_KEY_LEN + 1]; /* lowercase hex SHA-256 */
     uint64_t size;
-    const char *path;  /* where the object will live, relative to the store (what the database records) */
-    const char *local; /* a local file with the bytes, readable until the upload ends (NULL if the backend has none) */
+    const char *path; /* where the object will live, relative to the store (what the database records) */
+    const char
+        *local; /* a local file with the bytes, readable until the upload ends (NULL if the backend has none) */
 } sc_store_info;
 
 /* The answer of a reference check: three answers, each named. The values are fixed (a caller may still pass
@@ -63,8 +64,8 @@ typedef void (*sc_store_refcheck)(void *data, const char *key, sc_store_ref_cb c
  * event comes after keep or abort. These callbacks carry a code, not a sentinel string (convention 2), because
  * the caller must tell a full disk (507) from the rest (500) and the code already says which. */
 typedef struct sc_store_events {
-    void (*on_drain)(void *data);               /* after write returned SC_STORE_WAIT: feed more */
-    void (*on_error)(void *data, int err);      /* a write failed before seal: abort the upload */
+    void (*on_drain)(void *data);          /* after write returned SC_STORE_WAIT: feed more */
+    void (*on_error)(void *data, int err); /* a write failed before seal: abort the upload */
     void (*on_sealed)(void *data, int err, const sc_store_info *info);
     void (*on_committed)(void *data, int err);
 } sc_store_events;

@@ -290,11 +290,7 @@ static void test_unreachable(void)
 }
 
 static int closed;
-static void on_closed(void *data)
-{
-    (void)data;
-    closed = 1;
-}
+static void on_closed(void *data) { closed = 1; }
 
 static void test_close_with_work_pending(void)
 {

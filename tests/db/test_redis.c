@@ -1,13 +1,14 @@
 /* The Redis client against a real server (REDIS_URL): commands and replies, binary-safe arguments, our own
- * deadlines, cancellation, an unreachable server failing fast, and a clean close. Skipped (77) without REDIS_URL. */
+ * deadlines, cancellation, an unreachable server failing fast, and a clean close. Skipped (77) without REDIS_URL.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include "check.h"
 #include "cache/redis.h"
+#include "check.h"
 
 static uv_loop_t *loop;
 static int pending;
@@ -46,11 +47,7 @@ static void run_until(int (*done)(void *), void *arg, uint64_t ms)
     uv_run(loop, UV_RUN_NOWAIT);
 }
 
-static int no_pending(void *arg)
-{
-    (void)arg;
-    return pending == 0;
-}
+static int no_pending(void *arg) { return pending == 0; }
 static int connected(void *arg) { return sc_redis_connected(arg); }
 
 static sc_redis *client(const char *host, int port, uint64_t timeout)

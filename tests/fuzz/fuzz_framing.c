@@ -48,7 +48,6 @@ static bool smuggled_reached;
 
 static const char *error_body(sc_buf *out, int status, const char *message)
 {
-    (void)status;
     sc_buf_append_str(out, message);
     return "text/plain";
 }
@@ -68,7 +67,6 @@ static int first_handler(sc_req *req)
 
 static int smuggled_handler(sc_req *req)
 {
-    (void)req;
     smuggled_reached = true;
     return 204;
 }
@@ -80,8 +78,6 @@ static sc_route routes[] = {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc;
-    (void)argv;
     signal(SIGPIPE, SIG_IGN);
     sc_log_configure(SC_LOG_ERROR, false, false);
     if (uv_loop_init(&loop) != 0)
@@ -127,7 +123,7 @@ static uint8_t next(input *in)
 typedef struct element {
     const char *text; /* a header line without its CRLF, or a line-level form */
     bool ambiguous;
-    int framing;      /* 1: says Content-Length, 2: says chunked */
+    int framing; /* 1: says Content-Length, 2: says chunked */
 } element;
 
 static const element vocabulary[] = {
@@ -148,7 +144,9 @@ static const element vocabulary[] = {
     {"Transfer-Encoding: gzip, chunked", true, 0},
     {"Transfer-Encoding: chunked, chunked", true, 0},
     {"Transfer-Encoding: chunked\r\nTransfer-Encoding: x", true, 0},
-    {"Transfer-Encoding: \x0b" "chunked", true, 0},
+    {"Transfer-Encoding: \x0b"
+     "chunked",
+     true, 0},
     {"Transfer-Encoding : chunked", true, 0},
     {"Transfer-Encoding: chunked%v", true, 0},
     /* Content-Length twice, as a list, signed, or beside Transfer-Encoding */
@@ -158,7 +156,9 @@ static const element vocabulary[] = {
     {"Content-Length : 2", true, 0},
     {"Content-Length: 2\r\nTransfer-Encoding: chunked", true, 0},
     /* control bytes in a value */
-    {"X-Nul: a\x01" "b", true, 0},
+    {"X-Nul: a\x01"
+     "b",
+     true, 0},
 };
 #define NVOCAB (sizeof(vocabulary) / sizeof(vocabulary[0]))
 

@@ -58,8 +58,6 @@ static int query_handler(sc_req *req)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc;
-    (void)argv;
     signal(SIGPIPE, SIG_IGN);
     trace = getenv("FUZZ_HTTP_TRACE") != NULL;
     int devnull = open("/dev/null", O_WRONLY);

@@ -5,7 +5,8 @@
  *  - the reader agrees with jansson about the body: not JSON, not an object, and the type and value of each
  *    field it is asked for;
  *  - the API's error envelope (sc_api_error_body) carries the reader's error as its message, with status "fail";
- *  - sc_jw_str output is always valid JSON, and when the input is valid UTF-8 it decodes back to exactly the input.
+ *  - sc_jw_str output is always valid JSON, and when the input is valid UTF-8 it decodes back to exactly the
+ * input.
  *
  * The reader needs only the bytes and an arena: no request. The document it parses is released when the arena is
  * reset; jansson allocates through a tracking allocator so that anything left behind is caught. */
@@ -17,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/respond.h"
 #include "core/arena.h"
 #include "core/buf.h"
-#include "api/respond.h"
 #include "json/read.h"
 #include "json/write.h"
 
@@ -67,8 +68,6 @@ static bool jansson_holds_memory(void) { return live.link.next != &live; }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc;
-    (void)argv;
     json_set_alloc_funcs(track_malloc, track_free);
     return 0;
 }
@@ -158,7 +157,8 @@ static void check_reader(const uint8_t *data, size_t size)
                               : subtitle.ptr != NULL)
             FAIL("subtitle differs");
         json_t *nm = json_object_get(doc, "name");
-        if (!name.ptr || name.len != json_string_length(nm) || memcmp(name.ptr, json_string_value(nm), name.len) != 0)
+        if (!name.ptr || name.len != json_string_length(nm) ||
+            memcmp(name.ptr, json_string_value(nm), name.len) != 0)
             FAIL("name differs");
         if (!artist || !json_equal(artist, json_object_get(doc, "artist")))
             FAIL("artist differs");

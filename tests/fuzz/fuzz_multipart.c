@@ -48,7 +48,6 @@ static int on_data(void *ctx, const char *d, size_t n)
 static int on_end(void *ctx, const sc_mp_part *p)
 {
     rec *r = ctx;
-    (void)p;
     sc_buf_append_str(&r->out, ">");
     return 0;
 }

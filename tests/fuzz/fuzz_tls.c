@@ -85,7 +85,6 @@ static const char *client_alpn[] = {"http/1.1", NULL};
 
 static int fixed_entropy(void *ctx, unsigned char *out, size_t len)
 {
-    (void)ctx;
     memset(out, 0x5a, len);
     return 0;
 }
@@ -100,8 +99,6 @@ static void write_file(const char *dir, const char *name, const char *text, char
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc;
-    (void)argv;
     signal(SIGPIPE, SIG_IGN);
     trace = getenv("FUZZ_TLS_TRACE") != NULL;
     int devnull = open("/dev/null", O_WRONLY);

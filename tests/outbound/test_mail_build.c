@@ -61,8 +61,15 @@ static void test_base64(void)
 
 static void test_headers_and_parts(void)
 {
-    sc_mail m = {"Staccato <noreply@example.org>", "a@example.org", "Short subject", "one\ntwo\r\nthree\rfour",
-                 NULL, NULL, NULL, 0, NULL};
+    sc_mail m = {"Staccato <noreply@example.org>",
+                 "a@example.org",
+                 "Short subject",
+                 "one\ntwo\r\nthree\rfour",
+                 NULL,
+                 NULL,
+                 NULL,
+                 0,
+                 NULL};
     char *msg = build(&m);
     CHECK(strncmp(msg, "Date: Thu, 1 Jan 1970 00:00:00 +0000\r\n", 38) == 0);
     CHECK(strstr(msg, "\r\nFrom: Staccato <noreply@example.org>\r\n") != NULL);
@@ -159,8 +166,15 @@ static void test_checks(void)
     m = ok;
     m.message_id = "staccato-job-42@example.org";
     CHECK(sc_outbound_mail_check(&m) == 0);
-    const char *bad_ids[] = {"", "no-at-sign", "@example.org", "left@", "a@b@c", "a b@example.org",
-                             "a>@example.org", "a@example.org\r\nBcc: x@example.org", "a@[127.0.0.1]"};
+    const char *bad_ids[] = {"",
+                             "no-at-sign",
+                             "@example.org",
+                             "left@",
+                             "a@b@c",
+                             "a b@example.org",
+                             "a>@example.org",
+                             "a@example.org\r\nBcc: x@example.org",
+                             "a@[127.0.0.1]"};
     for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
         m.message_id = bad_ids[i];
         CHECK(sc_outbound_mail_check(&m) != 0);

@@ -27,14 +27,14 @@
 #define SC_TEST_PYTHON "python3"
 #endif
 
-
 static uv_loop_t *loop;
 static int http_port, smtp_port;
 static char maildir[64];
 static pid_t peers_pid;
 static int peers_stdin = -1;
 
-/* ---- the peers ----------------------------------------------------------------------------------------------- */
+/* ---- the peers -----------------------------------------------------------------------------------------------
+ */
 
 static int start_peers(void)
 {
@@ -125,7 +125,8 @@ static int closed_port(void)
     return ntohs(a.sin_port);
 }
 
-/* ---- running the loop ---------------------------------------------------------------------------------------- */
+/* ---- running the loop ----------------------------------------------------------------------------------------
+ */
 
 static int pending;
 static void on_guard(uv_timer_t *t) { (void)t; }
@@ -171,7 +172,8 @@ static sc_outbound *client(unsigned max_transfers, unsigned max_queue, size_t ma
     return sc_outbound_new(loop, &cfg);
 }
 
-/* ---- outcomes ------------------------------------------------------------------------------------------------ */
+/* ---- outcomes ------------------------------------------------------------------------------------------------
+ */
 
 typedef struct outcome {
     const char *err;
@@ -225,10 +227,7 @@ static char *url(const char *path)
     return b;
 }
 
-static json_t *body_json(const outcome *o)
-{
-    return o->body ? json_loadb(o->body, o->body_len, 0, NULL) : NULL;
-}
+static json_t *body_json(const outcome *o) { return o->body ? json_loadb(o->body, o->body_len, 0, NULL) : NULL; }
 
 static json_t *get_stats(sc_outbound *c, bool reset)
 {
@@ -241,7 +240,8 @@ static json_t *get_stats(sc_outbound *c, bool reset)
     return j;
 }
 
-/* ---- HTTP ---------------------------------------------------------------------------------------------------- */
+/* ---- HTTP ----------------------------------------------------------------------------------------------------
+ */
 
 static void test_http_basics(void)
 {
@@ -365,11 +365,7 @@ static void test_http_failures(void)
 }
 
 static int ticks;
-static void on_tick(uv_timer_t *t)
-{
-    (void)t;
-    ticks++;
-}
+static void on_tick(uv_timer_t *t) { ticks++; }
 
 static void test_parallel(void)
 {
@@ -396,7 +392,8 @@ static void test_parallel(void)
     int matched = 0;
     for (int i = 0; i < N; i++) {
         json_t *j = body_json(&out[i]);
-        matched += out[i].calls == 1 && out[i].err == NULL && j && json_integer_value(json_object_get(j, "i")) == i;
+        matched += out[i].calls == 1 && out[i].err == NULL && j &&
+                   json_integer_value(json_object_get(j, "i")) == i;
         json_decref(j);
         outcome_free(&out[i]);
     }
@@ -513,7 +510,8 @@ static void test_resubmit_from_callback(void)
     client_close(c);
 }
 
-/* ---- SMTP ---------------------------------------------------------------------------------------------------- */
+/* ---- SMTP ----------------------------------------------------------------------------------------------------
+ */
 
 static json_t *mail_summary(const char *rcpt)
 {
@@ -539,8 +537,15 @@ static void test_mail(void)
     const char *subject = "Your weekly report \xe2\x80\x94 caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
                           "with a subject long enough to need several encoded words \xe2\x9c\x93";
     const char *text = "Hello,\n\nyour report is attached.\n.\nA line with a lone dot above.\n";
-    sc_mail mail = {"Staccato <noreply@staccato.test>", "listener@example.org", subject, text,
-                    "report.json", "application/json", attachment, sizeof(attachment) - 1, NULL};
+    sc_mail mail = {"Staccato <noreply@staccato.test>",
+                    "listener@example.org",
+                    subject,
+                    text,
+                    "report.json",
+                    "application/json",
+                    attachment,
+                    sizeof(attachment) - 1,
+                    NULL};
     outcome sent = {0}, authed = {0}, plain = {0};
     pending += 3;
     sc_outbound_smtp(c, &smtp, &mail, 0, on_done, &sent);
@@ -549,8 +554,15 @@ static void test_mail(void)
     sc_smtp_config with_auth = smtp;
     with_auth.user = "user";
     with_auth.password = "secret";
-    sc_mail second = {"noreply@staccato.test", "authed@example.org", "Plain subject", "Caf\xc3\xa9 \xe2\x98\x95",
-                      "d\xc3\xa9tails.json", "application/json", "{}", 2, NULL};
+    sc_mail second = {"noreply@staccato.test",
+                      "authed@example.org",
+                      "Plain subject",
+                      "Caf\xc3\xa9 \xe2\x98\x95",
+                      "d\xc3\xa9tails.json",
+                      "application/json",
+                      "{}",
+                      2,
+                      NULL};
     sc_outbound_smtp(c, &with_auth, &second, 0, on_done, &authed);
     sc_mail third = {"noreply@staccato.test", "plain@example.org", "", NULL, NULL, NULL, NULL, 0, NULL};
     sc_outbound_smtp(c, &smtp, &third, 0, on_done, &plain);
@@ -660,7 +672,8 @@ static void test_mail_failures(void)
     client_close(c);
 }
 
-/* ---- close --------------------------------------------------------------------------------------------------- */
+/* ---- close ---------------------------------------------------------------------------------------------------
+ */
 
 static sc_outbound *closing_client;
 static outcome late;
@@ -709,7 +722,6 @@ static int closed_inside;
 
 static void on_close_inside(void *data, const char *err, const sc_http_response *res)
 {
-    (void)res;
     outcome *o = data;
     o->calls++;
     o->err = err;

@@ -6,10 +6,11 @@
 #include "core/base64.h"
 
 static const char key[] = "0123456789abcdef0123456789abcdef";
-/* Made with Python's hmac/hashlib: {"sub":"user-abc","role":"artist","typ":"access","iat":1700000000,"exp":1700003600}. */
-static const char vector[] =
-    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLWFiYyIsInJvbGUiOiJhcnRpc3QiLCJ0eXAiOiJhY2Nlc3MiLCJpYXQiOjE3"
-    "MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMH0.7Xlerd24Plkgp-TuwVurYSLToGZSEWn_XPeFMce__vY";
+/* Made with Python's hmac/hashlib:
+ * {"sub":"user-abc","role":"artist","typ":"access","iat":1700000000,"exp":1700003600}. */
+static const char vector[] = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+                             "eyJzdWIiOiJ1c2VyLWFiYyIsInJvbGUiOiJhcnRpc3QiLCJ0eXAiOiJhY2Nlc3MiLCJpYXQiOjE3"
+                             "MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMH0.7Xlerd24Plkgp-TuwVurYSLToGZSEWn_XPeFMce__vY";
 
 static int verify(const char *tok, int64_t now, const char *typ, sc_jwt_claims *c)
 {

@@ -21,10 +21,7 @@ static const char *encode(const void *data, size_t n)
 }
 
 /* Decodes text; returns the length (or -1) and leaves the bytes in out. */
-static long decode(const char *text, unsigned char *out)
-{
-    return sc_base64url_decode(text, strlen(text), out);
-}
+static long decode(const char *text, unsigned char *out) { return sc_base64url_decode(text, strlen(text), out); }
 
 static void test_rfc4648_vectors(void)
 {
@@ -32,7 +29,7 @@ static void test_rfc4648_vectors(void)
     static const struct {
         const char *plain, *encoded;
     } vectors[] = {
-        {"", ""},         {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
+        {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
         {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"},
     };
     for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
@@ -93,18 +90,18 @@ static void test_round_trips(void)
 static void test_invalid_input(void)
 {
     static const char *const refused[] = {
-        "Zg==",     /* padding */
-        "Zm8=",     /* padding */
-        "Zg=",      /* padding */
-        "+/8",      /* the standard alphabet's 62 and 63 */
-        "Zm9v/w",   /* ... inside otherwise valid text */
-        "Z",        /* one character cannot end a group */
-        "Zm9vY",    /* 4n + 1 characters */
-        "Zh",       /* trailing bits that are not zero: no encoder writes this */
-        "Zm9",      /* ... after two bytes */
-        "Zm 9v",    /* whitespace */
-        "Zm9v\n",   /* a line break */
-        "Zm.v",     /* the JWT separator */
+        "Zg==",         /* padding */
+        "Zm8=",         /* padding */
+        "Zg=",          /* padding */
+        "+/8",          /* the standard alphabet's 62 and 63 */
+        "Zm9v/w",       /* ... inside otherwise valid text */
+        "Z",            /* one character cannot end a group */
+        "Zm9vY",        /* 4n + 1 characters */
+        "Zh",           /* trailing bits that are not zero: no encoder writes this */
+        "Zm9",          /* ... after two bytes */
+        "Zm 9v",        /* whitespace */
+        "Zm9v\n",       /* a line break */
+        "Zm.v",         /* the JWT separator */
         "Zm9v\xc3\xa9", /* beyond ASCII */
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {

@@ -135,9 +135,9 @@ static void test_precedence(void)
     write_file("PORT=8000\nSTACCATO_MAX_URL_BYTES=100\nTEST_HOST=from-file\n");
     setenv("STACCATO_ENV_FILE", tmp_path, 1);
     CHECK_EQ_INT(load(&s, NULL, ARGS("--test-host=from-flag")), 0);
-    CHECK_EQ_UINT(s.port, 6000);          /* environment */
-    CHECK_EQ_UINT(s.max_url_bytes, 100);  /* file */
-    CHECK_EQ_STR(s.host, "from-flag");    /* flag */
+    CHECK_EQ_UINT(s.port, 6000);         /* environment */
+    CHECK_EQ_UINT(s.max_url_bytes, 100); /* file */
+    CHECK_EQ_STR(s.host, "from-flag");   /* flag */
     sc_config_free(table, N, &s);
     clear_env();
 

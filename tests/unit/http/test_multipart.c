@@ -49,7 +49,6 @@ static int on_data(void *ctx, const char *d, size_t n)
 static int on_end(void *ctx, const sc_mp_part *p)
 {
     rec *r = ctx;
-    (void)p;
     sc_buf_append_str(&r->out, "</>");
     return 0;
 }
@@ -218,9 +217,11 @@ static void test_headers(void)
            "CONTENT-TYPE:text/plain; charset=utf-8\r\n\r\nv\r\n--XyZ--",
            0, "<a \"b\\ c||text/plain; charset=utf-8>v</>");
     /* Parameters with spaces around '=' and ';', a trailing ';'. */
-    EXPECT("--XyZ\r\nContent-Disposition: form-data ; name = \"x\" ;\r\n\r\nv\r\n--XyZ--", 0, "<x|(null)|(null)>v</>");
+    EXPECT("--XyZ\r\nContent-Disposition: form-data ; name = \"x\" ;\r\n\r\nv\r\n--XyZ--", 0,
+           "<x|(null)|(null)>v</>");
     /* UTF-8 in a filename is kept as is. */
-    EXPECT("--XyZ\r\nContent-Disposition: form-data; name=f; filename=\"\xc3\xa9t\xc3\xa9.mp3\"\r\n\r\n\r\n--XyZ--",
+    EXPECT("--XyZ\r\nContent-Disposition: form-data; name=f; "
+           "filename=\"\xc3\xa9t\xc3\xa9.mp3\"\r\n\r\n\r\n--XyZ--",
            0, "<f|\xc3\xa9t\xc3\xa9.mp3|(null)></>");
     /* Missing or wrong Content-Disposition, no name. */
     EXPECT("--XyZ\r\n\r\nv\r\n--XyZ--", SC_MP_E_DISPOSITION, NULL);
@@ -250,8 +251,9 @@ static void test_headers(void)
     EXPECT("--XyZ\r\nContent-Disposition: form-data; name=a\r\n\nv\r\n--XyZ--", SC_MP_E_HEADER, NULL);
     EXPECT("--XyZ\r\nContent-Disposition: form-data; name=a\rX\r\n\r\nv\r\n--XyZ--", SC_MP_E_HEADER, NULL);
     EXPECT("--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\r\nv\r\n--XyZ--", SC_MP_E_HEADER, NULL);
-    EXPECT("--XyZ\r\nX: a\x01" "b\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--XyZ--", SC_MP_E_HEADER,
-           NULL);
+    EXPECT("--XyZ\r\nX: a\x01"
+           "b\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--XyZ--",
+           SC_MP_E_HEADER, NULL);
 }
 
 static void test_header_limit(void)
@@ -311,8 +313,8 @@ static void test_no_empty_data_calls(void)
     size_t cuts[64];
     for (size_t k = 0; k < sizeof(body) - 1 && k < 64; k++)
         cuts[k] = k;
-    CHECK_EQ_INT(parse_cut("XyZ", body, sizeof(body) - 1, cuts, sizeof(body) - 1 < 64 ? sizeof(body) - 1 : 64, NULL,
-                           &r),
+    CHECK_EQ_INT(parse_cut("XyZ", body, sizeof(body) - 1, cuts, sizeof(body) - 1 < 64 ? sizeof(body) - 1 : 64,
+                           NULL, &r),
                  0);
     CHECK_EQ_UINT(r.data_calls, 0);
     sc_buf_free(&r.out);
@@ -325,8 +327,14 @@ static void test_binary_random_pieces(void)
     size_t n = 200000;
     char *data = malloc(n);
     unsigned seed = 12345;
-    static const char *frags[] = {"\r", "\r\n", "\r\n-", "\r\n--", "\r\n------WebKit", "\r\n--",
-                                  "\r\n------WebKitFormBoundary7MA4YWxkTrZu0g", "--"};
+    static const char *frags[] = {"\r",
+                                  "\r\n",
+                                  "\r\n-",
+                                  "\r\n--",
+                                  "\r\n------WebKit",
+                                  "\r\n--",
+                                  "\r\n------WebKitFormBoundary7MA4YWxkTrZu0g",
+                                  "--"};
     for (size_t i = 0; i < n;) {
         seed = seed * 1103515245u + 12345u;
         if ((seed >> 16) % 7 == 0) {
@@ -343,8 +351,9 @@ static void test_binary_random_pieces(void)
         }
     }
     sc_buf body = {0};
-    sc_buf_printf(&body, "--%s\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"x.bin\"\r\n"
-                         "Content-Type: application/octet-stream\r\n\r\n",
+    sc_buf_printf(&body,
+                  "--%s\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"x.bin\"\r\n"
+                  "Content-Type: application/octet-stream\r\n\r\n",
                   bnd);
     sc_buf_append(&body, data, n);
     sc_buf_printf(&body, "\r\n--%s--\r\n", bnd);
@@ -378,7 +387,8 @@ static void test_boundary_param(void)
     sc_slice b;
     CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("multipart/form-data; boundary=abc"), &b), 0);
     CHECK_EQ_SLICE(b, "abc");
-    CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("Multipart/Form-Data;charset=utf-8;BOUNDARY=\"a b:c\""), &b), 0);
+    CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("Multipart/Form-Data;charset=utf-8;BOUNDARY=\"a b:c\""), &b),
+                 0);
     CHECK_EQ_SLICE(b, "a b:c");
     CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT(" multipart/form-data ; boundary = ----x "), &b), 0);
     CHECK_EQ_SLICE(b, "----x");
@@ -388,8 +398,10 @@ static void test_boundary_param(void)
     CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_NULL, &b), SC_MP_E_BOUNDARY);
     CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("multipart/form-data; boundary="), &b), SC_MP_E_BOUNDARY);
     CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("multipart/form-data; boundary=\"\""), &b), SC_MP_E_BOUNDARY);
-    CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("multipart/form-data; boundary=\"ab \""), &b), SC_MP_E_BOUNDARY);
-    CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("multipart/form-data; boundary=\"a\\b\""), &b), SC_MP_E_BOUNDARY);
+    CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("multipart/form-data; boundary=\"ab \""), &b),
+                 SC_MP_E_BOUNDARY);
+    CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("multipart/form-data; boundary=\"a\\b\""), &b),
+                 SC_MP_E_BOUNDARY);
     CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("multipart/form-data; boundary=\"abc"), &b), SC_MP_E_BOUNDARY);
     CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("multipart/form-data; boundary=abc x"), &b), SC_MP_E_BOUNDARY);
     CHECK_EQ_INT(sc_multipart_boundary(SC_SLICE_LIT("multipart/form-data; boundary=a; boundary=b"), &b),
@@ -404,7 +416,8 @@ static void test_boundary_param(void)
     sc_multipart mp;
     CHECK_EQ_INT(sc_multipart_init(&mp, SC_SLICE_LIT("a\r\nb"), NULL, &CB, NULL), SC_MP_E_BOUNDARY);
     CHECK_EQ_INT(sc_multipart_feed(&mp, "x", 1), SC_MP_E_BOUNDARY);
-    CHECK(strcmp(sc_multipart_strerror(SC_MP_E_TRUNCATED), "multipart body ends before its closing boundary") == 0);
+    CHECK(strcmp(sc_multipart_strerror(SC_MP_E_TRUNCATED), "multipart body ends before its closing boundary") ==
+          0);
 }
 
 int main(void)

@@ -110,10 +110,10 @@ static void test_big_numbers(void)
 static void test_junk(void)
 {
     static const char *const junk[] = {
-        "",           "bytes",          "bytes=",      "bytes=,",        "bytes= , ,",   "bytes=abc",
-        "bytes=0-1x", "bytes=1",        "bytes=-",     "bytes=--1",      "bytes=0--1",   "bytes=+1-2",
-        "bytes=0-+2", "bytes=0-1;",     "bytes=0 -1",  "bytes=0- 1",     "bytes=- 1",    "bytes=0-1 2-3",
-        "bytes 0-1",  "bytes =0-1",     "items=0-1",   "bytesx=0-1",     "byte=0-1",     "bytes=100-99",
+        "",           "bytes",          "bytes=",      "bytes=,",          "bytes= , ,",    "bytes=abc",
+        "bytes=0-1x", "bytes=1",        "bytes=-",     "bytes=--1",        "bytes=0--1",    "bytes=+1-2",
+        "bytes=0-+2", "bytes=0-1;",     "bytes=0 -1",  "bytes=0- 1",       "bytes=- 1",     "bytes=0-1 2-3",
+        "bytes 0-1",  "bytes =0-1",     "items=0-1",   "bytesx=0-1",       "byte=0-1",      "bytes=100-99",
         "bytes=1-0",  "bytes=0-1,junk", "bytes=0x1-2", "bytes=\xd9\xa1-2", "bytes=0-1\r\n", "bytes=1e3-",
         "=0-1",       "bytes=0-1,-",    "bytes=-1-2",
     };

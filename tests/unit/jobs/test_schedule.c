@@ -1,5 +1,5 @@
-/* Schedules (jobs/schedule.c): parsing STACCATO_SCHEDULES and the UTC periods that make scheduled jobs' dedupe keys
- * and report ranges, across month, year and ISO-week boundaries. */
+/* Schedules (jobs/schedule.c): parsing STACCATO_SCHEDULES and the UTC periods that make scheduled jobs' dedupe
+ * keys and report ranges, across month, year and ISO-week boundaries. */
 #include <stdio.h>
 #include <string.h>
 
@@ -24,9 +24,11 @@ static void test_parse(void)
     CHECK_EQ_INT(s[2].every, SC_EVERY_HOUR);
     CHECK_EQ_INT(s[3].every, SC_EVERY_WEEK);
 
-    const char *bad[] = {"daily-digest", "@daily", "daily-digest@", "daily-digest@yearly", "Daily@daily",
-                         "a b@daily", "a@daily,,b@daily", "a@daily,a@monthly", "a@daily@daily",
-                         "a-very-long-name-that-does-not-fit-in-the-table-at-all@daily"};
+    const char *bad[] = {"daily-digest",     "@daily",
+                         "daily-digest@",    "daily-digest@yearly",
+                         "Daily@daily",      "a b@daily",
+                         "a@daily,,b@daily", "a@daily,a@monthly",
+                         "a@daily@daily",    "a-very-long-name-that-does-not-fit-in-the-table-at-all@daily"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         if (!CHECK_EQ_INT(sc_jobs_parse_schedules(bad[i], s, SC_JOBS_MAX_SCHEDULES, err, sizeof(err)), -1))

@@ -63,8 +63,8 @@ static void test_empty_body_is_an_empty_object(void)
 
 static void test_not_json(void)
 {
-    static const char *const bodies[] = {"{", "{\"a\":1", "nope", "{\"a\":1} trailing", "{'a':1}", "{\"a\":}",
-                                         " ", "\xff\xfe", "{\"a\":\"\xc3\"}",
+    static const char *const bodies[] = {"{", "{\"a\":1", "nope", "{\"a\":1} trailing", "{'a':1}", "{\"a\":}", " ",
+                                         "\xff\xfe", "{\"a\":\"\xc3\"}",
                                          /* \u0000 in a string is refused (jansson without JSON_ALLOW_NUL) */
                                          "{\"a\":\"x\\u0000y\"}"};
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
@@ -163,18 +163,12 @@ static void test_wrong_types(void)
         char accessor; /* s(tring), i(nteger), b(oolean) */
         const char *error;
     } cases[] = {
-        {"{\"f\":1}", 's', "f must be a string"},
-        {"{\"f\":true}", 's', "f must be a string"},
-        {"{\"f\":[\"x\"]}", 's', "f must be a string"},
-        {"{\"f\":{}}", 's', "f must be a string"},
-        {"{\"f\":\"1\"}", 'i', "f must be an integer"},
-        {"{\"f\":1.5}", 'i', "f must be an integer"},
-        {"{\"f\":2024.0}", 'i', "f must be an integer"},
-        {"{\"f\":1e3}", 'i', "f must be an integer"},
-        {"{\"f\":false}", 'i', "f must be an integer"},
-        {"{\"f\":\"true\"}", 'b', "f must be a boolean"},
-        {"{\"f\":1}", 'b', "f must be a boolean"},
-        {"{\"f\":0}", 'b', "f must be a boolean"},
+        {"{\"f\":1}", 's', "f must be a string"},        {"{\"f\":true}", 's', "f must be a string"},
+        {"{\"f\":[\"x\"]}", 's', "f must be a string"},  {"{\"f\":{}}", 's', "f must be a string"},
+        {"{\"f\":\"1\"}", 'i', "f must be an integer"},  {"{\"f\":1.5}", 'i', "f must be an integer"},
+        {"{\"f\":2024.0}", 'i', "f must be an integer"}, {"{\"f\":1e3}", 'i', "f must be an integer"},
+        {"{\"f\":false}", 'i', "f must be an integer"},  {"{\"f\":\"true\"}", 'b', "f must be a boolean"},
+        {"{\"f\":1}", 'b', "f must be a boolean"},       {"{\"f\":0}", 'b', "f must be a boolean"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         for (int required = SC_JR_OPTIONAL; required <= SC_JR_REQUIRED; required++) {

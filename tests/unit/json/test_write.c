@@ -95,11 +95,12 @@ static void test_nesting(void)
     CHECK_EQ_SLICE(b, want_text);
     CHECK_EQ_INT(w.depth, 0);
 
-    json_t *want = json_pack("{s:s, s:{s:[{s:i,s:[],s:{}},{s:i,s:[],s:{}},{s:i,s:[],s:{}}], s:i, s:b, s:b, s:n, s:n, "
-                             "s:[i,{s:i}], s:[[[i]],i]}}",
-                             "status", "success", "data", "items", "id", 0, "tags", "meta", "id", 1, "tags", "meta",
-                             "id", 2, "tags", "meta", "count", 3, "ok", 1, "no", 0, "nothing", "missing", "raw", 1,
-                             "a", 2, "nested", -1, 2);
+    json_t *want =
+        json_pack("{s:s, s:{s:[{s:i,s:[],s:{}},{s:i,s:[],s:{}},{s:i,s:[],s:{}}], s:i, s:b, s:b, s:n, s:n, "
+                  "s:[i,{s:i}], s:[[[i]],i]}}",
+                  "status", "success", "data", "items", "id", 0, "tags", "meta", "id", 1, "tags", "meta", "id", 2,
+                  "tags", "meta", "count", 3, "ok", 1, "no", 0, "nothing", "missing", "raw", 1, "a", 2, "nested",
+                  -1, 2);
     CHECK(want != NULL);
     ROUND_TRIP(&b, want);
     sc_buf_free(&b);
@@ -230,35 +231,37 @@ static void test_utf8(void)
 {
     /* Valid multibyte sequences are kept as they are: 2, 3 and 4 bytes, and the edges of each range. */
     CHECK_EQ_STR(ESC("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
-    CHECK_EQ_STR(ESC("\xe2\x82\xac"), "\"\xe2\x82\xac\"");             /* U+20AC */
-    CHECK_EQ_STR(ESC("\xf0\x9f\x8e\xb5"), "\"\xf0\x9f\x8e\xb5\"");     /* U+1F3B5 */
-    CHECK_EQ_STR(ESC("\xc2\x80"), "\"\xc2\x80\"");                     /* U+0080 */
-    CHECK_EQ_STR(ESC("\xdf\xbf"), "\"\xdf\xbf\"");                     /* U+07FF */
-    CHECK_EQ_STR(ESC("\xe0\xa0\x80"), "\"\xe0\xa0\x80\"");             /* U+0800 */
-    CHECK_EQ_STR(ESC("\xed\x9f\xbf"), "\"\xed\x9f\xbf\"");             /* U+D7FF */
-    CHECK_EQ_STR(ESC("\xee\x80\x80"), "\"\xee\x80\x80\"");             /* U+E000 */
-    CHECK_EQ_STR(ESC("\xef\xbf\xbf"), "\"\xef\xbf\xbf\"");             /* U+FFFF */
-    CHECK_EQ_STR(ESC("\xf0\x90\x80\x80"), "\"\xf0\x90\x80\x80\"");     /* U+10000 */
-    CHECK_EQ_STR(ESC("\xf4\x8f\xbf\xbf"), "\"\xf4\x8f\xbf\xbf\"");     /* U+10FFFF */
+    CHECK_EQ_STR(ESC("\xe2\x82\xac"), "\"\xe2\x82\xac\"");         /* U+20AC */
+    CHECK_EQ_STR(ESC("\xf0\x9f\x8e\xb5"), "\"\xf0\x9f\x8e\xb5\""); /* U+1F3B5 */
+    CHECK_EQ_STR(ESC("\xc2\x80"), "\"\xc2\x80\"");                 /* U+0080 */
+    CHECK_EQ_STR(ESC("\xdf\xbf"), "\"\xdf\xbf\"");                 /* U+07FF */
+    CHECK_EQ_STR(ESC("\xe0\xa0\x80"), "\"\xe0\xa0\x80\"");         /* U+0800 */
+    CHECK_EQ_STR(ESC("\xed\x9f\xbf"), "\"\xed\x9f\xbf\"");         /* U+D7FF */
+    CHECK_EQ_STR(ESC("\xee\x80\x80"), "\"\xee\x80\x80\"");         /* U+E000 */
+    CHECK_EQ_STR(ESC("\xef\xbf\xbf"), "\"\xef\xbf\xbf\"");         /* U+FFFF */
+    CHECK_EQ_STR(ESC("\xf0\x90\x80\x80"), "\"\xf0\x90\x80\x80\""); /* U+10000 */
+    CHECK_EQ_STR(ESC("\xf4\x8f\xbf\xbf"), "\"\xf4\x8f\xbf\xbf\""); /* U+10FFFF */
 
 #define FFFD "\xef\xbf\xbd"
     /* Invalid bytes become U+FFFD, one per byte, and the text around them is kept. */
-    CHECK_EQ_STR(ESC("a\xff" "b"), "\"a" FFFD "b\"");
-    CHECK_EQ_STR(ESC("\x80"), "\"" FFFD "\"");                         /* lone continuation */
-    CHECK_EQ_STR(ESC("\xc3"), "\"" FFFD "\"");                         /* truncated at the end */
-    CHECK_EQ_STR(ESC("\xc3z"), "\"" FFFD "z\"");                       /* truncated by ASCII */
-    CHECK_EQ_STR(ESC("\xe2\x82"), "\"" FFFD FFFD "\"");                /* truncated 3-byte */
-    CHECK_EQ_STR(ESC("\xc0\xaf"), "\"" FFFD FFFD "\"");                /* overlong '/' */
+    CHECK_EQ_STR(ESC("a\xff"
+                     "b"),
+                 "\"a" FFFD "b\"");
+    CHECK_EQ_STR(ESC("\x80"), "\"" FFFD "\"");          /* lone continuation */
+    CHECK_EQ_STR(ESC("\xc3"), "\"" FFFD "\"");          /* truncated at the end */
+    CHECK_EQ_STR(ESC("\xc3z"), "\"" FFFD "z\"");        /* truncated by ASCII */
+    CHECK_EQ_STR(ESC("\xe2\x82"), "\"" FFFD FFFD "\""); /* truncated 3-byte */
+    CHECK_EQ_STR(ESC("\xc0\xaf"), "\"" FFFD FFFD "\""); /* overlong '/' */
     CHECK_EQ_STR(ESC("\xc1\xbf"), "\"" FFFD FFFD "\"");
-    CHECK_EQ_STR(ESC("\xe0\x80\xaf"), "\"" FFFD FFFD FFFD "\"");       /* overlong 3-byte */
+    CHECK_EQ_STR(ESC("\xe0\x80\xaf"), "\"" FFFD FFFD FFFD "\"");          /* overlong 3-byte */
     CHECK_EQ_STR(ESC("\xf0\x80\x80\xaf"), "\"" FFFD FFFD FFFD FFFD "\""); /* overlong 4-byte */
-    CHECK_EQ_STR(ESC("\xed\xa0\x80"), "\"" FFFD FFFD FFFD "\"");       /* U+D800, a surrogate */
-    CHECK_EQ_STR(ESC("\xed\xbf\xbf"), "\"" FFFD FFFD FFFD "\"");       /* U+DFFF */
+    CHECK_EQ_STR(ESC("\xed\xa0\x80"), "\"" FFFD FFFD FFFD "\"");          /* U+D800, a surrogate */
+    CHECK_EQ_STR(ESC("\xed\xbf\xbf"), "\"" FFFD FFFD FFFD "\"");          /* U+DFFF */
     CHECK_EQ_STR(ESC("\xf4\x90\x80\x80"), "\"" FFFD FFFD FFFD FFFD "\""); /* above U+10FFFF */
     CHECK_EQ_STR(ESC("\xf5\x80\x80\x80"), "\"" FFFD FFFD FFFD FFFD "\"");
     CHECK_EQ_STR(ESC("\xfe\xff"), "\"" FFFD FFFD "\"");
-    CHECK_EQ_STR(ESC("\xe2\x28\xa1"), "\"" FFFD "(" FFFD "\"");        /* bad second byte */
-    CHECK_EQ_STR(ESC("\xe2\x82\x28"), "\"" FFFD FFFD "(\"");           /* bad third byte */
+    CHECK_EQ_STR(ESC("\xe2\x28\xa1"), "\"" FFFD "(" FFFD "\""); /* bad second byte */
+    CHECK_EQ_STR(ESC("\xe2\x82\x28"), "\"" FFFD FFFD "(\"");    /* bad third byte */
     CHECK_EQ_STR(ESC("ok\xc3\xa9\xff\xe2\x82\xac\""), "\"ok\xc3\xa9" FFFD "\xe2\x82\xac\\\"\"");
 
     /* Round trip: mixed valid and invalid bytes parse back to the repaired string. */

@@ -41,8 +41,8 @@ static void test_addr_parse(void)
     CHECK_EQ_INT(sc_addr_parse((sc_slice){"10.0.0.1junk", 8}, a), 0);
     CHECK(a[12] == 10 && a[13] == 0 && a[14] == 0 && a[15] == 1);
 
-    static const char *const bad[] = {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4 ", " 1.2.3.4", "::g",
-                                      "1::2::3", "example.com", "1.2.3.4/8"};
+    static const char *const bad[] = {"",         "1.2.3", "1.2.3.4.5", "256.1.1.1",   "1.2.3.4 ",
+                                      " 1.2.3.4", "::g",   "1::2::3",   "example.com", "1.2.3.4/8"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (!CHECK_EQ_INT(sc_addr_parse(sc_slice_cstr(bad[i]), a), -1))
             fprintf(stderr, "  '%s' was accepted\n", bad[i]);

@@ -19,7 +19,6 @@ static mbedtls_ctr_drbg_context drbg;
 
 static int fixed_entropy(void *p, unsigned char *out, size_t len)
 {
-    (void)p;
     for (size_t i = 0; i < len; i++)
         out[i] = (unsigned char)(i * 131 + 7);
     return 0;
@@ -67,7 +66,8 @@ static void nonces(mbedtls_pk_context *key, mbedtls_pk_context *pub)
     CHECK_EQ_INT(mbedtls_ctr_drbg_seed(&a, fixed_entropy, NULL, (const unsigned char *)"fork", 4), 0);
     CHECK_EQ_INT(mbedtls_ctr_drbg_seed(&b, fixed_entropy, NULL, (const unsigned char *)"fork", 4), 0);
     unsigned char ha[32] = "digest of one client's handshake", hb[32] = "digest of another's handshake..";
-    unsigned char sa[MBEDTLS_PK_SIGNATURE_MAX_SIZE], sb[MBEDTLS_PK_SIGNATURE_MAX_SIZE], sc[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    unsigned char sa[MBEDTLS_PK_SIGNATURE_MAX_SIZE], sb[MBEDTLS_PK_SIGNATURE_MAX_SIZE],
+        sc[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
     size_t la = 0, lb = 0, lc = 0;
     CHECK_EQ_INT(mbedtls_pk_sign(key, MBEDTLS_MD_SHA256, ha, 32, sa, &la, mbedtls_ctr_drbg_random, &a), 0);
     CHECK_EQ_INT(mbedtls_pk_sign(key, MBEDTLS_MD_SHA256, hb, 32, sb, &lb, mbedtls_ctr_drbg_random, &b), 0);
@@ -92,8 +92,8 @@ static void der(void)
     uint8_t out[160], big[48], top[48];
     memset(big, 0x7f, sizeof(big));
     memset(top, 0xff, sizeof(top));
-    static const uint8_t one[] = {0x01}, high[] = {0x80}, lead0[] = {0x00, 0x00, 0x12, 0x34}, lead0hi[] = {0x00, 0x9a},
-                         zero[] = {0x00, 0x00};
+    static const uint8_t one[] = {0x01}, high[] = {0x80}, lead0[] = {0x00, 0x00, 0x12, 0x34},
+                         lead0hi[] = {0x00, 0x9a}, zero[] = {0x00, 0x00};
     /* short values; leading zero bytes dropped; a zero byte before a top bit */
     CHECK_EQ_INT(sc_tls_ecdsa_der(one, 1, high, 1, out, sizeof(out)), 9);
     CHECK(memcmp(out, "\x30\x07\x02\x01\x01\x02\x02\x00\x80", 9) == 0);
@@ -101,7 +101,8 @@ static void der(void)
     CHECK(memcmp(out, "\x30\x08\x02\x02\x12\x34\x02\x02\x00\x9a", 10) == 0);
     /* the largest P-384 signature: two 49-byte integers, 104 bytes */
     CHECK_EQ_INT(sc_tls_ecdsa_der(top, 48, top, 48, out, sizeof(out)), 104);
-    CHECK(out[1] == 102 && out[3] == 49 && out[4] == 0 && out[5] == 0xff && out[53] == 0x02 && out[54] == 49 && out[55] == 0);
+    CHECK(out[1] == 102 && out[3] == 49 && out[4] == 0 && out[5] == 0xff && out[53] == 0x02 && out[54] == 49 &&
+          out[55] == 0);
     CHECK_EQ_INT(sc_tls_ecdsa_der(big, 48, top, 48, out, sizeof(out)), 103);
     CHECK(out[3] == 48 && out[4] == 0x7f);
     /* refused: a zero, no room, lengths beyond one byte */

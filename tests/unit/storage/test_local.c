@@ -28,8 +28,6 @@ static unsigned refchecks;
 
 static void refcheck(void *data, const char *key, sc_store_ref_cb cb, void *token)
 {
-    (void)data;
-    (void)key;
     refchecks++;
     cb(token, refcheck_answer);
 }
@@ -119,7 +117,6 @@ static sc_store_upload *write_all(const char *data, size_t n, events *e)
     sc_store_seal(u);
     while (!e->sealed)
         uv_run(loop, UV_RUN_ONCE);
-    (void)waits;
     return u;
 }
 
@@ -370,10 +367,15 @@ static void test_sniff(void)
     CHECK(sc_sniff_audio(ogg, sizeof(ogg), &t) == 0 && !strcmp(t.mime, "audio/ogg; codecs=opus"));
     memcpy(ogg + 28, "\x01vorbis\0", 8);
     CHECK(sc_sniff_audio(ogg, sizeof(ogg), &t) == 0 && !strcmp(t.mime, "audio/ogg") && !strcmp(t.demuxer, "ogg"));
-    CHECK(sc_sniff_audio((const unsigned char *)"\0\0\0\x1c" "ftypM4A \0\0\0\0", 16, &t) == 0 &&
+    CHECK(sc_sniff_audio((const unsigned char *)"\0\0\0\x1c"
+                                                "ftypM4A \0\0\0\0",
+                         16, &t) == 0 &&
           !strcmp(t.mime, "audio/mp4"));
-    CHECK(sc_sniff_audio((const unsigned char *)"\0\0\0\x1c" "ftypheic\0\0\0\0", 16, &t) != 0);
-    CHECK(sc_sniff_audio((const unsigned char *)"RIFF\0\0\0\0WAVEfmt ", 16, &t) == 0 && !strcmp(t.mime, "audio/wav"));
+    CHECK(sc_sniff_audio((const unsigned char *)"\0\0\0\x1c"
+                                                "ftypheic\0\0\0\0",
+                         16, &t) != 0);
+    CHECK(sc_sniff_audio((const unsigned char *)"RIFF\0\0\0\0WAVEfmt ", 16, &t) == 0 &&
+          !strcmp(t.mime, "audio/wav"));
     CHECK(sc_sniff_audio((const unsigned char *)"RF64\0\0\0\0WAVEds64", 16, &t) == 0);
     CHECK(sc_sniff_audio((const unsigned char *)"#EXTM3U\n", 8, &t) != 0);
     CHECK(sc_sniff_audio((const unsigned char *)"", 0, &t) != 0);
@@ -382,7 +384,8 @@ static void test_sniff(void)
 static void test_probe_parse(void)
 {
     static const char json[] =
-        "{\"streams\":[{\"codec_type\":\"video\",\"codec_name\":\"mjpeg\"},{\"codec_type\":\"audio\",\"codec_name\":"
+        "{\"streams\":[{\"codec_type\":\"video\",\"codec_name\":\"mjpeg\"},{\"codec_type\":\"audio\",\"codec_"
+        "name\":"
         "\"opus\",\"sample_rate\":\"48000\",\"channels\":2,\"tags\":{\"TITLE\":\"T\\u00e9\",\"ARTIST\":\"A\","
         "\"comment\":\"x\"}}],\"format\":{\"format_name\":\"ogg\",\"duration\":\"2.0065\",\"bit_rate\":\"72093\","
         "\"tags\":{\"title\":\"From format\"}}}";
