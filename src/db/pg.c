@@ -12,6 +12,7 @@
  * The uv_prepare handle runs right before the loop polls: it delivers failures that must not be reported from
  * inside the submitting call, and sends one Sync on each connection that has unsynced queries. */
 #include "db/pg.h"
+#include "db/pg_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,103 +27,12 @@ const char SC_PG_ERR_TIMEOUT[] = "database query timed out";
 const char SC_PG_ERR_QUERY[] = "database query failed";
 const char SC_PG_ERR_SHUTDOWN[] = "database pool closing";
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define TICK_MS 50
-
-typedef enum {
-    K_USER,     /* an application query outside transactions */
-    K_TX_BEGIN, /* BEGIN, waiting for a connection of its own */
-    K_TX_STMT,  /* a statement inside a transaction */
-    K_TX_END,   /* COMMIT or ROLLBACK */
-    K_SETUP,    /* session setup and statement preparation */
-    K_VERSION,  /* the schema version check */
-    K_SYNC,     /* a Sync marker */
-} item_kind;
-
-typedef struct pg_conn pg_conn;
-
-struct sc_pg_query {
-    sc_pg_query *prev, *next; /* pending queue, or connection FIFO (next only) */
-    sc_pg_pool *pool;
-    item_kind kind;
-    int stmt;        /* prepared statement index, or -1 with sql */
-    const char *sql; /* points into `block` or a static string */
-    int nparams;
-    const char **values;
-    char *block; /* owned copies of sql and parameter values */
-    sc_pg_cb cb;
-    sc_pg_tx_cb tx_cb;
-    void *data;
-    sc_pg_tx *tx;
-    uint64_t deadline;
-    PGresult *result;
-    const char *err; /* for deferred delivery */
-    bool queued;     /* in the pending queue */
-    bool sent;
-    bool isolate; /* sent again after a failed batch: in a batch of its own */
-};
-
-struct sc_pg_tx {
-    sc_pg_pool *pool;
-    pg_conn *conn;
-    bool failed;
-};
-
-typedef enum { PC_DOWN, PC_CONNECTING, PC_SETUP, PC_READY, PC_CLOSED } conn_state;
-
-struct pg_conn {
-    sc_pg_pool *pool;
-    int index;
-    PGconn *pg;
-    uv_poll_t *poll;
-    int fd;
-    int events;
-    uv_timer_t timer; /* reconnect backoff and connect timeout */
-    conn_state state;
-    sc_pg_query *head, *tail;
-    sc_pg_query *batch_head, *batch_tail; /* answered queries of the batch whose Sync is awaited */
-    bool batch_error;                     /* a query of that batch failed, so the batch rolled back */
-    unsigned depth;                       /* user queries in flight */
-    bool need_sync;
-    bool reserved; /* draining to be pinned by a waiting transaction */
-    sc_pg_tx *pinned;
-    uint64_t backoff_ms;
-    bool ever_up;
-};
-
-struct sc_pg_pool {
-    uv_loop_t *loop;
-    sc_pg_config cfg;
-    char *conninfo;
-    const sc_pg_stmt *stmts;
-    size_t nstmts;
-    pg_conn *conns;
-    sc_pg_query *pending_head, *pending_tail;
-    uint64_t npending;
-    uint64_t ntx_waiting; /* BEGINs in the pending queue */
-    sc_pg_query *deferred_head, *deferred_tail;
-    uv_prepare_t prepare;
-    uv_timer_t tick;
-    uint64_t outstanding;
-    bool closing, schema_too_new;
-    unsigned open_handles;
-    void (*on_closed)(void *data);
-    void *on_closed_data;
-    sc_pg_stats stats;
-};
-
-static void conn_connect(pg_conn *c);
-static void conn_broken(pg_conn *c, const char *why);
 static void pump(sc_pg_pool *p);
-static void conn_watch(pg_conn *c, int events);
 static void on_tick(uv_timer_t *t);
-static void flush_out(pg_conn *c);
-
 /* ---- items -------------------------------------------------------------------------------------------------- */
 
-static sc_pg_query *item_new(sc_pg_pool *p, item_kind kind, int stmt, const char *sql, int nparams,
-                             const char *const *values)
+sc_pg_query *sc_pg_item_new(sc_pg_pool *p, item_kind kind, int stmt, const char *sql, int nparams,
+                            const char *const *values)
 {
     size_t size = sql ? strlen(sql) + 1 : 0;
     for (int i = 0; i < nparams; i++)
@@ -155,7 +65,7 @@ static sc_pg_query *item_new(sc_pg_pool *p, item_kind kind, int stmt, const char
     return q;
 }
 
-static void item_free(sc_pg_query *q)
+void sc_pg_item_free(sc_pg_query *q)
 {
     if (q->result)
         PQclear(q->result);
@@ -199,7 +109,7 @@ static void pending_push(sc_pg_pool *p, sc_pg_query *q, bool front)
     p->ntx_waiting += q->kind == K_TX_BEGIN;
 }
 
-static void pending_remove(sc_pg_pool *p, sc_pg_query *q)
+void sc_pg_pending_remove(sc_pg_pool *p, sc_pg_query *q)
 {
     if (q->prev)
         q->prev->next = q->next;
@@ -228,7 +138,7 @@ static void defer_fail(sc_pg_pool *p, sc_pg_query *q, const char *err)
 }
 
 /* Reports an outcome to the owner of a query and frees it. */
-static void deliver(sc_pg_query *q, const char *err)
+void sc_pg_deliver(sc_pg_query *q, const char *err)
 {
     sc_pg_pool *p = q->pool;
     if (err && err != SC_PG_ERR_SHUTDOWN)
@@ -252,7 +162,7 @@ static void deliver(sc_pg_query *q, const char *err)
         q->cb(q->data, err, q->result);
     }
     outstanding_done(p);
-    item_free(q);
+    sc_pg_item_free(q);
 }
 
 static bool result_ok(const PGresult *r)
@@ -279,7 +189,7 @@ static const char *error_of(const PGresult *r)
 
 /* ---- sending ------------------------------------------------------------------------------------------------ */
 
-static void fifo_push(pg_conn *c, sc_pg_query *q)
+void sc_pg_fifo_push(pg_conn *c, sc_pg_query *q)
 {
     q->next = NULL;
     if (c->tail)
@@ -289,7 +199,7 @@ static void fifo_push(pg_conn *c, sc_pg_query *q)
     c->tail = q;
 }
 
-static int send_item(pg_conn *c, sc_pg_query *q)
+int sc_pg_send_item(pg_conn *c, sc_pg_query *q)
 {
     int ok;
     if (q->stmt >= 0)
@@ -299,7 +209,7 @@ static int send_item(pg_conn *c, sc_pg_query *q)
     if (!ok)
         return -1;
     q->sent = true;
-    fifo_push(c, q);
+    sc_pg_fifo_push(c, q);
     c->need_sync = true;
     if (q->kind == K_USER || q->kind == K_TX_STMT || q->kind == K_TX_BEGIN || q->kind == K_TX_END)
         c->depth++;
@@ -307,10 +217,10 @@ static int send_item(pg_conn *c, sc_pg_query *q)
         /* A retried query gets a Sync of its own: if its batch fails again, it cannot take others along, and
          * a run of failing queries costs one round each instead of a round per failure for every query. */
         if (PQpipelineSync(c->pg)) {
-            fifo_push(c, item_new(c->pool, K_SYNC, -1, NULL, 0, NULL));
+            sc_pg_fifo_push(c, sc_pg_item_new(c->pool, K_SYNC, -1, NULL, 0, NULL));
             c->need_sync = false;
-            flush_out(c); /* a broken connection is found here, and its FIFO (this query too) is failed */
-        }                 /* else the prepare phase's Sync finds the broken connection */
+            sc_pg_conn_flush(c); /* a broken connection is found here, and its FIFO (this query too) is failed */
+        }                        /* else the prepare phase's Sync finds the broken connection */
     }
     return 0;
 }
@@ -356,15 +266,15 @@ static void pump(sc_pg_pool *p)
         sc_pg_query *next = q->next;
         pg_conn *c = q->kind == K_TX_BEGIN ? pin_conn(p) : pick_conn(p);
         if (c) {
-            pending_remove(p, q);
+            sc_pg_pending_remove(p, q);
             if (q->kind == K_TX_BEGIN) {
                 c->reserved = false;
                 c->pinned = q->tx;
                 q->tx->conn = c;
             }
-            if (send_item(c, q) != 0) {
+            if (sc_pg_send_item(c, q) != 0) {
                 defer_fail(p, q, SC_PG_ERR_UNAVAILABLE);
-                conn_broken(c, PQerrorMessage(c->pg));
+                sc_pg_conn_broken(c, PQerrorMessage(c->pg));
             }
         } else if (q->kind != K_TX_BEGIN && p->ntx_waiting == 0) {
             break; /* every connection is full: the queries behind this one cannot go either */
@@ -373,7 +283,7 @@ static void pump(sc_pg_pool *p)
     }
 }
 
-static bool any_connecting(const sc_pg_pool *p)
+bool sc_pg_any_connecting(const sc_pg_pool *p)
 {
     for (unsigned i = 0; i < p->cfg.pool_size; i++)
         if (p->conns[i].state == PC_CONNECTING || p->conns[i].state == PC_SETUP)
@@ -387,7 +297,7 @@ static sc_pg_query *submit(sc_pg_pool *p, sc_pg_query *q)
     outstanding_add(p);
     if (p->closing) {
         defer_fail(p, q, SC_PG_ERR_SHUTDOWN);
-    } else if (!sc_pg_pool_ready(p) && !any_connecting(p)) {
+    } else if (!sc_pg_pool_ready(p) && !sc_pg_any_connecting(p)) {
         p->stats.rejected++;
         defer_fail(p, q, SC_PG_ERR_UNAVAILABLE);
     } else if (p->npending >= p->cfg.max_queue) {
@@ -402,7 +312,7 @@ static sc_pg_query *submit(sc_pg_pool *p, sc_pg_query *q)
 
 sc_pg_query *sc_pg_exec(sc_pg_pool *p, int stmt, int nparams, const char *const *values, sc_pg_cb cb, void *data)
 {
-    sc_pg_query *q = item_new(p, K_USER, stmt, NULL, nparams, values);
+    sc_pg_query *q = sc_pg_item_new(p, K_USER, stmt, NULL, nparams, values);
     q->cb = cb;
     q->data = data;
     return submit(p, q);
@@ -411,7 +321,7 @@ sc_pg_query *sc_pg_exec(sc_pg_pool *p, int stmt, int nparams, const char *const 
 sc_pg_query *sc_pg_exec_sql(sc_pg_pool *p, const char *sql, int nparams, const char *const *values, sc_pg_cb cb,
                             void *data)
 {
-    sc_pg_query *q = item_new(p, K_USER, -1, sql, nparams, values);
+    sc_pg_query *q = sc_pg_item_new(p, K_USER, -1, sql, nparams, values);
     q->cb = cb;
     q->data = data;
     return submit(p, q);
@@ -425,11 +335,11 @@ void sc_pg_cancel(sc_pg_query *q)
     q->tx_cb = NULL;
     if (q->queued) {
         sc_pg_pool *p = q->pool;
-        pending_remove(p, q);
+        sc_pg_pending_remove(p, q);
         if (q->kind == K_TX_BEGIN)
             free(q->tx);
         outstanding_done(p);
-        item_free(q);
+        sc_pg_item_free(q);
     }
 }
 
@@ -437,7 +347,7 @@ void sc_pg_cancel(sc_pg_query *q)
 
 sc_pg_query *sc_pg_tx_begin(sc_pg_pool *p, sc_pg_tx_cb cb, void *data)
 {
-    sc_pg_query *q = item_new(p, K_TX_BEGIN, -1, "BEGIN", 0, NULL);
+    sc_pg_query *q = sc_pg_item_new(p, K_TX_BEGIN, -1, "BEGIN", 0, NULL);
     q->tx_cb = cb;
     q->data = data;
     q->tx = sc_calloc(sizeof(sc_pg_tx));
@@ -453,16 +363,16 @@ static sc_pg_query *tx_submit(sc_pg_tx *tx, sc_pg_query *q)
     q->tx = tx;
     if (!tx->conn || p->closing) {
         defer_fail(p, q, p->closing ? SC_PG_ERR_SHUTDOWN : SC_PG_ERR_UNAVAILABLE);
-    } else if (send_item(tx->conn, q) != 0) {
+    } else if (sc_pg_send_item(tx->conn, q) != 0) {
         defer_fail(p, q, SC_PG_ERR_UNAVAILABLE);
-        conn_broken(tx->conn, PQerrorMessage(tx->conn->pg));
+        sc_pg_conn_broken(tx->conn, PQerrorMessage(tx->conn->pg));
     }
     return q;
 }
 
 sc_pg_query *sc_pg_tx_exec(sc_pg_tx *tx, int stmt, int nparams, const char *const *values, sc_pg_cb cb, void *data)
 {
-    sc_pg_query *q = item_new(tx->pool, K_TX_STMT, stmt, NULL, nparams, values);
+    sc_pg_query *q = sc_pg_item_new(tx->pool, K_TX_STMT, stmt, NULL, nparams, values);
     q->cb = cb;
     q->data = data;
     return tx_submit(tx, q);
@@ -471,7 +381,7 @@ sc_pg_query *sc_pg_tx_exec(sc_pg_tx *tx, int stmt, int nparams, const char *cons
 sc_pg_query *sc_pg_tx_exec_sql(sc_pg_tx *tx, const char *sql, int nparams, const char *const *values, sc_pg_cb cb,
                                void *data)
 {
-    sc_pg_query *q = item_new(tx->pool, K_TX_STMT, -1, sql, nparams, values);
+    sc_pg_query *q = sc_pg_item_new(tx->pool, K_TX_STMT, -1, sql, nparams, values);
     q->cb = cb;
     q->data = data;
     return tx_submit(tx, q);
@@ -480,7 +390,7 @@ sc_pg_query *sc_pg_tx_exec_sql(sc_pg_tx *tx, const char *sql, int nparams, const
 void sc_pg_tx_end(sc_pg_tx *tx, bool commit, sc_pg_cb cb, void *data)
 {
     bool failed = tx->failed;
-    sc_pg_query *q = item_new(tx->pool, K_TX_END, -1, commit && !failed ? "COMMIT" : "ROLLBACK", 0, NULL);
+    sc_pg_query *q = sc_pg_item_new(tx->pool, K_TX_END, -1, commit && !failed ? "COMMIT" : "ROLLBACK", 0, NULL);
     q->cb = cb;
     q->data = data;
     q->tx = NULL; /* the transaction object goes now; the item remembers the connection */
@@ -497,9 +407,9 @@ void sc_pg_tx_end(sc_pg_tx *tx, bool commit, sc_pg_cb cb, void *data)
     }
     /* Keep the connection from taking other work until ROLLBACK/COMMIT is answered. */
     c->reserved = true;
-    if (send_item(c, q) != 0) {
+    if (sc_pg_send_item(c, q) != 0) {
         defer_fail(p, q, SC_PG_ERR_UNAVAILABLE);
-        conn_broken(c, PQerrorMessage(c->pg));
+        sc_pg_conn_broken(c, PQerrorMessage(c->pg));
         return;
     }
     if (commit && failed)
@@ -548,21 +458,21 @@ static bool complete(pg_conn *c, sc_pg_query *q)
             if (q->result && PQresultStatus(q->result) != PGRES_PIPELINE_ABORTED)
                 sc_log_warn("database connection %d setup failed: %s", c->index,
                             q->result ? PQresultErrorMessage(q->result) : "no result");
-            item_free(q);
-            conn_broken(c, NULL);
+            sc_pg_item_free(q);
+            sc_pg_conn_broken(c, NULL);
             return false;
         }
-        item_free(q);
+        sc_pg_item_free(q);
         return true;
     }
     case K_TX_END:
         c->reserved = false;
         if (!result_ok(q->result)) {
-            deliver(q, SC_PG_ERR_QUERY);
-            conn_broken(c, "transaction end failed");
+            sc_pg_deliver(q, SC_PG_ERR_QUERY);
+            sc_pg_conn_broken(c, "transaction end failed");
             return false;
         }
-        deliver(q, q->err);
+        sc_pg_deliver(q, q->err);
         pump(p);
         return true;
     default:
@@ -581,11 +491,11 @@ static bool complete(pg_conn *c, sc_pg_query *q)
         c->batch_tail = q;
         return true;
     }
-    deliver(q, result_ok(q->result) ? NULL : error_of(q->result));
+    sc_pg_deliver(q, result_ok(q->result) ? NULL : error_of(q->result));
     return true;
 }
 
-/* The Sync of a batch arrived: deliver its queries, or after an error, the error and send the rest again. */
+/* The Sync of a batch arrived: sc_pg_deliver its queries, or after an error, the error and send the rest again. */
 static void settle_batch(pg_conn *c)
 {
     sc_pg_pool *p = c->pool;
@@ -598,7 +508,7 @@ static void settle_batch(pg_conn *c)
         bool ok = result_ok(q->result);
         ExecStatusType st = q->result ? PQresultStatus(q->result) : PGRES_FATAL_ERROR;
         if (!failed || (!ok && st != PGRES_PIPELINE_ABORTED) || (!q->cb && !q->tx_cb)) {
-            deliver(q, ok ? NULL : error_of(q->result));
+            sc_pg_deliver(q, ok ? NULL : error_of(q->result));
         } else {
             PQclear(q->result);
             q->result = NULL;
@@ -625,7 +535,7 @@ static void settle_batch(pg_conn *c)
     }
 }
 
-static void read_results(pg_conn *c)
+void sc_pg_read_results(pg_conn *c)
 {
     sc_pg_pool *p = c->pool;
     while (c->head && !PQisBusy(c->pg)) {
@@ -637,13 +547,13 @@ static void read_results(pg_conn *c)
             ExecStatusType st = PQresultStatus(r);
             PQclear(r);
             if (st != PGRES_PIPELINE_SYNC) {
-                conn_broken(c, "unexpected result in pipeline");
+                sc_pg_conn_broken(c, "unexpected result in pipeline");
                 return;
             }
             c->head = q->next;
             if (!c->head)
                 c->tail = NULL;
-            item_free(q);
+            sc_pg_item_free(q);
             settle_batch(c);
             if (c->state == PC_SETUP && !c->head) {
                 conn_ready(c);
@@ -669,275 +579,6 @@ static void read_results(pg_conn *c)
         pump(p);
 }
 
-/* ---- connection lifecycle ----------------------------------------------------------------------------------- */
-
-/* Every handle of the pool ends here; the last one to close while the pool is closing frees it. */
-static void handle_closed(sc_pg_pool *p)
-{
-    if (--p->open_handles > 0 || !p->closing)
-        return;
-    void (*cb)(void *) = p->on_closed;
-    void *data = p->on_closed_data;
-    free(p->conns);
-    free(p->conninfo);
-    free(p);
-    if (cb)
-        cb(data);
-}
-
-static void on_poll_closed(uv_handle_t *h)
-{
-    sc_pg_pool *p = h->data;
-    free(h);
-    handle_closed(p);
-}
-
-static void on_conn_timer_closed(uv_handle_t *h) { handle_closed(((pg_conn *)h->data)->pool); }
-static void on_pool_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
-
-/* Stops watching the socket; uv_close stops the poll synchronously, so libpq may close the fd right after. */
-static void conn_unwatch(pg_conn *c)
-{
-    if (!c->poll)
-        return;
-    uv_close((uv_handle_t *)c->poll, on_poll_closed);
-    c->poll = NULL;
-    c->fd = -1;
-    c->events = 0;
-}
-
-static void on_poll(uv_poll_t *h, int status, int events);
-
-static void conn_watch(pg_conn *c, int events)
-{
-    int fd = PQsocket(c->pg);
-    if (c->poll && fd != c->fd)
-        conn_unwatch(c);
-    if (!c->poll) {
-        c->poll = sc_alloc(sizeof(uv_poll_t));
-        uv_poll_init(c->pool->loop, c->poll, fd);
-        c->poll->data = c->pool;
-        c->pool->open_handles++;
-        c->fd = fd;
-        c->events = 0;
-    }
-    if (events != c->events) {
-        c->events = events;
-        uv_poll_start(c->poll, events, on_poll);
-    }
-}
-
-static void fail_fifo(pg_conn *c, const char *err)
-{
-    /* Answered but not committed: without their Sync, their transaction never committed. */
-    sc_pg_query *b = c->batch_head;
-    c->batch_head = c->batch_tail = NULL;
-    c->batch_error = false;
-    while (b) {
-        sc_pg_query *next = b->next;
-        deliver(b, err);
-        b = next;
-    }
-    sc_pg_query *q = c->head;
-    c->head = c->tail = NULL;
-    while (q) {
-        sc_pg_query *next = q->next;
-        if (q->kind == K_SYNC || q->kind == K_SETUP || q->kind == K_VERSION)
-            item_free(q);
-        else
-            deliver(q, err);
-        q = next;
-    }
-    c->depth = 0;
-}
-
-static void on_reconnect_timer(uv_timer_t *t)
-{
-    pg_conn *c = t->data;
-    if (c->state == PC_CONNECTING || c->state == PC_SETUP) {
-        conn_broken(c, "connect timed out");
-        return;
-    }
-    conn_connect(c);
-}
-
-static void conn_broken(pg_conn *c, const char *why)
-{
-    sc_pg_pool *p = c->pool;
-    if (c->state == PC_DOWN || c->state == PC_CLOSED)
-        return;
-    bool was_ready = c->state == PC_READY;
-    if (why) {
-        /* One line when a connection goes away; the retries after it are only worth a debug line. */
-        char msg[512];
-        size_t n = 0;
-        for (const char *w = why; *w && n + 1 < sizeof(msg); w++)
-            msg[n++] = *w == '\n' || *w == '\t' ? ' ' : *w;
-        while (n && msg[n - 1] == ' ')
-            n--;
-        msg[n] = '\0';
-        if (was_ready || (!c->ever_up && c->backoff_ms == 0))
-            sc_log_warn("database connection %d %s: %s", c->index, was_ready ? "lost" : "failed", msg);
-        else
-            sc_log_debug("database connection %d failed again: %s", c->index, msg);
-    }
-    conn_unwatch(c);
-    if (c->pg) {
-        PQfinish(c->pg);
-        c->pg = NULL;
-    }
-    c->state = p->closing ? PC_CLOSED : PC_DOWN;
-    c->need_sync = false;
-    c->reserved = false;
-    if (c->pinned) {
-        c->pinned->conn = NULL;
-        c->pinned->failed = true;
-        c->pinned = NULL;
-    }
-    fail_fifo(c, p->closing ? SC_PG_ERR_SHUTDOWN : SC_PG_ERR_UNAVAILABLE);
-    if (p->closing)
-        return;
-    p->stats.reconnects++;
-    c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (c->backoff_ms > BACKOFF_MAX_MS)
-        c->backoff_ms = BACKOFF_MAX_MS;
-    uint64_t jitter = sc_random_below(c->backoff_ms / 4 + 1);
-    uv_timer_start(&c->timer, on_reconnect_timer, c->backoff_ms + jitter, 0);
-    /* With no connection left and none coming up, waiting queries would only time out: fail them now. */
-    if (!sc_pg_pool_ready(p) && !any_connecting(p)) {
-        while (p->pending_head) {
-            sc_pg_query *q = p->pending_head;
-            pending_remove(p, q);
-            deliver(q, SC_PG_ERR_UNAVAILABLE);
-        }
-    }
-}
-
-static void start_setup(pg_conn *c)
-{
-    sc_pg_pool *p = c->pool;
-    if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1) {
-        conn_broken(c, PQerrorMessage(c->pg));
-        return;
-    }
-    c->state = PC_SETUP;
-    char timeout[64];
-    snprintf(timeout, sizeof(timeout), "SET statement_timeout = %llu",
-             (unsigned long long)p->cfg.query_timeout_ms);
-    sc_pg_query *q = item_new(p, K_SETUP, -1, timeout, 0, NULL);
-    if (send_item(c, q) != 0)
-        goto fail_item;
-    q = item_new(p, K_VERSION, -1, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL);
-    if (send_item(c, q) != 0)
-        goto fail_item;
-    for (size_t i = 0; i < p->nstmts; i++) {
-        if (!PQsendPrepare(c->pg, p->stmts[i].name, p->stmts[i].sql, 0, NULL)) {
-            conn_broken(c, PQerrorMessage(c->pg));
-            return;
-        }
-        q = item_new(p, K_SETUP, -1, NULL, 0, NULL);
-        q->sent = true;
-        fifo_push(c, q);
-    }
-    c->need_sync = true;
-    conn_watch(c, UV_READABLE);
-    return;
-fail_item:
-    item_free(q);
-    conn_broken(c, PQerrorMessage(c->pg));
-}
-
-static void connect_step(pg_conn *c)
-{
-    switch (PQconnectPoll(c->pg)) {
-    case PGRES_POLLING_READING:
-        conn_watch(c, UV_READABLE);
-        break;
-    case PGRES_POLLING_WRITING:
-        conn_watch(c, UV_WRITABLE);
-        break;
-    case PGRES_POLLING_OK:
-        start_setup(c);
-        break;
-    default:
-        conn_broken(c, PQerrorMessage(c->pg));
-        break;
-    }
-}
-
-/* Notices and warnings from the server go to our log as one line, not straight to stderr. */
-static void on_notice(void *arg, const char *message)
-{
-    pg_conn *c = arg;
-    sc_log_warn("database connection %d: %s", c->index, message);
-}
-
-static void conn_connect(pg_conn *c)
-{
-    sc_pg_pool *p = c->pool;
-    c->pg = PQconnectStart(p->conninfo);
-    if (c->pg)
-        PQsetNoticeProcessor(c->pg, on_notice, c);
-    if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
-        c->state = PC_CONNECTING;
-        conn_broken(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
-        return;
-    }
-    c->state = PC_CONNECTING;
-    uv_timer_start(&c->timer, on_reconnect_timer, p->cfg.connect_timeout_ms, 0);
-    conn_watch(c, UV_WRITABLE);
-}
-
-static pg_conn *conn_of_poll(sc_pg_pool *p, uv_poll_t *h)
-{
-    for (unsigned i = 0; i < p->cfg.pool_size; i++)
-        if (p->conns[i].poll == h)
-            return &p->conns[i];
-    return NULL;
-}
-
-static void flush_out(pg_conn *c)
-{
-    int r = PQflush(c->pg);
-    if (r < 0) {
-        conn_broken(c, PQerrorMessage(c->pg));
-        return;
-    }
-    conn_watch(c, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
-}
-
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-    sc_pg_pool *p = h->data;
-    pg_conn *c = conn_of_poll(p, h);
-    if (!c)
-        return;
-    if (c->state == PC_CONNECTING) {
-        connect_step(c);
-        return;
-    }
-    if (status < 0) {
-        /* libuv reports a socket error without saying which; libpq finds the real one when it reads. */
-        conn_broken(c, PQconsumeInput(c->pg) ? "socket error" : PQerrorMessage(c->pg));
-        return;
-    }
-    if (events & UV_READABLE) {
-        if (!PQconsumeInput(c->pg)) {
-            conn_broken(c, PQerrorMessage(c->pg));
-            return;
-        }
-        read_results(c);
-        if (c->state != PC_READY && c->state != PC_SETUP)
-            return;
-    }
-    if (PQstatus(c->pg) == CONNECTION_BAD) {
-        conn_broken(c, PQerrorMessage(c->pg));
-        return;
-    }
-    if (events & UV_WRITABLE || c->events & UV_WRITABLE)
-        flush_out(c);
-}
-
 /* ---- prepare phase, deadlines ------------------------------------------------------------------------------- */
 
 static void on_prepare(uv_prepare_t *h)
@@ -948,7 +589,7 @@ static void on_prepare(uv_prepare_t *h)
         p->deferred_head = q->next;
         if (!p->deferred_head)
             p->deferred_tail = NULL;
-        deliver(q, q->err);
+        sc_pg_deliver(q, q->err);
     }
     for (unsigned i = 0; i < p->cfg.pool_size; i++) {
         pg_conn *c = &p->conns[i];
@@ -956,12 +597,12 @@ static void on_prepare(uv_prepare_t *h)
             continue;
         c->need_sync = false;
         if (!PQpipelineSync(c->pg)) {
-            conn_broken(c, PQerrorMessage(c->pg));
+            sc_pg_conn_broken(c, PQerrorMessage(c->pg));
             continue;
         }
-        sc_pg_query *s = item_new(p, K_SYNC, -1, NULL, 0, NULL);
-        fifo_push(c, s);
-        flush_out(c);
+        sc_pg_query *s = sc_pg_item_new(p, K_SYNC, -1, NULL, 0, NULL);
+        sc_pg_fifo_push(c, s);
+        sc_pg_conn_flush(c);
     }
 }
 
@@ -975,7 +616,7 @@ static void expire(sc_pg_query *q, uint64_t now)
         sc_pg_tx_cb cb = q->tx_cb;
         q->tx_cb = NULL;
         cb(q->data, SC_PG_ERR_TIMEOUT, NULL);
-        /* The BEGIN may still go through; deliver() then ends the orphaned transaction. */
+        /* The BEGIN may still go through; sc_pg_deliver() then ends the orphaned transaction. */
         return;
     }
     sc_pg_cb cb = q->cb;
@@ -992,13 +633,13 @@ static void on_tick(uv_timer_t *t)
     for (sc_pg_query *q = p->pending_head; q;) {
         sc_pg_query *next = q->next;
         if (q->deadline <= now) {
-            pending_remove(p, q);
+            sc_pg_pending_remove(p, q);
             p->stats.timeouts++;
             if (q->kind == K_TX_BEGIN) {
                 free(q->tx);
                 q->tx = NULL;
             }
-            deliver(q, SC_PG_ERR_TIMEOUT);
+            sc_pg_deliver(q, SC_PG_ERR_TIMEOUT);
         }
         q = next;
     }
@@ -1038,7 +679,7 @@ sc_pg_pool *sc_pg_pool_new(uv_loop_t *loop, const sc_pg_config *cfg, const sc_pg
         uv_timer_init(loop, &c->timer);
         c->timer.data = c;
         p->open_handles++;
-        conn_connect(c);
+        sc_pg_conn_connect(c);
     }
     return p;
 }
@@ -1073,29 +714,29 @@ void sc_pg_pool_close(sc_pg_pool *p, void (*on_closed)(void *data), void *data)
     p->on_closed_data = data;
     while (p->pending_head) {
         sc_pg_query *q = p->pending_head;
-        pending_remove(p, q);
+        sc_pg_pending_remove(p, q);
         if (q->kind == K_TX_BEGIN) {
             free(q->tx);
             q->tx = NULL;
         }
-        deliver(q, SC_PG_ERR_SHUTDOWN);
+        sc_pg_deliver(q, SC_PG_ERR_SHUTDOWN);
     }
     for (unsigned i = 0; i < p->cfg.pool_size; i++) {
         pg_conn *c = &p->conns[i];
         if (c->state != PC_DOWN)
-            conn_broken(c, NULL);
+            sc_pg_conn_broken(c, NULL);
         c->state = PC_CLOSED;
         uv_timer_stop(&c->timer);
     }
     while (p->deferred_head) {
         sc_pg_query *q = p->deferred_head;
         p->deferred_head = q->next;
-        deliver(q, q->err);
+        sc_pg_deliver(q, q->err);
     }
     p->deferred_tail = NULL;
-    /* Poll handles closed above finish through on_poll_closed; the rest close here. */
+    /* Poll handles closed above finish through sc_pg_on_poll_closed; the rest close here. */
     for (unsigned i = 0; i < p->cfg.pool_size; i++)
-        uv_close((uv_handle_t *)&p->conns[i].timer, on_conn_timer_closed);
-    uv_close((uv_handle_t *)&p->prepare, on_pool_handle_closed);
-    uv_close((uv_handle_t *)&p->tick, on_pool_handle_closed);
+        uv_close((uv_handle_t *)&p->conns[i].timer, sc_pg_on_conn_timer_closed);
+    uv_close((uv_handle_t *)&p->prepare, sc_pg_on_pool_handle_closed);
+    uv_close((uv_handle_t *)&p->tick, sc_pg_on_pool_handle_closed);
 }
