@@ -19,7 +19,6 @@
 
 #include "core/log.h"
 #include "core/mem.h"
-#include "core/random.h"
 
 const char SC_PG_ERR_UNAVAILABLE[] = "database unavailable";
 const char SC_PG_ERR_BUSY[] = "database busy";
