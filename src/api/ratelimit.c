@@ -123,7 +123,7 @@ static const char check_script[] =
     "return r\n";
 
 typedef struct rule {
-    char key[192];
+    char key[256]; /* prefix, account (< 128) and address (< 64) */
     uint64_t max, window_s;
     bool unless_known; /* not counted for an address the account signed in from */
 } rule;
