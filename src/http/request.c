@@ -12,15 +12,6 @@
 #include "http/method.h"
 #include "net/addr.h"
 
-sc_slice sc_req_header(const sc_req *req, const char *name)
-{
-    sc_slice n = sc_slice_cstr(name);
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (sc_slice_eq_nocase(req->headers[i].name, n))
-            return req->headers[i].value;
-    return SC_SLICE_NULL;
-}
-
 sc_slice sc_req_param(const sc_req *req, const char *name)
 {
     sc_slice n = sc_slice_cstr(name);

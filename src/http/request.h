@@ -59,7 +59,15 @@ struct sc_req {
 };
 
 /* The first header with this name (case-insensitive), or an empty slice with ptr NULL. */
-sc_slice sc_req_header(const sc_req *req, const char *name);
+static inline sc_slice sc_req_header(const sc_req *req, const char *name)
+{
+    /* Inline, so that the length of a literal name is known at compile time. */
+    sc_slice n = sc_slice_cstr(name);
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (sc_slice_eq_nocase(req->headers[i].name, n))
+            return req->headers[i].value;
+    return SC_SLICE_NULL;
+}
 /* A path parameter of the matched route, e.g. "id" for /albums/{id}. */
 sc_slice sc_req_param(const sc_req *req, const char *name);
 /* The percent-decoded value of a query parameter; false when absent. Decoded into the arena. */
