@@ -21,7 +21,8 @@ const sc_setting sc_settings_table[] = {
     U("STACCATO_MAX_HEADERS", max_headers, "100", 1, 10000, "Request header fields per request (431 beyond)."),
     U("STACCATO_MAX_URL_BYTES", max_url_bytes, "8192", 16, 1048576, "Length of the request target (414 beyond)."),
     U("STACCATO_MAX_BODY_BYTES", max_body_bytes, "1048576", 0, 1ULL << 40,
-      "Request body size for routes without a limit of their own (413 beyond, sent before the body is read)."),
+      "Request body size for routes without a limit of their own, other than the JSON routes (413 beyond, sent "
+      "before the body is read)."),
     U("STACCATO_HEADER_TIMEOUT_MS", header_timeout_ms, "10000", 10, 3600000,
       "Time allowed from the first byte of a request to the end of its headers (408 beyond)."),
     U("STACCATO_BODY_TIMEOUT_MS", body_timeout_ms, "30000", 10, 3600000,
