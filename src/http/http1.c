@@ -44,8 +44,8 @@ static bool output_backed_up(const sc_http_conn *c)
 {
     const sc_server *s = c->server;
     const sc_http_limits *l = &s->cfg.limits;
-    size_t queued = c->super.out.len -
-                    c->super.out_off; /* counted in the total at the last flush, as out_counted */
+    /* The total counts this connection's output as of its last flush (out_counted): use what is queued now. */
+    size_t queued = c->super.out.len - c->super.out_off;
     if (l->max_output_memory && queued && s->output_memory - c->out_counted + queued > l->max_output_memory)
         return true;
     return sc_conn_pending_output(&c->super) > l->max_write_buffer;
