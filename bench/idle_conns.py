@@ -8,7 +8,8 @@ connection, probes a sample of the held connections with a second request, and c
 
 Either attach to a running server (--port and --pid, as bench/run.sh does) or let the script
 start one (--bin; started with STACCATO_ACCESS_LOG=off, HOST=127.0.0.1, a free port,
-STACCATO_MAX_CONNECTIONS >= N+16 and a 300 s keep-alive timeout, stopped with SIGTERM at the end).
+STACCATO_MAX_CONNECTIONS >= N+16, no cap per address (STACCATO_MAX_CONNECTIONS_PER_ADDRESS=0)
+and a 300 s keep-alive timeout, stopped with SIGTERM at the end).
 
 Prints a final machine-readable line:
   IDLE conns=N open_s=.. baseline_rss_kib=.. rss_kib=.. rss_mib=.. hwm_kib=.. per_conn_bytes=..
@@ -158,7 +159,7 @@ def start_server(binary, conns):
         port = s.getsockname()[1]
     env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), STACCATO_ACCESS_LOG="off",
                STACCATO_WORKERS="1", STACCATO_MAX_CONNECTIONS=str(max(16384, conns + 16)),
-               STACCATO_KEEPALIVE_TIMEOUT_MS="300000")
+               STACCATO_KEEPALIVE_TIMEOUT_MS="300000", STACCATO_MAX_CONNECTIONS_PER_ADDRESS="0")
     proc = subprocess.Popen([binary, "serve"], env=env, cwd="/tmp", stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -187,8 +187,10 @@ start_staccato() { # start_staccato TAG [VAR=VALUE ...]: one process on 127.0.0.
   local tag=$1; shift
   local port; port=$(free_port)
   local log=$TMP/staccato.$tag.log
-  # Run from the temp dir so that no .env file of the caller's cwd is picked up.
+  # Run from the temp dir so that no .env file of the caller's cwd is picked up. Every benchmark client connects
+  # from loopback, up to 10,000 connections at once: no cap per address.
   (cd "$TMP" && exec env STACCATO_ACCESS_LOG=off HOST=127.0.0.1 PORT="$port" STACCATO_WORKERS=1 \
+      STACCATO_MAX_CONNECTIONS_PER_ADDRESS=0 \
       "$@" "${SRV_PIN[@]}" "$BIN" serve) >"$TMP/staccato.$tag.out" 2>"$log" &
   STACCATO_PID=$!; STACCATO_PORT=$port; PIDS+=("$STACCATO_PID")
   wait_http "http://127.0.0.1:$port/health" "$STACCATO_PID" "$log" || die "Staccato did not start"

@@ -21,7 +21,8 @@ const sc_setting sc_settings_table[] = {
     U("STACCATO_MAX_HEADERS", max_headers, "100", 1, 10000, "Request header fields per request (431 beyond)."),
     U("STACCATO_MAX_URL_BYTES", max_url_bytes, "8192", 16, 1048576, "Length of the request target (414 beyond)."),
     U("STACCATO_MAX_BODY_BYTES", max_body_bytes, "1048576", 0, 1ULL << 40,
-      "Request body size for routes without a limit of their own (413 beyond, sent before the body is read)."),
+      "Request body size for routes without a limit of their own, other than the JSON routes (413 beyond, sent "
+      "before the body is read)."),
     U("STACCATO_HEADER_TIMEOUT_MS", header_timeout_ms, "10000", 10, 3600000,
       "Time allowed from the first byte of a request to the end of its headers (408 beyond)."),
     U("STACCATO_BODY_TIMEOUT_MS", body_timeout_ms, "30000", 10, 3600000,
@@ -35,6 +36,26 @@ const sc_setting sc_settings_table[] = {
     U("STACCATO_DRAIN_TIMEOUT_MS", drain_timeout_ms, "10000", 0, 3600000,
       "On SIGTERM/SIGINT, time allowed for in-flight requests before connections are closed."),
     U("STACCATO_BACKLOG", backlog, "4096", 1, 65535, "Listen backlog (the kernel caps it at net.core.somaxconn)."),
+    U("STACCATO_MAX_BODY_MEMORY", max_body_memory, "67108864", 0, 1ULL << 40,
+      "Bytes of request bodies buffered at once per worker, counted from each body's Content-Length (chunked: as "
+      "it arrives); a body that would pass it gets 503 with Retry-After and the connection is closed. 0: no "
+      "limit."),
+    U("STACCATO_MAX_CONNECTIONS_PER_ADDRESS", max_connections_per_address, "256", 0, 10000000,
+      "Open connections per worker from one peer address; beyond it new ones get 503 and are closed (TLS: "
+      "closed). "
+      "Addresses in STACCATO_TRUSTED_PROXIES are exempt. 0: no cap."),
+    U("STACCATO_MIN_BODY_RATE", min_body_rate, "1024", 0, 1ULL << 32,
+      "Bytes per second a request body must average from its start, checked once STACCATO_MIN_BODY_RATE_GRACE_MS "
+      "have passed (408 below it; uploads too). 0: no rate, only STACCATO_BODY_TIMEOUT_MS."),
+    U("STACCATO_MIN_BODY_RATE_GRACE_MS", min_body_rate_grace_ms, "10000", 0, 3600000,
+      "Time from the start of a body before STACCATO_MIN_BODY_RATE applies."),
+    U("STACCATO_MAX_JSON_BODY_BYTES", max_json_body_bytes, "65536", 1, 1ULL << 40,
+      "Request body size for the API's JSON routes (413 beyond, sent before the body is read); uploads have their "
+      "own limits."),
+    U("STACCATO_MAX_OUTPUT_MEMORY", max_output_memory, "67108864", 0, 1ULL << 40,
+      "Response bytes queued in memory for slow readers per worker (file ranges sent by sendfile not counted); "
+      "above it a connection with output still queued stops reading requests until its output drains or the "
+      "total falls below it. 0: no limit."),
     {"STACCATO_LOG_LEVEL", SC_SET_ENUM, F(log_level), "info", "Error log level.", 0, 0, "debug|info|warn|error"},
     {"STACCATO_LOG_FORMAT", SC_SET_ENUM, F(log_format), "text", "Format of the error and access logs.", 0, 0,
      "text|json"},

@@ -23,6 +23,12 @@ typedef struct sc_settings {
     unsigned long long max_write_buffer;
     unsigned long long drain_timeout_ms;
     unsigned long long backlog;
+    unsigned long long max_body_memory;
+    unsigned long long max_connections_per_address;
+    unsigned long long min_body_rate;
+    unsigned long long min_body_rate_grace_ms;
+    unsigned long long max_json_body_bytes;
+    unsigned long long max_output_memory;
     char *log_level;
     char *log_format;
     bool access_log;

@@ -32,7 +32,8 @@ int sc_api_auth_optional(sc_req *req, sc_api_principal **out);
 /* Like sc_api_auth_require, then 403 "admins only" for anyone but an admin: checked before anything about the
  * target is looked up, so that other callers learn nothing (not even whether an id exists). */
 int sc_api_auth_admin(sc_req *req, sc_api_principal **out);
-/* The access a route row declares (its sc_route.gate, run by the server just before the handler; api/routes.c):
+/* The access a route row declares (its sc_route.gate, run by the server once the headers are in, before the body
+ * is read and the handler runs; api/routes.c):
  *
  *   SC_API_PUBLIC    no gate: the handler runs for anyone (and authenticates itself where its rules need to)
  *   SC_API_OPTIONAL  sc_api_auth_optional: anonymous callers are fine, bad credentials are not (401, 403)

@@ -29,7 +29,7 @@
 #include "api/users.h"
 #include "http/method.h"
 
-/* Routes whose bodies are read whole before the handler runs (within the server's body limit). */
+/* Routes whose bodies are read whole before the handler runs, as JSON (within the server's JSON body limit). */
 #define ROUTES(X)                                                                                                 \
     SC_ROUTES_OPS(X)                                                                                              \
     SC_ROUTES_USERS(X)                                                                                            \
@@ -46,11 +46,12 @@
 /* Routes whose handlers take the body as a stream (see SC_ROUTE_STREAM_BODY). */
 #define STREAM_ROUTES(X) SC_ROUTES_UPLOADS_STREAM(X)
 
-#define ROW(methods, pattern, access, handler) {methods, pattern, handler, 0, 0, access},
+#define ROW(methods, pattern, access, handler) {methods, pattern, handler, 0, SC_ROUTE_JSON_BODY, access},
+#define DEBUG_ROW(methods, pattern, access, handler) {methods, pattern, handler, 0, 0, access},
 #define STREAM_ROW(methods, pattern, access, handler) {methods, pattern, handler, 0, SC_ROUTE_STREAM_BODY, access},
 
 static const sc_route routes[] = {ROUTES(ROW) STREAM_ROUTES(STREAM_ROW)};
-static const sc_route routes_with_debug[] = {ROUTES(ROW) STREAM_ROUTES(STREAM_ROW) SC_ROUTES_DEBUG(ROW)
+static const sc_route routes_with_debug[] = {ROUTES(ROW) STREAM_ROUTES(STREAM_ROW) SC_ROUTES_DEBUG(DEBUG_ROW)
                                                  SC_ROUTES_DEBUG_STREAM(STREAM_ROW)};
 
 const sc_route *sc_api_routes(const sc_app *app, size_t *n)

@@ -35,12 +35,65 @@ static size_t in_limit(const sc_http_conn *c)
     return l->max_header_bytes + l->max_url_bytes + SC_HTTP_READ_BUF_SIZE;
 }
 
+/* Output is backed up when more than STACCATO_MAX_WRITE_BUFFER waits for this client, or, while the server's
+ * queued output as a whole is over its budget (STACCATO_MAX_OUTPUT_MEMORY), when any of this client's response
+ * bytes still wait in memory: then the connection reads no further requests until its output drains or the total
+ * falls back within the budget. A connection is looked at again on each write event, which every connection with
+ * output in memory has coming, so none waits for the others. */
+static bool output_backed_up(const sc_http_conn *c)
+{
+    const sc_server *s = c->server;
+    const sc_http_limits *l = &s->cfg.limits;
+    /* The total counts this connection's output as of its last flush (out_counted): use what is queued now. */
+    size_t queued = c->super.out.len - c->super.out_off;
+    if (l->max_output_memory && queued && s->output_memory - c->out_counted + queued > l->max_output_memory)
+        return true;
+    return sc_conn_pending_output(&c->super) > l->max_write_buffer;
+}
+
 /* Parsing stops while a request is with its handler, while output is backed up, and once the connection is on
  * its way out. */
 static bool parse_blocked(const sc_http_conn *c)
 {
     return c->super.closing || c->close_after || c->state == CONN_HANDLING || c->state == CONN_LINGER ||
-           c->body_paused || sc_conn_pending_output(&c->super) > c->server->cfg.limits.max_write_buffer;
+           c->body_paused || output_backed_up(c);
+}
+
+/* ---- budgets ---------------------------------------------------------------------------------------------- */
+
+/* Takes n more bytes of the server's body budget (STACCATO_MAX_BODY_MEMORY) for the request; false, taking
+ * nothing, when that would pass the budget. */
+static bool body_reserve(sc_http_conn *c, uint64_t n)
+{
+    sc_server *s = c->server;
+    uint64_t max = s->cfg.limits.max_body_memory;
+    if (max && (s->body_memory > max || n > max - s->body_memory))
+        return false;
+    s->body_memory += n;
+    c->body_reserved += n;
+    return true;
+}
+
+void sc_http_body_release(sc_http_conn *c)
+{
+    c->server->body_memory -= c->body_reserved;
+    c->body_reserved = 0;
+}
+
+/* Brings the server's total of output queued in memory in line with this connection's (none once closing). */
+static void output_account(sc_http_conn *c)
+{
+    size_t queued = c->super.closing ? 0 : c->super.out.len - c->super.out_off;
+    c->server->output_memory = c->server->output_memory - c->out_counted + queued;
+    c->out_counted = queued;
+}
+
+/* The body clock stops while the body is not read for the server's own reasons (its handler has not claimed it,
+ * or its sink asked for a pause), so that the minimum rate measures the client alone. */
+static void body_pause(sc_http_conn *c)
+{
+    c->body_paused = true;
+    c->paused_since = sc_conn_now(&c->super);
 }
 
 /* ---- llhttp callbacks ------------------------------------------------------------------------------------- */
@@ -245,6 +298,8 @@ static int on_headers_complete(llhttp_t *p)
         r->route = sc_router_route(s->router, r->route_index);
         if (r->route->max_body)
             c->body_limit = r->route->max_body;
+        else if ((r->route->flags & SC_ROUTE_JSON_BODY) && s->cfg.limits.max_json_body_bytes)
+            c->body_limit = s->cfg.limits.max_json_body_bytes;
     }
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
     bool stream = r->route && (r->route->flags & SC_ROUTE_STREAM_BODY);
@@ -257,16 +312,29 @@ static int on_headers_complete(llhttp_t *p)
         if (!sc_slice_eq_nocase(expect, SC_SLICE_LIT("100-continue")))
             return reject(c, 417);
         c->expect_continue = has_body && !c->http10;
-        if (c->expect_continue && !stream)
-            sc_buf_append_str(&c->super.out, "HTTP/1.1 100 Continue\r\n\r\n");
     }
+    /* The gate sees the headers only: a caller it turns away is answered now, with the body (if any) never read,
+     * and a request with a body then cannot go on (its body would be taken for the next request). One without a
+     * body ends as usual, with the gate's answer, when dispatched. */
+    status = sc_http_gate(c);
+    if (status && has_body) {
+        c->close_after = true;
+        c->keep_alive = false;
+        sc_http_finish(r, status);
+        return HPE_PAUSED;
+    }
+    /* A buffered body is held for the whole of its declared length from the start (a chunked one as it comes). */
+    if (!stream && (p->flags & F_CONTENT_LENGTH) && p->content_length > 0 && !body_reserve(c, p->content_length))
+        return reject(c, 503);
+    if (c->expect_continue && !stream)
+        sc_buf_append_str(&c->super.out, "HTTP/1.1 100 Continue\r\n\r\n");
     c->state = CONN_BODY;
-    c->state_since = sc_conn_now(&c->super);
+    c->state_since = c->body_since = sc_conn_now(&c->super);
     if (!stream)
         return 0;
     /* A streaming handler decides about the body before any of it is read. */
     c->streaming = true;
-    c->body_paused = true;
+    body_pause(c);
     sc_http_dispatch(c);
     return parse_blocked(c) ? HPE_PAUSED : 0;
 }
@@ -291,6 +359,7 @@ void sc_req_resume_body(sc_req *req)
     c->body_paused = false;
     c->kick = true;
     c->state_since = sc_conn_now(&c->super);
+    c->body_since += c->state_since - c->paused_since;
     if (!c->in_parser)
         sc_http_conn_pump(c);
 }
@@ -305,11 +374,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     if (c->streaming) {
         int rc = c->sink->on_data(c->sink_ctx, at, len);
         if (rc == SC_BODY_PAUSE) {
-            c->body_paused = true;
+            body_pause(c);
             return HPE_PAUSED;
         }
         return rc ? reject(c, rc) : 0;
     }
+    if (c->body_bytes > c->body_reserved && !body_reserve(c, c->body_bytes - c->body_reserved))
+        return reject(c, 503); /* a chunked body past the budget */
     sc_buf_append(&c->body, at, len);
     return 0;
 }
@@ -495,6 +566,7 @@ static void conn_flush(sc_http_conn *c)
         sc_http_conn_close(c);
         return;
     }
+    output_account(c);
     bool was = c->super.writing;
     c->super.writing = rc == 0;
     if (!c->super.writing)
@@ -527,6 +599,8 @@ void sc_http_respond_error(sc_http_conn *c, int status)
     c->close_after = true;
     c->keep_alive = false;
     r->res.headers->len = 0;
+    if (status == 503)
+        sc_res_header(r, "Retry-After", SC_SLICE_LIT("1")); /* a budget or limit that frees up as others end */
     sc_http_finish(r, sc_res_error(r, status, NULL));
 }
 
@@ -547,8 +621,18 @@ static uint64_t conn_deadline(const sc_http_conn *c, bool *write_stalled)
         d = c->state_since + l->header_timeout_ms;
         break;
     case CONN_BODY:
-        if (!c->body_paused) /* a paused body waits for its handler, which has deadlines of its own */
-            d = c->state_since + l->body_timeout_ms;
+        if (c->body_paused) /* a paused body waits for its handler, which has deadlines of its own */
+            break;
+        d = c->state_since + l->body_timeout_ms;
+        /* The minimum rate: b bytes received buy b / rate seconds since the body began, and never less than the
+         * grace period. Each byte moves this later, so the lazily re-armed timer suits it as it is. */
+        if (l->min_body_rate && c->body_bytes <= UINT64_MAX / 1000) {
+            uint64_t earned = c->body_bytes * 1000 / l->min_body_rate + 1;
+            uint64_t rate_d = c->body_since +
+                              (earned > l->min_body_rate_grace_ms ? earned : l->min_body_rate_grace_ms);
+            if (rate_d < d)
+                d = rate_d;
+        }
         break;
     case CONN_HANDLING:
         break;
@@ -597,8 +681,7 @@ static void conn_update(sc_http_conn *c)
         return;
     bool want_read = !c->super.hold_reads &&
                      (c->state == CONN_LINGER ||
-                      (!c->close_after && c->in.len < in_limit(c) &&
-                       sc_conn_pending_output(&c->super) <= c->server->cfg.limits.max_write_buffer));
+                      (!c->close_after && c->in.len < in_limit(c) && !output_backed_up(c)));
     if (want_read && !c->super.reading)
         sc_conn_check_pending(&c->super); /* bytes wait inside the transport; no socket event will announce them */
     sc_conn_watch(&c->super, want_read);
@@ -628,6 +711,10 @@ void sc_http_conn_close(sc_http_conn *c)
         sc_http_req_dispose(c); /* the dispose hooks cancel whatever the handler still has pending */
     }
     sc_server *s = c->server;
+    sc_http_body_release(c);
+    output_account(c);
+    if (c->peer_counted)
+        sc_peer_table_release(&s->peers, c->super.peer_addr);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -668,6 +755,21 @@ static const sc_conn_handler handler = {
     .on_free = on_conn_free,
 };
 
+/* A connection over a limit is answered 503 and closed, so the client learns why instead of timing out. (Over TLS
+ * there is no HTTP before a handshake, which is the cost the limits are there to avoid: it is just closed.) It is
+ * not counted against the limits. */
+static void shed(sc_http_conn *c)
+{
+    c->shed = true;
+    if (!c->super.ready) {
+        sc_http_conn_close(c);
+        return;
+    }
+    sc_http_respond_error(c, 503);
+    conn_flush(c);
+    conn_update(c);
+}
+
 void sc_http_conn_start(sc_server *s, int fd, const struct sockaddr *peer, bool secure)
 {
     sc_http_conn *c = sc_calloc(sizeof(*c));
@@ -694,18 +796,21 @@ void sc_http_conn_start(sc_server *s, int fd, const struct sockaddr *peer, bool 
     s->nall++;
     s->metrics.connections_accepted++;
     if (s->nconns >= s->cfg.limits.max_connections) {
-        /* Over the limit: answer 503 and close, so the client learns why instead of timing out. (Over TLS there
-         * is no HTTP before a handshake, which is the cost the limit is there to avoid: just close.) */
-        c->shed = true;
         s->metrics.connections_shed++;
-        if (!c->super.ready) {
-            sc_http_conn_close(c);
+        shed(c);
+        return;
+    }
+    /* Over the cap of its address: the same answer. A reverse proxy in STACCATO_TRUSTED_PROXIES carries many
+     * clients and is not counted; neither is a peer without an address (a socketpair). */
+    uint64_t cap = s->cfg.limits.max_connections_per_address;
+    const sc_cidr_list *trusted = s->cfg.trusted_proxies;
+    if (cap && peer && !(trusted && sc_cidr_list_contains(trusted, c->super.peer_addr))) {
+        if (!sc_peer_table_take(&s->peers, c->super.peer_addr, cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap)) {
+            s->connections_refused_per_address++;
+            shed(c);
             return;
         }
-        sc_http_respond_error(c, 503);
-        conn_flush(c);
-        conn_update(c);
-        return;
+        c->peer_counted = true;
     }
     s->nconns++;
     if (s->draining) {

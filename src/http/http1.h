@@ -25,6 +25,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "net/conn.h"
+#include "net/peers.h"
 
 #define SC_HTTP_READ_BUF_SIZE (64 * 1024)
 
@@ -78,10 +79,17 @@ struct sc_http_conn {
     bool kick; /* the parser was paused inside a message: run it even with no new input */
     const sc_body_sink *sink;
     void *sink_ctx;
-    int error_status; /* set by a parser callback that rejects the request */
+    int error_status;  /* set by a parser callback that rejects the request */
+    bool peer_counted; /* counted in the server's per-address table */
+    bool gate_done;    /* the route's gate ran at the end of the headers; gate_status is its answer (0: go on) */
+    int gate_status;
 
     uint64_t deadline;    /* when the timer is due, SC_HTTP_NO_DEADLINE when stopped */
     uint64_t state_since; /* loop time the current read phase started or last progressed */
+    uint64_t body_since;  /* loop time the body began, moved later by the time it spent paused */
+    uint64_t paused_since;
+    uint64_t body_reserved; /* bytes of the server's body budget this request holds */
+    size_t out_counted;     /* bytes of the output counted in the server's output total */
 
     sc_buf in; /* unparsed input */
 
@@ -118,8 +126,12 @@ struct sc_server {
     sc_router *router;
     const char **route_names;
     sc_http_conn *conns;
-    uint64_t nconns; /* counted against the limit (shed ones are not) */
-    uint64_t nall;   /* every open connection object */
+    uint64_t nconns;                          /* counted against the limit (shed ones are not) */
+    uint64_t nall;                            /* every open connection object */
+    sc_peer_table peers;                      /* open connections per peer address (not of trusted proxies) */
+    uint64_t body_memory;                     /* bytes of request bodies buffered (reserved), all connections */
+    uint64_t output_memory;                   /* response bytes queued in memory, all connections */
+    uint64_t connections_refused_per_address; /* counter for /metrics */
     sc_metrics metrics;
     llhttp_settings_t settings;
     char *readbuf;
@@ -151,8 +163,10 @@ void sc_http_conn_start(sc_server *s, int fd, const struct sockaddr *peer, bool 
 void sc_http_conn_close(sc_http_conn *c);
 /* Parses what can be parsed and writes what was produced, until input runs out or something blocks. */
 void sc_http_conn_pump(sc_http_conn *c);
-/* Answers a request that was rejected before its handler ran, and closes afterwards. */
+/* Answers a request that was rejected before its handler ran, and closes afterwards. A 503 says Retry-After. */
 void sc_http_respond_error(sc_http_conn *c, int status);
+/* Gives back the share of the server's body budget the connection's request holds (every way a request ends). */
+void sc_http_body_release(sc_http_conn *c);
 
 /* ---- request.c -------------------------------------------------------------------------------------------- */
 
@@ -160,7 +174,12 @@ void sc_http_respond_error(sc_http_conn *c, int status);
 void sc_http_req_reset(sc_http_conn *c);
 /* Runs the dispose hooks and releases everything the request allocated. */
 void sc_http_req_dispose(sc_http_conn *c);
-/* Hands a request whose headers are complete to its handler (or answers it: redirect, 404, 405). */
+/* Runs the route's gate, if it has one, when the request's headers are complete (before any body byte), once:
+ * returns 0 to go on, or the status it answered, which dispatch then finishes the request with. A request that
+ * is redirected to HTTPS is not gated. */
+int sc_http_gate(sc_http_conn *c);
+/* Hands a request whose headers are complete to its handler (or answers it: redirect, 404, 405, or what its
+ * gate answered). */
 void sc_http_dispatch(sc_http_conn *c);
 /* Serialises the response into the output, logs it, counts it and releases the request. */
 void sc_http_finish(sc_req *req, int status);

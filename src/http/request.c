@@ -1,7 +1,7 @@
 /* The request as handlers see it (headers, parameters, query, client address) and its lifecycle: reset between
- * requests, dispatch to the route's gate and handler, finish (the response serialised, the access-log line, the
- * metrics), and dispose, the one place where everything a request allocated is released and its dispose hooks
- * run. */
+ * requests, the route's gate (run at the end of the headers) and dispatch to its handler, finish (the response
+ * serialised, the access-log line, the metrics), and dispose, the one place where everything a request allocated
+ * is released and its dispose hooks run. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -102,6 +102,9 @@ void sc_http_req_reset(sc_http_conn *c)
     c->body_bytes = 0;
     c->body_limit = s->cfg.limits.max_body_bytes;
     c->error_status = 0;
+    c->gate_done = false;
+    c->gate_status = 0;
+    sc_http_body_release(c);
     c->trailers = false;
     c->dispatched = c->streaming = c->body_paused = c->expect_continue = c->kick = false;
     c->sink = NULL;
@@ -255,17 +258,33 @@ static int redirect_to_https(sc_http_conn *c)
     return sc_res_error(r, 308, "use HTTPS");
 }
 
+/* Whether the request is answered with a redirect to HTTPS rather than by its route. */
+static bool redirects(const sc_http_conn *c)
+{
+    const sc_server_config *cfg = &c->server->cfg;
+    return !sc_conn_secure(&c->super) && cfg->https_redirect && cfg->tls_port &&
+           !sc_slice_eq(c->req.path, SC_SLICE_LIT("/health"));
+}
+
+int sc_http_gate(sc_http_conn *c)
+{
+    sc_req *r = &c->req;
+    if (!c->gate_done && r->route && r->route->gate && !redirects(c)) {
+        c->gate_done = true;
+        c->gate_status = r->route->gate(r);
+    }
+    return c->gate_status;
+}
+
 void sc_http_dispatch(sc_http_conn *c)
 {
     sc_req *r = &c->req;
     int status;
     c->dispatched = true;
-    const sc_server_config *cfg = &c->server->cfg;
-    if (!sc_conn_secure(&c->super) && cfg->https_redirect && cfg->tls_port &&
-        !sc_slice_eq(r->path, SC_SLICE_LIT("/health"))) {
+    if (redirects(c)) {
         status = redirect_to_https(c);
     } else if (r->route_index >= 0) {
-        status = r->route->gate ? r->route->gate(r) : 0;
+        status = sc_http_gate(c); /* normally run at the end of the headers already, and not again */
         if (!status)
             status = r->route->handler(r);
     } else if (r->match.allow) {

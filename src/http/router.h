@@ -22,18 +22,20 @@ typedef struct sc_req sc_req;
 typedef int (*sc_handler)(sc_req *req);
 #define SC_ASYNC 0x5CA5C
 
-/* A route's gate runs before its handler, at the moment the handler would start (a buffered route's body is read
- * by then; a SC_ROUTE_STREAM_BODY route's is not): it returns 0 to go on to the handler, or the status it answered
- * (the request ends with it and the handler does not run). It answers at once, never SC_ASYNC. What it finds out
- * for the handler goes into sc_req.principal. The router gives it no meaning: the application decides what a gate
- * checks (the API's access levels, api/auth.h). */
+/* A route's gate runs once per request, as soon as its headers are complete and before any body byte is read
+ * (buffered and SC_ROUTE_STREAM_BODY routes alike), so that a caller it turns away never has a body buffered: it
+ * sees the request line and headers only. It returns 0 to go on to the handler, or the status it answered (the
+ * request ends with it and the handler does not run; a request with a body is answered at once and its connection
+ * closed, the body unread). It answers at once, never SC_ASYNC. What it finds out for the handler goes into
+ * sc_req.principal. The router gives it no meaning: the application decides what a gate checks (the API's access
+ * levels, api/auth.h). */
 typedef int (*sc_gate)(sc_req *req);
 
 typedef struct sc_route {
     unsigned methods;    /* SC_M_* bits */
     const char *pattern; /* "/albums/{id}/likes" */
     sc_handler handler;
-    unsigned long long max_body; /* 0: the server's default body limit */
+    unsigned long long max_body; /* 0: the server's default body limit (for SC_ROUTE_JSON_BODY, the JSON one) */
     unsigned flags;              /* SC_ROUTE_* */
     sc_gate gate;                /* NULL: the handler runs without one */
 } sc_route;
@@ -42,6 +44,9 @@ typedef struct sc_route {
  * receiving it buffered: for uploads, which must never be held in memory whole. Its own limits apply (max_body
  * is not used). */
 #define SC_ROUTE_STREAM_BODY 1u
+/* The body, if any, is JSON read whole: without a max_body of its own the server's JSON body limit applies
+ * (sc_http_limits.max_json_body_bytes), smaller than the general one. */
+#define SC_ROUTE_JSON_BODY 2u
 
 typedef struct sc_route_param {
     sc_slice name;

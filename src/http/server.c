@@ -210,6 +210,7 @@ void sc_server_free(sc_server *s)
     free(s->route_names);
     free(s->readbuf);
     sc_metrics_free(&s->metrics);
+    sc_peer_table_free(&s->peers);
     free(s);
 }
 
@@ -222,4 +223,19 @@ void sc_server_metrics_render(sc_server *s, sc_buf *out)
     s->metrics.tls_handshakes = s->net.stats.tls_handshakes;
     s->metrics.tls_handshake_offloads = s->net.stats.tls_handshake_offloads;
     sc_metrics_render(&s->metrics, s->route_names, s->nconns, out);
+    sc_buf_printf(out,
+                  "# HELP staccato_http_body_memory_bytes Bytes of request bodies buffered (held from each body's "
+                  "Content-Length), against STACCATO_MAX_BODY_MEMORY.\n"
+                  "# TYPE staccato_http_body_memory_bytes gauge\n"
+                  "staccato_http_body_memory_bytes %llu\n"
+                  "# HELP staccato_http_output_memory_bytes Response bytes queued in memory for clients (file "
+                  "ranges not counted), against STACCATO_MAX_OUTPUT_MEMORY.\n"
+                  "# TYPE staccato_http_output_memory_bytes gauge\n"
+                  "staccato_http_output_memory_bytes %llu\n"
+                  "# HELP staccato_http_connections_refused_per_address_total Connections refused with 503 at "
+                  "STACCATO_MAX_CONNECTIONS_PER_ADDRESS.\n"
+                  "# TYPE staccato_http_connections_refused_per_address_total counter\n"
+                  "staccato_http_connections_refused_per_address_total %llu\n",
+                  (unsigned long long)s->body_memory, (unsigned long long)s->output_memory,
+                  (unsigned long long)s->connections_refused_per_address);
 }

@@ -26,6 +26,13 @@ typedef struct sc_http_limits {
     uint64_t send_timeout_ms;
     uint64_t drain_timeout_ms;
     uint64_t tls_handshake_timeout_ms;
+    /* The budgets and rates below: 0 turns each off (max_json_body_bytes 0: max_body_bytes applies). */
+    uint64_t max_body_memory;             /* bytes of buffered request bodies, all connections together (503) */
+    uint64_t max_connections_per_address; /* open connections per peer address, trusted proxies exempt (503) */
+    uint64_t min_body_rate;               /* bytes/s a body averages from its start, after the grace (408) */
+    uint64_t min_body_rate_grace_ms;
+    uint64_t max_json_body_bytes; /* body limit of SC_ROUTE_JSON_BODY routes without one of their own */
+    uint64_t max_output_memory;   /* response bytes queued in memory, all connections together */
 } sc_http_limits;
 
 typedef struct sc_server_config {

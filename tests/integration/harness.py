@@ -530,7 +530,7 @@ class Conn:
     the constructor returns (TLSHandshakeError when it fails)."""
 
     def __init__(self, port, host=LOOPBACK, timeout=SOCK_TIMEOUT_S, rcvbuf=None, sndbuf=None,
-                 nodelay=True, tls=None, context=None, session=None, server_hostname=None):
+                 nodelay=True, tls=None, context=None, session=None, server_hostname=None, source=None):
         if tls is None:
             tls = port in _TLS_PORTS
             if tls:
@@ -546,6 +546,8 @@ class Conn:
         self.sock.settimeout(timeout)
         self.timeout = timeout
         try:
+            if source:                       # another loopback address (127.0.0.2) as a second client address
+                self.sock.bind((source, 0))
             self.sock.connect((host, port))
         except BaseException:
             self.sock.close()
