@@ -16,6 +16,7 @@
 #include "api/media_cache.h"
 #include "api/ratelimit.h"
 #include "api/respond.h"
+#include "api/token_versions.h"
 #include "api/uploads.h"
 #include "api/user_cli.h"
 #include "auth/password.h"
@@ -71,6 +72,8 @@ static void on_drained(void *data)
      * job workers have recorded their last outcome. */
     if (--w->stopping > 0)
         return;
+    sc_token_versions_close(w->app.tokens, NULL, NULL); /* before the pool: it cancels its load */
+    w->app.tokens = NULL;
     sc_pg_pool_close(w->app.pg, NULL, NULL);
     sc_redis_close(w->app.redis, NULL, NULL);
     sc_outbound_close(w->app.outbound, NULL, NULL);
@@ -210,6 +213,10 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
         app->media = sc_media_cache_new(w.loop, st->database_url, (size_t)st->media_cache_entries,
                                         st->media_cache_ttl_s * 1000, st->db_connect_timeout_ms,
                                         st->db_listen_heartbeat_ms);
+    if (w.server)
+        app->tokens = sc_token_versions_new(w.loop, app->pg, st->database_url,
+                                            st->access_token_age + st->token_leeway_s, st->db_connect_timeout_ms,
+                                            st->db_listen_heartbeat_ms);
     int rc = w.server ? sc_server_listen_fd(w.server, fd, (int)st->backlog, false) : 0;
     if (rc == 0 && w.server && tls_fd >= 0) {
         sc_server_set_tls(w.server, tls_config);

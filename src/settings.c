@@ -215,6 +215,10 @@ const sc_setting sc_settings_table[] = {
      "The ffprobe program that reads uploaded audio (duration, bitrate, tags): a name looked up in PATH, or a "
      "path.",
      0, 0, NULL},
+    U("STACCATO_REFRESH_GRACE_S", refresh_grace_s, "10", 0, 300,
+      "Strict mode: seconds after a refresh in which the refresh token it used up, presented again while its "
+      "successor is unused, gets that same successor (two tabs refreshing at once) instead of counting as reuse, "
+      "which revokes the family; 0: no grace."),
 };
 
 const size_t sc_settings_count = sizeof(sc_settings_table) / sizeof(sc_settings_table[0]);

@@ -101,6 +101,7 @@ typedef struct sc_settings {
     unsigned long long media_cache_ttl_s;
     unsigned long long max_audio_bytes;
     char *ffprobe;
+    unsigned long long refresh_grace_s;
 } sc_settings;
 
 extern const sc_setting sc_settings_table[];

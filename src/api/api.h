@@ -20,6 +20,7 @@
 
 typedef struct sc_ratelimit sc_ratelimit;
 typedef struct sc_media_cache sc_media_cache;
+typedef struct sc_token_versions sc_token_versions;
 
 /* The application context every handler reaches through req->app. */
 typedef struct sc_app {
@@ -30,9 +31,10 @@ typedef struct sc_app {
     uv_loop_t *loop;
     sc_ratelimit *local_limits; /* login counters while Redis is away */
     bool compat_openmusic;
-    sc_outbound *outbound; /* SMTP and HTTP to other services */
-    sc_jobs *jobs;         /* the job workers of this process, or NULL (STACCATO_JOBS=off) */
-    sc_media_cache *media; /* facts and open files for streaming, or NULL (off, or not serving HTTP) */
+    sc_outbound *outbound;     /* SMTP and HTTP to other services */
+    sc_jobs *jobs;             /* the job workers of this process, or NULL (STACCATO_JOBS=off) */
+    sc_media_cache *media;     /* facts and open files for streaming, or NULL (off, or not serving HTTP) */
+    sc_token_versions *tokens; /* current token versions for the gates, or NULL (not serving HTTP) */
 } sc_app;
 
 /* The application context of a request (the server hands every request the one it was given). */

@@ -2,6 +2,9 @@
  * issuing access and refresh tokens. */
 #include "api/auth.h"
 
+#include "api/token_versions.h"
+
+#include <mbedtls/gcm.h>
 #include <mbedtls/md.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
@@ -171,6 +174,11 @@ static int authenticate(sc_req *req, sc_api_principal **out, bool required)
                            (int64_t)app->settings->token_leeway_s, "access", &claims);
     if (rc != 0)
         return unauthorized(req, sc_jwt_strerror(rc));
+    /* Signature and expiry say the token was issued; the table says whether the account has since lost rights
+     * (a lower role, a new password) or gone. Every gate and every handler that authenticates itself comes here,
+     * so no route trusts a role the account no longer has. */
+    if (!sc_token_versions_current(app->tokens, claims.sub, claims.ver))
+        return unauthorized(req, "token revoked");
     if (cookie && !sc_api_auth_same_origin(req))
         return sc_api_auth_forbidden(req, "cross-origin request with cookie credentials");
     sc_api_principal *p = sc_arena_alloc(req->arena, sizeof(*p));
@@ -216,12 +224,14 @@ bool sc_api_auth_is(const sc_api_principal *p, const char *role)
     return p && (strcmp(p->role, "admin") == 0 || strcmp(p->role, role) == 0);
 }
 
-void sc_api_auth_access_token(const sc_app *app, const char *user_id, const char *role, sc_buf *out)
+void sc_api_auth_access_token(const sc_app *app, const char *user_id, const char *role, int64_t version,
+                              sc_buf *out)
 {
     sc_jwt_claims c = {0};
     snprintf(c.sub, sizeof(c.sub), "%s", user_id);
     snprintf(c.role, sizeof(c.role), "%s", role);
     snprintf(c.typ, sizeof(c.typ), "access");
+    c.ver = version;
     c.iat = (int64_t)time(NULL);
     c.exp = c.iat + (int64_t)app->settings->access_token_age;
     sc_jwt_sign(&c, access_key, access_key_len, out);
@@ -256,4 +266,68 @@ void sc_api_auth_refresh_token(const sc_app *app, const char *user_id, const cha
     sc_jwt_sign(&c, refresh_key, refresh_key_len, out);
     sc_api_auth_token_hash((sc_slice){out->ptr + start, out->len - start}, hash);
     memcpy(family, c.fam, 64);
+}
+
+/* The sealing key of one rotated token: HMAC-SHA256 under REFRESH_TOKEN_KEY of a label and the token. */
+static void successor_key(sc_slice old, unsigned char key[32])
+{
+    static const char label[] = "staccato refresh successor v1:";
+    const mbedtls_md_info_t *sha256 = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    mbedtls_md_context_t md;
+    mbedtls_md_init(&md);
+    mbedtls_md_setup(&md, sha256, 1);
+    mbedtls_md_hmac_starts(&md, (const unsigned char *)refresh_key, refresh_key_len);
+    mbedtls_md_hmac_update(&md, (const unsigned char *)label, sizeof(label) - 1);
+    mbedtls_md_hmac_update(&md, (const unsigned char *)old.ptr, old.len);
+    mbedtls_md_hmac_finish(&md, key);
+    mbedtls_md_free(&md);
+}
+
+#define SEAL_NONCE 12
+#define SEAL_TAG 16
+
+void sc_api_auth_seal_successor(sc_slice old, sc_slice successor, sc_buf *out)
+{
+    unsigned char key[32];
+    successor_key(old, key);
+    size_t n = SEAL_NONCE + successor.len + SEAL_TAG;
+    unsigned char *raw = sc_alloc(n);
+    sc_random_bytes(raw, SEAL_NONCE);
+    mbedtls_gcm_context gcm;
+    mbedtls_gcm_init(&gcm);
+    if (mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, key, 256) != 0 ||
+        mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, successor.len, raw, SEAL_NONCE, NULL, 0,
+                                  (const unsigned char *)successor.ptr, raw + SEAL_NONCE, SEAL_TAG,
+                                  raw + SEAL_NONCE + successor.len) != 0)
+        sc_log_error("sealing a refresh token failed");
+    else
+        sc_base64url_encode(out, raw, n);
+    mbedtls_gcm_free(&gcm);
+    free(raw);
+}
+
+int sc_api_auth_open_successor(sc_slice old, sc_slice sealed, sc_buf *out)
+{
+    unsigned char raw[SEAL_NONCE + SC_JWT_MAX_LEN + SEAL_TAG + 3];
+    if (sealed.len > (sizeof(raw) - 3) / 3 * 4)
+        return -1;
+    long n = sc_base64url_decode(sealed.ptr, sealed.len, raw);
+    if (n <= SEAL_NONCE + SEAL_TAG)
+        return -1;
+    size_t len = (size_t)n - SEAL_NONCE - SEAL_TAG;
+    unsigned char key[32];
+    successor_key(old, key);
+    unsigned char *plain = sc_alloc(len);
+    mbedtls_gcm_context gcm;
+    mbedtls_gcm_init(&gcm);
+    int rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, key, 256) != 0 ||
+                     mbedtls_gcm_auth_decrypt(&gcm, len, raw, SEAL_NONCE, NULL, 0, raw + SEAL_NONCE + len,
+                                              SEAL_TAG, raw + SEAL_NONCE, plain) != 0
+                 ? -1
+                 : 0;
+    mbedtls_gcm_free(&gcm);
+    if (rc == 0)
+        sc_buf_append(out, plain, len);
+    free(plain);
+    return rc;
 }

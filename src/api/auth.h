@@ -1,13 +1,16 @@
 /* Authentication for routes and handlers: who is calling (bearer token or access cookie), the access levels route
  * rows declare (their gates), role checks, and issuing tokens.
  *
- * Access tokens carry sub, role, typ "access", iat and exp; they are checked without touching the database, so
- * a role change or a deleted account takes effect when the access token expires (ACCESS_TOKEN_AGE). Refresh
- * tokens carry sub, fam (their rotation family) and a random jti; the database keeps only their SHA-256. */
+ * Access tokens carry sub, role, typ "access", iat, exp and ver, the account's token version; they are checked
+ * without touching the database, against the process's table of current token versions (api/token_versions.h),
+ * so that a lowered role, a new password or a deleted account refuses earlier tokens (401 "token revoked") at
+ * once. Refresh tokens carry sub, fam (their rotation family) and a random jti; the database keeps only their
+ * SHA-256. */
 #ifndef SC_API_AUTH_H
 #define SC_API_AUTH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "api/api.h"
 #include "core/buf.h"
@@ -24,7 +27,8 @@ typedef struct sc_api_principal {
     bool via_cookie;
 } sc_api_principal;
 
-/* Authenticates the request. Returns 0 and sets *out, or answers 401 (with WWW-Authenticate: Bearer) or, for a
+/* Authenticates the request. Returns 0 and sets *out, or answers 401 (with WWW-Authenticate: Bearer; "token
+ * revoked" for a token of an earlier token version or of a deleted account) or, for a
  * cookie-authenticated unsafe request from a foreign origin, 403, and returns that status. */
 int sc_api_auth_require(sc_req *req, sc_api_principal **out);
 /* Like sc_api_auth_require, but a request without credentials is fine (*out NULL); bad credentials still fail. */
@@ -71,12 +75,21 @@ bool sc_api_auth_same_origin(sc_req *req);
 /* The value of a cookie from the Cookie header(s), or a slice with ptr NULL. */
 sc_slice sc_api_auth_cookie(const sc_req *req, const char *name);
 
-/* Appends a signed access token. */
-void sc_api_auth_access_token(const sc_app *app, const char *user_id, const char *role, sc_buf *out);
+/* Appends a signed access token of the account at token version version (users.token_version). */
+void sc_api_auth_access_token(const sc_app *app, const char *user_id, const char *role, int64_t version,
+                              sc_buf *out);
 /* Appends a signed refresh token for the user in family fam (NULL: a new family) and writes its hash (64 hex
  * digits and NUL) and family id. */
 void sc_api_auth_refresh_token(const sc_app *app, const char *user_id, const char *fam, sc_buf *out, char hash[65],
                                char family[64]);
+/* Seals successor (a refresh token just issued in place of old) for the refresh grace window: AES-256-GCM under a
+ * key derived from REFRESH_TOKEN_KEY and the old token, appended to out as base64url(nonce, ciphertext, tag). The
+ * database stores the result; without the old token and the key it reveals nothing. */
+void sc_api_auth_seal_successor(sc_slice old, sc_slice successor, sc_buf *out);
+/* Opens what sc_api_auth_seal_successor sealed for old, appending the successor to out. Returns 0, or -1 when
+ * sealed is not a seal of this old token. */
+int sc_api_auth_open_successor(sc_slice old, sc_slice sealed, sc_buf *out);
+
 /* SHA-256 of a token as 64 hex digits. */
 void sc_api_auth_token_hash(sc_slice token, char hash[65]);
 

@@ -24,6 +24,8 @@ typedef struct session_ctx {
     size_t password_len;
     char user_id[64];
     char role[16];
+    int64_t version;    /* users.token_version, for the access token's ver */
+    sc_slice old_token; /* the presented refresh token (in the request) */
     char old_hash[65];
     char new_hash[65];
     char family[64];
@@ -39,13 +41,19 @@ static void on_request_gone(void *data)
     sc_buf_free(&ctx->refresh);
 }
 
+/* Whether the caller asked for cookies (?cookie=1 or ?cookie=true). */
+static bool wants_cookies(sc_req *req)
+{
+    sc_slice v;
+    return sc_req_query(req, "cookie", &v) &&
+           (sc_slice_eq(v, SC_SLICE_LIT("1")) || sc_slice_eq(v, SC_SLICE_LIT("true")));
+}
+
 static session_ctx *ctx_new(sc_req *req)
 {
     session_ctx *ctx = sc_api_state_new(req, sizeof(*ctx), on_request_gone);
     ctx->req = req;
-    sc_slice v;
-    ctx->cookies = sc_req_query(req, "cookie", &v) &&
-                   (sc_slice_eq(v, SC_SLICE_LIT("1")) || sc_slice_eq(v, SC_SLICE_LIT("true")));
+    ctx->cookies = wants_cookies(req);
     return ctx;
 }
 
@@ -58,13 +66,30 @@ static void set_cookie(sc_req *req, const char *name, sc_slice value, const char
     sc_buf_free(&b);
 }
 
+/* The token version in column col of the first row (0 when it cannot be read). */
+static int64_t version_of(PGresult *res, int col)
+{
+    unsigned long long v;
+    return sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, col)), (unsigned long long)INT64_MAX, &v) == 0
+               ? (int64_t)v
+               : 0;
+}
+
+/* Takes the account (id, role, token version) from columns col.. of the first row. */
+static void take_account(session_ctx *ctx, PGresult *res, int col)
+{
+    snprintf(ctx->user_id, sizeof(ctx->user_id), "%s", PQgetvalue(res, 0, col));
+    snprintf(ctx->role, sizeof(ctx->role), "%s", PQgetvalue(res, 0, col + 1));
+    ctx->version = version_of(res, col + 2);
+}
+
 /* Answers with a new access token and the refresh token in ctx->refresh. */
 static int respond_tokens(session_ctx *ctx, int status, const char *message)
 {
     sc_req *req = ctx->req;
     const sc_app *app = sc_api_app(req);
     sc_buf access = {0};
-    sc_api_auth_access_token(app, ctx->user_id, ctx->role, &access);
+    sc_api_auth_access_token(app, ctx->user_id, ctx->role, ctx->version, &access);
     sc_jw *w = sc_api_begin(req);
     sc_jw_key(w, "message");
     sc_jw_cstr(w, message);
@@ -126,6 +151,7 @@ static void on_user_found(sc_req *req, const char *err, PGresult *res)
         snprintf(ctx->user_id, sizeof(ctx->user_id), "%s", PQgetvalue(res, 0, 0));
         hash = PQgetvalue(res, 0, 1);
         snprintf(ctx->role, sizeof(ctx->role), "%s", PQgetvalue(res, 0, 2));
+        ctx->version = version_of(res, 3);
     }
     /* An unknown user is verified against a dummy hash: the answer takes as long as for a wrong password. */
     ctx->job = sc_password_verify(sc_api_app(req)->loop, hash, ctx->password, ctx->password_len, on_verified, ctx);
@@ -146,6 +172,10 @@ static void on_rate_checked(sc_req *req, bool allowed, uint64_t retry_after)
 
 int sc_api_auth_login(sc_req *req)
 {
+    /* A login that sets cookies changes the browser's state as much as a cookie-authenticated write: a foreign
+     * page must not sign its visitor in to an account of the attacker's choosing (login CSRF). */
+    if (wants_cookies(req) && !sc_api_auth_same_origin(req))
+        return sc_api_auth_forbidden(req, "cross-origin login with cookies");
     sc_jr jr = sc_api_json_begin(req);
     sc_slice username = sc_jr_str(&jr, "username", SC_JR_REQUIRED);
     sc_slice password = sc_jr_str(&jr, "password", SC_JR_REQUIRED);
@@ -186,12 +216,51 @@ static int presented_refresh(sc_req *req, session_ctx *ctx, sc_jwt_claims *claim
     if (rc != 0 || !claims->fam[0])
         return sc_res_error(req, 400, "refresh token is not valid");
     sc_api_auth_token_hash(token, ctx->old_hash);
+    ctx->old_token = token;
     return 0;
 }
 
 static void on_family_revoked(sc_req *req, const char *err, PGresult *res)
 {
     sc_api_finish_error(req, 400, "refresh token is not valid");
+}
+
+static void revoke_family(sc_req *req, session_ctx *ctx)
+{
+    SC_API_DB(req, SC_STMT_REFRESH_REUSE, on_family_revoked, ctx->old_hash);
+}
+
+/* The grace window, and why it hands out the successor already issued rather than a new pair: the family stays
+ * one chain, so reuse detection keeps its meaning. A second pair would fork the family, and a thief replaying a
+ * stolen token within the window would get a branch of their own that nothing ever notices; given the same
+ * successor, the thief and the owner hold one token, and whichever uses it second is caught as reuse. The
+ * database keeps only hashes of live tokens, so the successor is kept sealed (AES-GCM) under a key derived from
+ * REFRESH_TOKEN_KEY and the rotated token, in the rotated token's row, written by the rotation itself: a second
+ * request that lost the race to rotate finds it as soon as its own UPDATE returns (it waited on the row lock
+ * until the winner committed), so the answer never depends on timing. Redis would have been written after the
+ * rotation, leaving a window in which the loser finds nothing, and it may be away. */
+static void on_grace(sc_req *req, const char *err, PGresult *res)
+{
+    session_ctx *ctx = req->state;
+    if (err) {
+        sc_api_db_finish_error(req, err, res);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        revoke_family(req, ctx);
+        return;
+    }
+    ctx->refresh.len = 0;
+    sc_slice sealed = sc_slice_cstr(PQgetvalue(res, 0, 0));
+    char hash[65] = "";
+    if (sc_api_auth_open_successor(ctx->old_token, sealed, &ctx->refresh) == 0)
+        sc_api_auth_token_hash(sc_buf_slice(&ctx->refresh), hash);
+    if (strcmp(hash, PQgetvalue(res, 0, 1)) != 0) {
+        revoke_family(req, ctx); /* not sealed by this server for this token: as if there were no grace */
+        return;
+    }
+    take_account(ctx, res, 2);
+    sc_req_finish(req, respond_tokens(ctx, 200, "access token refreshed"));
 }
 
 static void on_rotated(sc_req *req, const char *err, PGresult *res)
@@ -202,12 +271,36 @@ static void on_rotated(sc_req *req, const char *err, PGresult *res)
         return;
     }
     if (PQntuples(res) == 0) {
-        /* Unknown, expired or already used: if it was used before, its whole family is compromised. */
-        SC_API_DB(req, SC_STMT_REFRESH_REUSE, on_family_revoked, ctx->old_hash);
+        /* Unknown, expired or already used: just rotated (another tab), it gets the same successor; used before,
+         * its whole family is compromised. */
+        const sc_app *app = sc_api_app(req);
+        if (app->settings->refresh_grace_s == 0) {
+            revoke_family(req, ctx);
+            return;
+        }
+        char grace[24];
+        snprintf(grace, sizeof(grace), "%llu", (unsigned long long)app->settings->refresh_grace_s);
+        SC_API_DB(req, SC_STMT_REFRESH_GRACE, on_grace, ctx->old_hash, grace);
         return;
     }
-    snprintf(ctx->user_id, sizeof(ctx->user_id), "%s", PQgetvalue(res, 0, 0));
-    snprintf(ctx->role, sizeof(ctx->role), "%s", PQgetvalue(res, 0, 1));
+    take_account(ctx, res, 0);
+    sc_req_finish(req, respond_tokens(ctx, 200, "access token refreshed"));
+}
+
+/* STACCATO_COMPAT=openmusic: the token is still good, and it is handed back unchanged. */
+static void on_checked(sc_req *req, const char *err, PGresult *res)
+{
+    session_ctx *ctx = req->state;
+    if (err) {
+        sc_api_db_finish_error(req, err, res);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        sc_api_finish_error(req, 400, "refresh token is not valid");
+        return;
+    }
+    take_account(ctx, res, 0);
+    sc_buf_append(&ctx->refresh, ctx->old_token.ptr, ctx->old_token.len);
     sc_req_finish(req, respond_tokens(ctx, 200, "access token refreshed"));
 }
 
@@ -242,10 +335,20 @@ static int presented_token_call(sc_req *req, bool rotate)
         return SC_ASYNC;
     }
     const sc_app *app = sc_api_app(req);
+    /* OpenMusic clients keep their first refresh token for every later refresh and for the logout: rotating it
+     * would log them out at their second refresh. Rotation and reuse detection are strict mode's. */
+    if (app->compat_openmusic) {
+        SC_API_DB(req, SC_STMT_REFRESH_CHECK, on_checked, ctx->old_hash);
+        return SC_ASYNC;
+    }
     sc_api_auth_refresh_token(app, claims.sub, claims.fam, &ctx->refresh, ctx->new_hash, ctx->family);
+    sc_buf sealed = {0};
+    sc_api_auth_seal_successor(ctx->old_token, sc_buf_slice(&ctx->refresh), &sealed);
+    sc_buf_append_char(&sealed, '\0');
     char age[24];
     snprintf(age, sizeof(age), "%llu", (unsigned long long)app->settings->refresh_token_age);
-    SC_API_DB(req, SC_STMT_REFRESH_ROTATE, on_rotated, ctx->old_hash, ctx->new_hash, age);
+    SC_API_DB(req, SC_STMT_REFRESH_ROTATE, on_rotated, ctx->old_hash, ctx->new_hash, age, sealed.ptr);
+    sc_buf_free(&sealed);
     return SC_ASYNC;
 }
 

@@ -182,14 +182,36 @@ const char *sc_api_error_body(sc_buf *out, int status, const char *message)
     return "application/json; charset=utf-8";
 }
 
+/* The reader's error for a body that is not declared as JSON, told apart from parse errors by its address. */
+static const char unsupported_type[] = "request body must be application/json";
+
+/* Whether a Content-Type value is application/json, in any case, with or without parameters ("; charset=utf-8").
+ */
+static bool is_json_type(sc_slice ct)
+{
+    long semi = sc_slice_find(ct, ';');
+    sc_slice type = sc_slice_trim((sc_slice){ct.ptr, semi < 0 ? ct.len : (size_t)semi});
+    return sc_slice_eq_nocase(type, SC_SLICE_LIT("application/json"));
+}
+
 sc_jr sc_api_json_begin(sc_req *req)
 {
     sc_jr jr;
-    sc_jr_begin(&jr, req->arena, (sc_slice){req->body->ptr, req->body->len});
+    sc_slice body = {req->body->ptr, req->body->len};
+    /* A body of another type is refused before it is parsed: what a cross-site form or a no-cors fetch can send
+     * (text/plain, form encodings) must never pass for JSON, whatever its bytes. No body needs no type. */
+    if (body.len && !is_json_type(sc_req_header(req, "content-type"))) {
+        jr = (sc_jr){.arena = req->arena, .root = NULL, .error = unsupported_type};
+        return jr;
+    }
+    sc_jr_begin(&jr, req->arena, body);
     return jr;
 }
 
-int sc_api_json_error(sc_req *req, const sc_jr *jr) { return sc_res_error(req, 400, jr->error); }
+int sc_api_json_error(sc_req *req, const sc_jr *jr)
+{
+    return sc_res_error(req, jr->error == unsupported_type ? 415 : 400, jr->error);
+}
 
 int sc_api_retry_later(sc_req *req, int status, uint64_t seconds, const char *message)
 {

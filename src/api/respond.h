@@ -14,9 +14,11 @@
 const char *sc_api_error_body(sc_buf *out, int status, const char *message);
 
 /* Reads the request body as a JSON object (json/read.h) and returns the reader, begun (a value of three pointers,
- * for the handler's stack); the document lives as long as the request. */
+ * for the handler's stack); the document lives as long as the request. A non-empty body whose Content-Type is not
+ * application/json (parameters allowed, any case) is not read: the reader fails with an error that
+ * sc_api_json_error answers with 415. An empty body is an empty object, whatever its type. */
 sc_jr sc_api_json_begin(sc_req *req);
-/* Answers 400 with the reader's first error; returns 400. */
+/* Answers the reader's first error: 415 for a body that is not application/json, else 400; returns the status. */
 int sc_api_json_error(sc_req *req, const sc_jr *jr);
 
 /* Starts a success body; returns a writer positioned inside the top-level object (after "status"). */

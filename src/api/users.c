@@ -12,6 +12,7 @@
 #include "api/media_cache.h"
 #include "api/ratelimit.h"
 #include "api/respond.h"
+#include "api/token_versions.h"
 #include "auth/password.h"
 #include "core/random.h"
 #include "json/read.h"
@@ -200,9 +201,22 @@ int sc_api_users_me(sc_req *req)
     return SC_ASYNC;
 }
 
+/* An update may have lowered the role or set a new password, which bumps the account's token version (migration
+ * 0005): this process knows of it before it answers, so that the next request with an earlier token is refused
+ * here at once; the other processes hear of it by notification. */
+static void on_user_updated(sc_req *req, const char *err, PGresult *res)
+{
+    if (!err && PQntuples(res) > 0 && PQnfields(res) > 5) {
+        unsigned long long v;
+        if (sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 5)), (unsigned long long)INT64_MAX, &v) == 0)
+            sc_token_versions_note(sc_api_app(req)->tokens, PQgetvalue(res, 0, 0), (int64_t)v);
+    }
+    finish_user(req, err, res);
+}
+
 static void update_user(user_ctx *ctx, const char *hash)
 {
-    SC_API_DB(ctx->req, SC_STMT_USER_UPDATE, finish_user, ctx->id, ctx->fullname, ctx->role, hash);
+    SC_API_DB(ctx->req, SC_STMT_USER_UPDATE, on_user_updated, ctx->id, ctx->fullname, ctx->role, hash);
 }
 
 static void on_changed_hash(void *data, const char *encoded)
@@ -311,11 +325,15 @@ static void on_user_deleted(sc_req *req, const char *err, PGresult *res)
 {
     sc_media_cache_clear(sc_api_app(req)->media); /* the account's songs and albums lost their owner */
     int st = sc_api_db_changed(req, err, res, "user not found");
+    if (!st) /* its tokens stop working here before the answer, elsewhere on the notification */
+        sc_token_versions_note_deleted(sc_api_app(req)->tokens, ((user_ctx *)req->state)->id);
     sc_req_finish(req, st ? st : sc_api_message(req, 200, "user deleted"));
 }
 
 int sc_api_users_delete(sc_req *req)
 {
-    SC_API_DB(req, SC_STMT_USER_DELETE, on_user_deleted, sc_api_dup(req, sc_req_param(req, "id")));
+    user_ctx *ctx = ctx_new(req);
+    ctx->id = sc_api_dup(req, sc_req_param(req, "id"));
+    SC_API_DB(req, SC_STMT_USER_DELETE, on_user_deleted, ctx->id);
     return SC_ASYNC;
 }

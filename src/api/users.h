@@ -39,8 +39,15 @@
       "WITH revoked AS (UPDATE refresh_tokens SET revoked_at = now() "                                            \
       "  WHERE user_id = $1 AND $4::text IS NOT NULL AND revoked_at IS NULL) "                                    \
       "UPDATE users SET fullname = coalesce($2, fullname), role = coalesce($3, role), "                           \
-      "password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1 RETURNING " SC_USER_COLUMNS)  \
+      "password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1 RETURNING " SC_USER_COLUMNS  \
+      ", token_version")                                                                                          \
     X(USER_DELETE, "DELETE FROM users WHERE id = $1")                                                             \
+    /* The token versions a process must know (api/token_versions.h): the accounts whose earlier access tokens   \
+     * were made invalid within the last $1 seconds, and the accounts deleted in that time (version NULL). */    \
+    X(TOKEN_VERSIONS_RECENT,                                                                                      \
+      "SELECT id, token_version::text FROM users WHERE tokens_changed_at > now() - $1::int * interval '1 second' " \
+      "UNION ALL SELECT user_id, NULL FROM user_tombstones "                                                      \
+      "WHERE deleted_at > now() - $1::int * interval '1 second'")                                                 \
     /* GET /users/me/songs: $1 caller, $2 limit, $3 offset; one row: the total and the page. */                  \
     X(MEDIA_MY_SONGS,                                                                                             \
       "WITH m AS (SELECT id, title, performer, visibility, created_at FROM songs WHERE owner_id = $1::text) "     \

@@ -45,6 +45,10 @@ void sc_jwt_sign(const sc_jwt_claims *c, const void *key, size_t keylen, sc_buf 
         sc_jw_key(&w, "nbf");
         sc_jw_int(&w, c->nbf);
     }
+    if (strcmp(c->typ, "access") == 0) {
+        sc_jw_key(&w, "ver");
+        sc_jw_int(&w, c->ver);
+    }
     sc_jw_obj_end(&w);
     size_t start = out->len;
     sc_buf_append(out, header_b64, sizeof(header_b64) - 1);
@@ -149,7 +153,8 @@ int sc_jwt_verify(const char *token, size_t len, const void *key, size_t keylen,
               get_str(payload, "typ", out->typ, sizeof(out->typ)) |
               get_str(payload, "fam", out->fam, sizeof(out->fam)) |
               get_str(payload, "jti", out->jti, sizeof(out->jti)) | get_int(payload, "exp", &out->exp, 1) |
-              get_int(payload, "iat", &out->iat, 0) | get_int(payload, "nbf", &out->nbf, 0);
+              get_int(payload, "iat", &out->iat, 0) | get_int(payload, "nbf", &out->nbf, 0) |
+              get_int(payload, "ver", &out->ver, 0);
     json_decref(payload);
     if (bad || !out->sub[0])
         return SC_JWT_E_MALFORMED;

@@ -36,11 +36,13 @@ typedef struct sc_jwt_claims {
     char fam[64];          /* refresh tokens: the rotation family */
     char jti[64];          /* token id */
     int64_t iat, exp, nbf; /* nbf 0: absent */
+    int64_t ver;           /* access tokens: the account's token version when issued (absent: 0) */
 } sc_jwt_claims;
 
 #define SC_JWT_MAX_LEN 4096
 
-/* Appends a signed token for the claims (empty strings and a zero nbf are left out). */
+/* Appends a signed token for the claims (empty strings and a zero nbf are left out; ver is written for access
+ * tokens only). */
 void sc_jwt_sign(const sc_jwt_claims *claims, const void *key, size_t keylen, sc_buf *out);
 
 /* Verifies token (len bytes, not NUL-terminated) and fills *out. Checks algorithm, signature, exp and nbf/iat

@@ -1393,7 +1393,10 @@ def register(port, username, password, fullname="Test User"):
 def login(port, username, password, cookie=False, timeout=SOCK_TIMEOUT_S):
     """POST /authentications (?cookie=1 with cookie); returns (accessToken, refreshToken) or raises."""
     path = "/authentications?cookie=1" if cookie else "/authentications"
-    st, _, j = request(port, "POST", path, {"username": username, "password": password}, timeout=timeout)
+    # A cookie login must come from the server's own origin (as a browser on the site's page says).
+    headers = {"Sec-Fetch-Site": "same-origin"} if cookie else None
+    st, _, j = request(port, "POST", path, {"username": username, "password": password}, headers=headers,
+                       timeout=timeout)
     if st != 201:
         raise AssertionError("login of %r: %d %r" % (username, st, j))
     return j["data"]["accessToken"], j["data"]["refreshToken"]

@@ -58,6 +58,7 @@ FIXTURE = harness.ModuleFixture("staccato-auth-")
 SVC = None       # harness.Services
 MAIN = None      # the shared server
 EXPIRY = None    # a server with ACCESS_TOKEN_AGE=10 and no leeway, see ServerIssuedTokenExpiry
+NOGRACE = None   # like MAIN with STACCATO_REFRESH_GRACE_S=0: rotation and reuse detection without grace
 EXPIRY_SESSION = {}
 
 
@@ -79,10 +80,11 @@ def main_env():
 
 
 def setUpModule():
-    global SVC, MAIN, EXPIRY
+    global SVC, MAIN, EXPIRY, NOGRACE
     with FIXTURE.setting_up():
         SVC = FIXTURE.start_services()
         MAIN = FIXTURE.server("main", main_env())
+        NOGRACE = FIXTURE.server("nograce", dict(main_env(), STACCATO_REFRESH_GRACE_S="0"))
         # Started now so that its 10 s token lifetime runs out while the other tests run.
         EXPIRY = FIXTURE.server("expiry", auth_env(ACCESS_TOKEN_AGE=10, STACCATO_TOKEN_LEEWAY_S=0,
                                                     STACCATO_LOGIN_MAX_PER_ACCOUNT=1000,
@@ -494,6 +496,12 @@ class RefreshAndLogout(AuthCase):
 # ---------------------------------------------------------------------------
 
 class ReuseDetection(AuthCase):
+    """Without the grace window (STACCATO_REFRESH_GRACE_S=0); RefreshGraceWindow tests it."""
+
+    @property
+    def port(self):
+        return NOGRACE.port
+
     def test_reuse_of_a_rotated_token_revokes_the_family(self):
         name, pw, _ = register(self.port)
         _, r1 = login(self.port, name, pw)
@@ -816,7 +824,7 @@ class Roles(AuthCase):
         st, h, j = self.refresh(refresh)
         self.assertFail(st, h, j, 400, REFRESH_INVALID, "refresh of the deleted user")
         st, h, j = request(self.port, "GET", "/users/me", headers=bearer(access))
-        self.assertFail(st, h, j, 404, "user not found", "GET /users/me with a deleted user's access token")
+        self.assertFail(st, h, j, 401, "token revoked", "GET /users/me with a deleted user's access token")
         # The name is free again.
         register(self.port, name)
 
@@ -878,7 +886,8 @@ class Profile(AuthCase):
 class CookieMode(AuthCase):
     def cookie_login(self):
         name, pw, uid = register(self.port)
-        st, h, j = request(self.port, "POST", "/authentications?cookie=1", {"username": name, "password": pw})
+        st, h, j = request(self.port, "POST", "/authentications?cookie=1", {"username": name, "password": pw},
+                           headers={"Sec-Fetch-Site": "same-origin"})
         self.assertSuccess(st, j, 201, "POST /authentications?cookie=1")
         return uid, h, j
 
@@ -1276,6 +1285,325 @@ class ServerIssuedTokenExpiry(AuthCase):
         st, _, j = request(EXPIRY.port, "GET", "/users/me", headers=bearer(j["data"]["accessToken"]))
         self.assertSuccess(st, j, 200, "the renewed access token")
         self.assertEqual(j["data"]["user"]["id"], s["uid"])
+
+
+# ---------------------------------------------------------------------------
+# 8. login CSRF: cookie-mode login from a foreign origin, and bodies that are not JSON
+# ---------------------------------------------------------------------------
+
+UNSUPPORTED_TYPE = "request body must be application/json"
+
+
+class LoginCsrf(AuthCase):
+    def credentials(self):
+        name, pw, _ = register(self.port)
+        return name, pw, json.dumps({"username": name, "password": pw}).encode()
+
+    def test_login_csrf_cross_site_text_plain_sets_no_cookies(self):
+        """What a foreign page's form (or a no-cors fetch) can send: text/plain, a foreign Origin, ?cookie=1."""
+        name, pw, body = self.credentials()
+        for what, headers in (
+                ("text/plain, Origin http://evil.example",
+                 {"Content-Type": "text/plain", "Origin": "http://evil.example"}),
+                ("text/plain, Sec-Fetch-Site cross-site",
+                 {"Content-Type": "text/plain;charset=UTF-8", "Sec-Fetch-Site": "cross-site"}),
+                ("application/json, Origin http://evil.example",
+                 {"Content-Type": "application/json", "Origin": "http://evil.example"}),
+                ("application/json, no Origin, no Sec-Fetch-Site", {"Content-Type": "application/json"})):
+            st, h, j = request(self.port, "POST", "/authentications?cookie=1", body, headers=headers)
+            self.assertFail(st, h, j, 403, "cross-origin login with cookies", what)
+            self.assertEqual(h.get_all("set-cookie"), [], "%s: cookies set" % what)
+        # From our own origin, or one configured, the cookie login works.
+        own = "127.0.0.1:%d" % self.port
+        for what, headers in (("Origin matching Host", {"Host": own, "Origin": "http://" + own}),
+                              ("Sec-Fetch-Site same-origin", {"Sec-Fetch-Site": "same-origin"}),
+                              ("configured Origin", {"Origin": TRUSTED_ORIGIN})):
+            st, h, j = request(self.port, "POST", "/authentications?cookie=1", body,
+                               headers=dict(headers, **{"Content-Type": "application/json"}))
+            self.assertSuccess(st, j, 201, what)
+            self.assertEqual(set(set_cookies(h)), {ACCESS_COOKIE, REFRESH_COOKIE}, what)
+        # Same origin, but not JSON: 415, and no cookies either.
+        st, h, j = request(self.port, "POST", "/authentications?cookie=1", body,
+                           headers={"Content-Type": "text/plain", "Sec-Fetch-Site": "same-origin"})
+        self.assertFail(st, h, j, 415, UNSUPPORTED_TYPE, "same-origin text/plain cookie login")
+        self.assertEqual(h.get_all("set-cookie"), [])
+
+    def test_login_csrf_json_routes_need_application_json(self):
+        name, pw, body = self.credentials()
+        for ct in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                   "application/jsonx", "text/json", None):
+            headers = {"Content-Type": ct} if ct else {}
+            st, h, j = request(self.port, "POST", "/authentications", body, headers=headers)
+            self.assertFail(st, h, j, 415, UNSUPPORTED_TYPE, "login with Content-Type %r" % ct)
+        for ct in ("application/json", "application/json; charset=utf-8", "Application/JSON;Charset=UTF-8",
+                   " application/json ; charset=utf-8"):
+            st, h, j = request(self.port, "POST", "/authentications", body, headers={"Content-Type": ct})
+            self.assertSuccess(st, j, 201, "login with Content-Type %r" % ct)
+        # Every JSON route: registration, a signed-in write, a refresh.
+        access, refresh = login(self.port, name, pw)
+        reg = json.dumps({"username": uniq(), "password": "secret1", "fullname": "X"}).encode()
+        for method, path, raw, headers in (
+                ("POST", "/users", reg, {}),
+                ("PUT", "/users/me", b'{"fullname": "Other"}', bearer(access)),
+                ("POST", "/playlists", b'{"name": "p"}', bearer(access)),
+                ("PUT", "/authentications", json.dumps({"refreshToken": refresh}).encode(), {})):
+            st, h, j = request(self.port, method, path, raw, headers=dict(headers, **{"Content-Type": "text/plain"}))
+            self.assertFail(st, h, j, 415, UNSUPPORTED_TYPE, "%s %s as text/plain" % (method, path))
+        self.assertEqual(self.me(access)["fullname"], "Test User", "a text/plain body was applied")
+        # Authentication still comes first; an empty body needs no type.
+        st, h, j = request(self.port, "PUT", "/users/me", b'{"fullname": "x"}', headers={"Content-Type": "text/plain"})
+        self.assertFail(st, h, j, 401, "missing authentication", "text/plain without a token")
+        st, _, j = request(self.port, "PUT", "/authentications", json.dumps({"refreshToken": refresh}).encode(),
+                           headers={"Content-Type": "application/json"})
+        self.assertSuccess(st, j, 200, "the refresh token after the refused text/plain refresh")
+        st, h, j = request(self.port, "DELETE", "/authentications", b"", headers={"Content-Type": "text/plain"})
+        self.assertFail(st, h, j, 400, "refreshToken is required", "an empty body is fine whatever its type")
+
+
+# ---------------------------------------------------------------------------
+# 9. role changes and deleted accounts take effect at once
+# ---------------------------------------------------------------------------
+
+REVOKED = "token revoked"
+
+
+def cli(*args):
+    rc, out, err = harness.run_cli(list(args), env_overrides=FIXTURE.env(), timeout=30)
+    if rc != 0:
+        raise AssertionError("staccato %s: %r %r %r" % (" ".join(args), rc, out, err))
+
+
+class RoleChangesTakeEffectAtOnce(AuthCase):
+    def admin(self, prefix="admin"):
+        name, pw, uid = register(self.port, uniq(prefix))
+        make_admin(name)
+        access, refresh = login(self.port, name, pw)
+        return name, pw, uid, access, refresh
+
+    def assertRevoked(self, access, what, port=None, path="/users/me", method="GET", body=None):
+        st, h, j = request(port or self.port, method, path, body, headers=bearer(access))
+        self.assertFail(st, h, j, 401, REVOKED, what)
+        self.assertTrue((h.get("www-authenticate") or "").lower().startswith("bearer"), what)
+
+    def wait_revoked(self, access, what, port):
+        """Another process hears of the change by notification: soon, not synchronously."""
+        deadline = time.time() + 10
+        while True:
+            st, h, j = request(port, "GET", "/users/me", headers=bearer(access))
+            if st == 401 or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertFail(st, h, j, 401, REVOKED, what)
+
+    def test_role_changes_take_effect_at_once_demoted_admin(self):
+        _, _, _, boss, _ = self.admin("boss")
+        name, pw, uid, access, refresh = self.admin()
+        st, _, j = request(self.port, "GET", "/users", headers=bearer(access))
+        self.assertSuccess(st, j, 200, "GET /users as an admin")
+        st, _, j = request(self.port, "PUT", "/users/" + uid, {"role": "user"}, headers=bearer(boss))
+        self.assertSuccess(st, j, 200, "demote to user")
+        # The very next request, on the same process: refused, on every authenticated route.
+        for method, path, body in (("GET", "/users", None), ("GET", "/users/me", None), ("GET", "/playlists", None),
+                                   ("POST", "/playlists", {"name": "x"}), ("PUT", "/users/" + uid, {"role": "admin"}),
+                                   ("DELETE", "/users/" + uid, None)):
+            self.assertRevoked(access, "%s %s with the demoted admin's token" % (method, path), method=method,
+                               path=path, body=body)
+        # The other process (EXPIRY shares the database and the keys) follows on the notification.
+        self.wait_revoked(access, "another process after the demotion", EXPIRY.port)
+        # A new login, or a refresh, gives a token of the new role that works.
+        st, _, j = self.refresh(refresh)
+        self.assertSuccess(st, j, 200, "refresh after the demotion")
+        fresh = j["data"]["accessToken"]
+        self.assertEqual(jwt_claims(fresh).get("role"), "user")
+        self.assertEqual(self.me(fresh)["role"], "user")
+        st, h, j = request(self.port, "GET", "/users", headers=bearer(fresh))
+        self.assertFail(st, h, j, 403, "admins only", "the new token is a user's")
+        relogin, _ = login(self.port, name, pw)
+        self.assertGreater(jwt_claims(relogin)["ver"], jwt_claims(access)["ver"])
+        self.assertEqual(self.me(relogin)["id"], uid)
+        # Unchanged accounts are not touched: the boss's token still works.
+        st, _, j = request(self.port, "GET", "/users", headers=bearer(boss))
+        self.assertSuccess(st, j, 200, "an admin whose role did not change")
+
+    def test_role_changes_take_effect_at_once_artist_writes(self):
+        """Strict-mode catalog writes authenticate themselves (no gate): the demoted artist's token is refused too."""
+        _, _, _, boss, _ = self.admin("boss")
+        name, pw, uid = register(self.port, uniq("artist"))
+        SVC.psql("UPDATE users SET role = 'artist' WHERE id = '%s'" % uid)
+        access, _ = login(self.port, name, pw)
+        st, _, j = request(self.port, "POST", "/albums", {"name": "Before", "year": 2020}, headers=bearer(access))
+        self.assertSuccess(st, j, 201, "an artist adds an album")
+        album = j["data"]["albumId"]
+        st, _, j = request(self.port, "PUT", "/users/" + uid, {"role": "user"}, headers=bearer(boss))
+        self.assertSuccess(st, j, 200, "demote the artist")
+        self.assertRevoked(access, "POST /albums with the demoted artist's token", method="POST", path="/albums",
+                           body={"name": "After", "year": 2020})
+        self.assertRevoked(access, "PUT /albums/{id}", method="PUT", path="/albums/" + album,
+                           body={"name": "Renamed", "year": 2021})
+        self.assertRevoked(access, "DELETE /albums/{id}", method="DELETE", path="/albums/" + album)
+
+    def test_role_changes_take_effect_at_once_deleted_user(self):
+        _, _, _, boss, _ = self.admin("boss")
+        _, _, uid, access, _ = self.admin("doomed")
+        st, _, j = request(self.port, "DELETE", "/users/" + uid, headers=bearer(boss))
+        self.assertSuccess(st, j, 200, "DELETE /users/{id}")
+        for method, path in (("GET", "/users/me"), ("GET", "/users"), ("GET", "/playlists")):
+            self.assertRevoked(access, "%s %s with a deleted admin's token" % (method, path), method=method, path=path)
+        self.wait_revoked(access, "another process after the delete", EXPIRY.port)
+
+    def test_role_changes_take_effect_at_once_command_line(self):
+        """`staccato user set-role` and `staccato user delete` are other processes: the server hears of them."""
+        name, _, _, access, _ = self.admin()
+        cli("user", "set-role", name, "artist")
+        self.wait_revoked(access, "after staccato user set-role ... artist", self.port)
+        victim, vpw, _ = register(self.port)
+        vaccess, _ = login(self.port, victim, vpw)
+        self.me(vaccess)
+        cli("user", "delete", victim)
+        self.wait_revoked(vaccess, "after staccato user delete", self.port)
+
+    def test_role_changes_take_effect_at_once_password_change(self):
+        name, _, _ = register(self.port, password="old-secret")
+        access, _ = login(self.port, name, "old-secret")
+        st, _, j = request(self.port, "PUT", "/users/me", {"password": "new-secret", "currentPassword": "old-secret"},
+                           headers=bearer(access))
+        self.assertSuccess(st, j, 200, "password change")
+        self.assertRevoked(access, "the access token from before the password change")
+        fresh, _ = login(self.port, name, "new-secret")
+        self.me(fresh)
+
+    def test_role_changes_take_effect_at_once_after_a_restart(self):
+        """A process started after the change loads it: the table is not only what it was told."""
+        _, _, _, boss, _ = self.admin("boss")
+        _, _, uid, access, _ = self.admin()
+        _, _, gone, gone_access, _ = self.admin("gone")
+        request(self.port, "PUT", "/users/" + uid, {"role": "artist"}, headers=bearer(boss))
+        request(self.port, "DELETE", "/users/" + gone, headers=bearer(boss))
+        srv = self.start_server(env=main_env())
+        for tok, what in ((access, "demoted"), (gone_access, "deleted")):
+            self.assertRevoked(tok, "a %s admin's token on a server started afterwards" % what, port=srv.port)
+        st, _, j = request(srv.port, "GET", "/users", headers=bearer(boss))
+        self.assertSuccess(st, j, 200, "an unchanged admin on the new server")
+
+    def test_role_changes_take_effect_at_once_promotion_keeps_tokens(self):
+        """A promotion takes nothing away: the earlier token stays good (with its old role) until it expires."""
+        name, pw, uid = register(self.port)
+        access, _ = login(self.port, name, pw)
+        _, _, _, boss, _ = self.admin("boss")
+        st, _, j = request(self.port, "PUT", "/users/" + uid, {"role": "artist"}, headers=bearer(boss))
+        self.assertSuccess(st, j, 200, "promote to artist")
+        self.assertEqual(self.me(access)["role"], "artist")
+
+
+# ---------------------------------------------------------------------------
+# 10. OpenMusic mode keeps the refresh token
+# ---------------------------------------------------------------------------
+
+class OpenMusicRefreshKeepsToken(AuthCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = FIXTURE.server("openmusic", dict(main_env(), STACCATO_COMPAT="openmusic"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    @property
+    def port(self):
+        return self.srv.port
+
+    def test_openmusic_refresh_does_not_revoke_the_refresh_token(self):
+        name, pw, uid = register(self.port)
+        access, r1 = login(self.port, name, pw)
+        for i in range(3):
+            st, _, j = self.refresh(r1)
+            self.assertSuccess(st, j, 200, "refresh %d with the first refresh token" % (i + 1))
+            self.assertEqual(self.me(j["data"]["accessToken"])["id"], uid)
+        st, _, j = request(self.port, "DELETE", "/authentications", {"refreshToken": r1})
+        self.assertSuccess(st, j, 200, "DELETE /authentications with the first refresh token")
+        st, h, j = self.refresh(r1)
+        self.assertFail(st, h, j, 400, REFRESH_INVALID, "refresh after the logout")
+        st, h, j = request(self.port, "DELETE", "/authentications", {"refreshToken": r1})
+        self.assertFail(st, h, j, 400, REFRESH_INVALID, "second logout")
+
+
+# ---------------------------------------------------------------------------
+# 11. strict mode: two tabs refreshing at once
+# ---------------------------------------------------------------------------
+
+class RefreshGraceWindow(AuthCase):
+    GRACE_S = 2
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = FIXTURE.server("grace", dict(main_env(), STACCATO_REFRESH_GRACE_S=str(cls.GRACE_S)))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def two_tabs(self, port, token):
+        barrier = threading.Barrier(2, timeout=10)
+
+        def go():
+            barrier.wait()
+            return self.refresh(token, port=port)
+
+        results = run_threads(go, [(), ()], timeout=20)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return results
+
+    def test_two_tabs_refreshing_at_once_stay_logged_in(self):
+        for port, what in ((MAIN.port, "default grace"), (self.srv.port, "grace %d s" % self.GRACE_S)):
+            name, pw, uid = register(port)
+            _, r1 = login(port, name, pw)
+            results = self.two_tabs(port, r1)
+            self.assertEqual([r[0] for r in results], [200, 200], "%s: %r" % (what, [(r[0], r[2]) for r in results]))
+            successors = {r[2]["data"]["refreshToken"] for r in results}
+            self.assertEqual(len(successors), 1, "%s: both tabs get the same successor" % what)
+            for r in results:
+                self.assertEqual(self.me(r[2]["data"]["accessToken"], port=port)["id"], uid)
+            # The family stays valid: the successor refreshes, once.
+            (r2,) = successors
+            st, _, j = self.refresh(r2, port=port)
+            self.assertSuccess(st, j, 200, "%s: the shared successor refreshes" % what)
+            r3 = j["data"]["refreshToken"]
+            st, _, j = self.refresh(r3, port=port)
+            self.assertSuccess(st, j, 200, "%s: and the family goes on" % what)
+            # R1 again once its successor is used: reuse, however soon.
+            st, h, j = self.refresh(r1, port=port)
+            self.assertFail(st, h, j, 400, REFRESH_INVALID, "%s: R1 after its successor was used" % what)
+            st, h, j = self.refresh(r3, port=port)
+            self.assertFail(st, h, j, 400, REFRESH_INVALID, "%s: the family is revoked after that reuse" % what)
+
+    def test_two_tabs_refreshing_at_once_reuse_after_the_window(self):
+        port = self.srv.port
+        name, pw, _ = register(port)
+        _, r1 = login(port, name, pw)
+        st, _, j = self.refresh(r1, port=port)
+        self.assertSuccess(st, j, 200, "R1 -> R2")
+        r2 = j["data"]["refreshToken"]
+        st, _, j = self.refresh(r1, port=port)
+        self.assertSuccess(st, j, 200, "R1 again within the window")
+        self.assertEqual(j["data"]["refreshToken"], r2, "the same successor")
+        time.sleep(self.GRACE_S + 1.5)
+        st, h, j = self.refresh(r1, port=port)
+        self.assertFail(st, h, j, 400, REFRESH_INVALID, "R1 after the window")
+        st, h, j = self.refresh(r2, port=port)
+        self.assertFail(st, h, j, 400, REFRESH_INVALID, "R2 after the reuse of R1 (family revoked)")
+
+    def test_two_tabs_refreshing_at_once_no_grace_after_logout(self):
+        port = self.srv.port
+        name, pw, _ = register(port)
+        _, r1 = login(port, name, pw)
+        st, _, j = self.refresh(r1, port=port)
+        r2 = j["data"]["refreshToken"]
+        st, _, j = request(port, "DELETE", "/authentications", {"refreshToken": r2})
+        self.assertSuccess(st, j, 200, "logout with R2")
+        st, h, j = self.refresh(r1, port=port)
+        self.assertFail(st, h, j, 400, REFRESH_INVALID, "R1 within the window after R2 was logged out")
 
 
 if __name__ == "__main__":

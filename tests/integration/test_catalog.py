@@ -304,7 +304,7 @@ class Albums(CatalogCase):
         aid = self.album()
         self.err(call("PUT", "/albums/" + aid, {"name": "x"}, who="artist"), 400, "year")
         self.err(call("PUT", "/albums/" + aid, {"name": "x", "year": 1e9}, who="artist"), 400, "year")
-        self.err(call("DELETE", "/albums/" + aid, b"[]", who="artist"), 400)
+        self.err(call("DELETE", "/albums/" + aid, b"[]", who="artist", headers={"Content-Type": "application/json"}), 400)
 
     def test_unknown_and_odd_ids(self):
         for aid in ("album-doesnotexist00", "%2e%2e", "..%2f..%2fetc", "album-%00", "%ff%fe", "a%27%20OR%201=1",
@@ -470,7 +470,7 @@ class Songs(CatalogCase):
             with self.subTest(raw=raw):
                 self.err(call("POST", "/songs", raw, who="artist", headers={"Content-Type": "application/json"}),
                           400)
-        self.err(call("DELETE", "/songs/" + sid, b"{oops", who="artist"), 400)
+        self.err(call("DELETE", "/songs/" + sid, b"{oops", who="artist", headers={"Content-Type": "application/json"}), 400)
         self.song(title="x" * 255, performer="ü" * 255, genre="g" * 255, year=0, duration=0)
         self.song(year=9999, duration=2 ** 31 - 1)
 

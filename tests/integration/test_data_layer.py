@@ -111,12 +111,12 @@ def server_complaints(srv, limit=3000):
 
 def backend_count():
     """Client connections of the application role to its database, other than
-    the psql session asking and the media cache's notification connection (not
-    part of the pool)."""
+    the psql session asking and the notification connections of the media cache
+    and the token versions (not part of the pool)."""
     return int(SVC.psql(
         "SELECT count(*) FROM pg_stat_activity WHERE usename = 'staccato' AND datname = 'staccato' "
         "AND backend_type = 'client backend' AND state IS NOT NULL AND pid <> pg_backend_pid() "
-        "AND application_name <> 'staccato-media-cache'"))
+        "AND application_name NOT IN ('staccato-media-cache', 'staccato-token-versions')"))
 
 
 def concurrent_requests(srv, targets, timeout=15.0):

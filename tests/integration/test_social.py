@@ -616,8 +616,8 @@ class Ratings(SocialTestCase):
         for bad in ({}, {"rating": 0}, {"rating": 6}, {"rating": -1}, {"rating": 3.5}, {"rating": 4.0},
                     {"rating": "3"}, {"rating": True}, {"rating": None}, {"rating": [3]}, {"rating": 2 ** 40},
                     [3], "3"):
-            self.assertFail(call("PUT", path, bad, who="alice"), 400)
-        self.assertFail(call("PUT", path, "{not json", who="alice"), 400)
+            self.assertFail(call("PUT", path, bad, who="alice", headers={"Content-Type": "application/json"}), 400)
+        self.assertFail(call("PUT", path, "{not json", who="alice", headers={"Content-Type": "application/json"}), 400)
         self.assertEqual(self.stored(sid, "alice"), "")
 
         self.assertMessage(call("PUT", path, {"rating": 4}, who="alice"), 200)

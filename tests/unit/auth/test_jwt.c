@@ -1,4 +1,5 @@
 /* JWT (HS256): a vector made by another implementation, round trips, and every way a token must be refused. */
+#include <mbedtls/md.h>
 #include <string.h>
 
 #include "auth/jwt.h"
@@ -56,6 +57,19 @@ int main(void)
     CHECK_EQ_INT(verify(tok.ptr, 1400, "refresh", &c), SC_JWT_E_NOT_YET_VALID);
     CHECK_EQ_INT(sc_jwt_verify(tok.ptr, tok.len - 1, "other-key", 9, 1600, 0, NULL, &c), SC_JWT_E_BAD_SIGNATURE);
 
+    /* Access tokens carry ver, also 0; refresh tokens do not; absent is 0 and a non-integer is malformed. */
+    CHECK(c.ver == 0 && !strstr(tok.ptr, "ver"));
+    sc_jwt_claims acc = {.iat = 1000, .exp = 2000, .ver = 7};
+    snprintf(acc.sub, sizeof(acc.sub), "user-1");
+    snprintf(acc.typ, sizeof(acc.typ), "access");
+    tok.len = 0;
+    sc_jwt_sign(&acc, key, strlen(key), &tok);
+    sc_buf_append_char(&tok, '\0');
+    CHECK_EQ_INT(verify(tok.ptr, 1600, "access", &c), 0);
+    CHECK(c.ver == 7);
+    CHECK_EQ_INT(verify(vector, 1700000100, "access", &c), 0);
+    CHECK(c.ver == 0);
+
     /* Every single-byte change anywhere is refused. */
     size_t n = strlen(vector);
     char copy[1024];
@@ -80,6 +94,17 @@ int main(void)
     CHECK_EQ_INT(verify(f.ptr, 1, "access", &c), SC_JWT_E_BAD_ALG);
     forge(&f, "{\"alg\":\"HS256\",\"alg\":\"none\"}", payload, "AAAA");
     CHECK_EQ_INT(verify(f.ptr, 1, "access", &c), SC_JWT_E_MALFORMED); /* duplicate keys */
+    static const char ver_text[] = "{\"sub\":\"u\",\"typ\":\"access\",\"exp\":9999999999,\"ver\":\"1\"}";
+    unsigned char mac[32];
+    sc_buf signing = {0};
+    forge(&signing, "{\"alg\":\"HS256\"}", ver_text, "");
+    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), (const unsigned char *)key, strlen(key),
+                    (const unsigned char *)signing.ptr, signing.len - 2, mac);
+    signing.len--; /* the NUL */
+    sc_base64url_encode(&signing, mac, sizeof(mac));
+    sc_buf_append_char(&signing, '\0');
+    CHECK_EQ_INT(verify(signing.ptr, 1, "access", &c), SC_JWT_E_MALFORMED); /* ver as a string */
+    sc_buf_free(&signing);
 
     /* Shapes that are not tokens. */
     const char *bad[] = {"", ".", "..", "a.b", "a.b.c.d", "eyJ9.e30.", "!!!.e30.AAAA", vector + 1};
