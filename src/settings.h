@@ -95,6 +95,10 @@ typedef struct sc_settings {
     unsigned long long media_cache_ttl_s;
     unsigned long long max_audio_bytes;
     char *ffprobe;
+    char *metrics;
+    char *metrics_token;
+    unsigned long long max_list_offset;
+    char *allowed_hosts;
 } sc_settings;
 
 extern const sc_setting sc_settings_table[];
