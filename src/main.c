@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "db/migrate.h"
 #include "db/pg.h"
+#include "http/host.h"
 #include "http/server.h"
 #include "net/addr.h"
 #include "net/listener.h"
@@ -125,6 +126,7 @@ static void on_walk(uv_handle_t *h, void *arg)
 /* TLS: the configuration in force (replaced on SIGHUP) and the port of the TLS listener. */
 static sc_tls_config *tls_config;
 static unsigned tls_port;
+static sc_host_list allowed_hosts; /* STACCATO_ALLOWED_HOSTS, parsed before workers fork */
 
 static void on_sighup(uv_signal_t *h, int signum)
 {
@@ -204,6 +206,7 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
         .tls_port = tls_port,
         .hsts_max_age = st->hsts_max_age,
         .trusted_proxies = trusted,
+        .allowed_hosts = &allowed_hosts,
         .app = app,
     };
     cfg.routes = sc_api_routes(app, &cfg.nroutes);
@@ -435,6 +438,11 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (sc_host_list_parse(st.allowed_hosts, &allowed_hosts, err, sizeof(err)) != 0 ||
+        sc_api_metrics_check(&st, err, sizeof(err)) != 0) {
+        fprintf(stderr, "staccato: %s\n", err);
+        goto out;
+    }
     if (sc_api_jobs_check(&st, err, sizeof(err)) != 0) {
         fprintf(stderr, "staccato: %s\n", err);
         goto out;
@@ -534,6 +542,7 @@ int main(int argc, char **argv)
     }
 out:
     sc_cidr_list_free(&trusted);
+    sc_host_list_free(&allowed_hosts);
     sc_settings_free(&st);
     sc_api_auth_shutdown();
     sc_password_shutdown();

@@ -142,8 +142,9 @@ const sc_setting sc_settings_table[] = {
      "owners only.",
      0, 0, "strict|openmusic"},
     {"STACCATO_PUBLIC_URL", SC_SET_STRING, F(public_url), "",
-     "Absolute base URL of the server for links it returns (coverUrl); empty: derived from the Host header.", 0, 0,
-     NULL},
+     "Absolute base URL of the server for links it returns (coverUrl, stream URLs); empty: derived from the Host "
+     "header when it is a valid host and allowed by STACCATO_ALLOWED_HOSTS, else localhost.",
+     0, 0, NULL},
     {"STACCATO_ADMIN_USERNAME", SC_SET_STRING, F(admin_username), "",
      "With STACCATO_ADMIN_PASSWORD: at start, create this admin account (or make the existing one an admin).", 0,
      0, NULL},
@@ -219,6 +220,24 @@ const sc_setting sc_settings_table[] = {
       "Strict mode: seconds after a refresh in which the refresh token it used up, presented again while its "
       "successor is unused, gets that same successor (two tabs refreshing at once) instead of counting as reuse, "
       "which revokes the family; 0: no grace."),
+    {"STACCATO_METRICS", SC_SET_ENUM, F(metrics), "local",
+     "Who may read GET /metrics (403 for others). local: clients at a loopback address or one of "
+     "STACCATO_TRUSTED_PROXIES, not requests an undeclared proxy forwarded (X-Forwarded-For, Forwarded, "
+     "X-Real-IP); the default, because the counters show routes, load and limits to whoever reads them and a "
+     "scraper runs on the host or beside the proxy. token: Authorization: Bearer STACCATO_METRICS_TOKEN, from "
+     "anywhere. public: anyone. off: 404.",
+     0, 0, "local|token|public|off"},
+    {"STACCATO_METRICS_TOKEN", SC_SET_STRING, F(metrics_token), "",
+     "With STACCATO_METRICS=token: the bearer token scrapers send (Authorization: Bearer ...); at least 16 bytes.",
+     0, 0, NULL},
+    U("STACCATO_MAX_LIST_OFFSET", max_list_offset, "10000", 0, 1000000000,
+      "Deepest offset ((page - 1) * limit) of a paged list (400 beyond: narrow the search with filters); "
+      "X-Total-Count is exact up to the rows paging can reach and says that many beyond."),
+    {"STACCATO_ALLOWED_HOSTS", SC_SET_STRING, F(allowed_hosts), "",
+     "Comma-separated host names (or addresses) the server answers as, each optionally with :port; links built "
+     "from a Host header outside the list use localhost, and the redirect to HTTPS the first of the list. Empty: "
+     "any valid Host.",
+     0, 0, NULL},
 };
 
 const size_t sc_settings_count = sizeof(sc_settings_table) / sizeof(sc_settings_table[0]);

@@ -102,6 +102,10 @@ typedef struct sc_settings {
     unsigned long long max_audio_bytes;
     char *ffprobe;
     unsigned long long refresh_grace_s;
+    char *metrics;
+    char *metrics_token;
+    unsigned long long max_list_offset;
+    char *allowed_hosts;
 } sc_settings;
 
 extern const sc_setting sc_settings_table[];

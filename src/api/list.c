@@ -18,6 +18,7 @@ int sc_api_list_begin(sc_req *req, const sc_api_list *list, sc_api_list_call *ca
         call->params[call->nparams++] = sc_api_auth_admin_flag(call->who);
     call->params[call->nparams++] = call->page.limit_str;
     call->params[call->nparams++] = call->page.offset_str;
+    call->params[call->nparams++] = call->page.count_cap_str;
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* Paged lists: GET /users, /songs, /playlists, /users/me/songs and /users/me/likes answer one shape,
  * {"status":"success","data":{<key>:[...]}} with X-Total-Count, from a statement whose one row is (the total,
  * the page as a JSON array) and whose parameters are the caller's (none, the id, or the id and the admin flag),
- * then the limit and the offset, then any filters.
+ * then the limit, the offset and the count's cap (sc_page: the total counts at most that many rows), then any
+ * filters.
  *
  * Who may read a list is its route's access (api/auth.h): the caller comes from the gate (sc_api_who). A list is
  * described once, as a static sc_api_list; sc_api_list_page runs the whole endpoint from it. A list with
@@ -14,7 +15,7 @@
 #include "api/respond.h"
 #include "http/request.h"
 
-#define SC_API_LIST_MAX_PARAMS 8
+#define SC_API_LIST_MAX_PARAMS 10
 
 /* The caller's parameters that open the statement's list. */
 typedef enum {
@@ -39,9 +40,10 @@ typedef struct sc_api_list_call {
 } sc_api_list_call;
 
 /* Reads the page (400) and sets out the caller's parameters (the caller the route's gate found, sc_api_who), the
- * limit and the offset. Returns 0 to go on, or the status answered. */
+ * limit, the offset and the count's cap. Returns 0 to go on, or the status answered. */
 int sc_api_list_begin(sc_req *req, const sc_api_list *list, sc_api_list_call *call);
-/* Appends a parameter after the limit and the offset (a filter; at most SC_API_LIST_MAX_PARAMS in all). */
+/* Appends a parameter after the limit, the offset and the cap (a filter; at most SC_API_LIST_MAX_PARAMS in all).
+ */
 void sc_api_list_param(sc_api_list_call *call, const char *value);
 /* Runs stmt (list->stmt, or a variant with the same columns for the filters given) with the call's parameters
  * and answers the list. Returns SC_ASYNC. */

@@ -1,11 +1,16 @@
 /* Operational endpoints: liveness, readiness and metrics (routes in api/ops.h). */
 #include "api/ops.h"
 
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
 #include "api/api.h"
 #include "api/db.h"
 #include "api/media_cache.h"
 #include "auth/password.h"
 #include "core/buf.h"
+#include "http/host.h"
 #include "http/request.h"
 #include "http/server.h"
 #include "json/write.h"
@@ -17,6 +22,48 @@ int sc_api_health(sc_req *req)
     req->res.content_type = "application/json; charset=utf-8";
     sc_buf_append(req->res.body, health_body, sizeof(health_body) - 1);
     return 200;
+}
+
+#define METRICS_TOKEN_MIN 16
+
+int sc_api_metrics_check(const sc_settings *st, char *err, size_t errlen)
+{
+    if (strcmp(st->metrics, "token") == 0 && strlen(st->metrics_token) < METRICS_TOKEN_MIN) {
+        snprintf(err, errlen, "STACCATO_METRICS=token needs a STACCATO_METRICS_TOKEN of at least %d bytes",
+                 METRICS_TOKEN_MIN);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether given equals want, in a time that depends on given's length alone (which the sender knows), not on where
+ * the two differ or on want's length. want is not empty (sc_api_metrics_check). */
+static bool token_equal(sc_slice given, const char *want)
+{
+    size_t n = strlen(want);
+    volatile unsigned char diff = given.len != n;
+    for (size_t i = 0; i < given.len; i++)
+        diff |= (unsigned char)(given.ptr[i] ^ want[i % n]);
+    return diff == 0;
+}
+
+int sc_api_gate_metrics(sc_req *req)
+{
+    const sc_settings *st = sc_api_app(req)->settings;
+    if (strcmp(st->metrics, "public") == 0)
+        return 0;
+    if (strcmp(st->metrics, "off") == 0)
+        return sc_res_error(req, 404, "route not found");
+    if (strcmp(st->metrics, "token") == 0) {
+        sc_slice authz = sc_slice_trim(sc_req_header(req, "authorization"));
+        if (authz.len > 7 && strncasecmp(authz.ptr, "Bearer ", 7) == 0 && *st->metrics_token &&
+            token_equal(sc_slice_trim((sc_slice){authz.ptr + 7, authz.len - 7}), st->metrics_token))
+            return 0;
+        return sc_res_error(req, 403, "the metrics need the metrics token");
+    }
+    if (sc_req_client_local(req))
+        return 0;
+    return sc_res_error(req, 403, "the metrics are for local clients only");
 }
 
 int sc_api_metrics(sc_req *req)

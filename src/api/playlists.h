@@ -38,7 +38,8 @@
     /* $1 id, $2 name, $3 owner. No row: the caller's account no longer exists. */                               \
     X(PLAYLIST_INSERT, "INSERT INTO playlists (id, name, owner_id) SELECT $1, $2, id FROM users WHERE id = $3 "   \
                        "RETURNING id")                                                                            \
-    /* $1 user, $2 limit, $3 offset -> one row: total, JSON array of {id, name, username (the owner's)}. */      \
+    /* $1 user, $2 limit, $3 offset, $4 the count's cap (api/list.h) -> one row: total, JSON array of {id, name,  \
+     * username (the owner's)}. */                                                                               \
     X(PLAYLIST_LIST,                                                                                              \
       "WITH mine AS ("                                                                                            \
       "  SELECT id, name, owner_id, created_at FROM playlists WHERE owner_id = $1 "                               \
@@ -46,7 +47,7 @@
       "  SELECT p.id, p.name, p.owner_id, p.created_at FROM collaborations c "                                    \
       "  JOIN playlists p ON p.id = c.playlist_id WHERE c.user_id = $1), "                                        \
       "page AS (SELECT * FROM mine ORDER BY created_at, id LIMIT $2::bigint OFFSET $3::bigint) "                  \
-      "SELECT (SELECT count(*) FROM mine), "                                                                      \
+      "SELECT (SELECT count(*) FROM (SELECT 1 FROM mine LIMIT $4::bigint) c), "                                                                      \
       "  coalesce((SELECT json_agg(json_build_object('id', pg.id, 'name', pg.name, 'username', u.username) "      \
       "    ORDER BY pg.created_at, pg.id) FROM page pg JOIN users u ON u.id = pg.owner_id), '[]'::json)")         \
     /* $1 id, $2 user -> no row: unknown; else (caller is the owner, rows deleted). */                           \

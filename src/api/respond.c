@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "http/host.h"
 
 sc_jw *sc_api_begin(sc_req *req)
 {
@@ -85,15 +86,11 @@ const char *sc_api_base_url(sc_req *req)
             n--;
         return sc_arena_strndup(req->arena, pub, n);
     }
-    sc_slice host = sc_slice_trim(sc_req_header(req, "host"));
-    bool ok = host.len > 0 && host.len <= 255;
-    for (size_t i = 0; ok && i < host.len; i++) {
-        char c = host.ptr[i];
-        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-             c == ':' || c == '[' || c == ']' || c == '_';
-    }
-    if (!ok)
-        host = SC_SLICE_LIT("localhost");
+    /* The Host header only when http/host.h finds it valid and allowed: the same rule as the redirect to HTTPS. */
+    sc_host h;
+    sc_slice host = SC_SLICE_LIT("localhost");
+    if (sc_req_host(req, &h))
+        host = (sc_slice){h.name.ptr, h.port.len ? (size_t)(h.port.ptr + h.port.len - h.name.ptr) : h.name.len};
     const char *scheme = sc_req_secure(req) ? "https://" : "http://";
     size_t sl = strlen(scheme);
     char *url = sc_arena_alloc(req->arena, sl + host.len + 1);
@@ -157,8 +154,23 @@ int sc_api_page(sc_req *req, sc_page *p)
     if (st)
         return st;
     p->offset = (p->page - 1) * p->limit;
+    /* A deep offset costs the database every row before it, and so does an exact count of a long list: both are
+     * bounded, the offset here and the count by count_cap (a count of at most that many rows, which an index or
+     * a scan stops at). Keyset paging would make deep pages cheap too, but changes what clients send; what
+     * reaches this far is better found with the list's filters. */
+    uint64_t max = sc_api_app(req)->settings->max_list_offset;
+    if (p->offset > max) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "(page - 1) * limit must be at most %llu: narrow the search with filters instead of paging "
+                 "further",
+                 (unsigned long long)max);
+        return sc_res_error(req, 400, sc_arena_strndup(req->arena, msg, strlen(msg)));
+    }
+    p->count_cap = (max / p->limit + 1) * p->limit;
     snprintf(p->limit_str, sizeof(p->limit_str), "%llu", (unsigned long long)p->limit);
     snprintf(p->offset_str, sizeof(p->offset_str), "%llu", (unsigned long long)p->offset);
+    snprintf(p->count_cap_str, sizeof(p->count_cap_str), "%llu", (unsigned long long)p->count_cap);
     return 0;
 }
 

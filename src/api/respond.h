@@ -46,8 +46,9 @@ void sc_api_finish_password_busy(sc_req *req);
 void *sc_api_state_new(sc_req *req, size_t size, void (*on_gone)(void *state));
 
 /* The base of the absolute URLs the server hands out (coverUrl, stream URLs): STACCATO_PUBLIC_URL without a
- * trailing slash, else http:// or https:// (as the request came) and the Host header, or localhost when the
- * Host header holds anything but host-name characters. Allocated in the request's arena. */
+ * trailing slash, else http:// or https:// (as the request came) and the Host header with its port, or localhost
+ * when the Host header is not a valid host (http/host.h) or not one of STACCATO_ALLOWED_HOSTS. Allocated in the
+ * request's arena. */
 const char *sc_api_base_url(sc_req *req);
 
 /* Ids are made by sc_random_id: letters, digits, '-' and '_'. Anything else, or longer, names nothing, so it is
@@ -61,13 +62,17 @@ const char *sc_api_id_or_null(sc_req *req, sc_slice id);
 /* A copy of s in the request's arena, or NULL when s.ptr is NULL (an absent optional field). */
 const char *sc_api_dup(sc_req *req, sc_slice s);
 
-/* A page of a list: ?page= and ?limit=, and the limit and offset as the text parameters of its statement. */
+/* A page of a list: ?page= and ?limit=, and the limit, the offset and the count's cap as the text parameters of
+ * its statement. The cap is the number of rows paging with this limit can reach, (STACCATO_MAX_LIST_OFFSET /
+ * limit + 1) * limit: the statement counts at most that many, so a total is exact below it and, for a longer
+ * list, says as many pages as can be asked for. */
 typedef struct sc_page {
-    uint64_t page, limit, offset;
-    char limit_str[24], offset_str[24];
+    uint64_t page, limit, offset, count_cap;
+    char limit_str[24], offset_str[24], count_cap_str[24];
 } sc_page;
 
-/* Reads ?page= (from 1) and ?limit= (default 100, at most 1000). Returns 0, or answers 400 and returns it. */
+/* Reads ?page= (from 1) and ?limit= (default 100, at most 1000); an offset past STACCATO_MAX_LIST_OFFSET is a 400
+ * that says to narrow the search. Returns 0, or answers 400 and returns it. */
 int sc_api_page(sc_req *req, sc_page *out);
 /* Sets X-Total-Count: the length of the whole list, whatever the page. */
 void sc_api_total(sc_req *req, uint64_t total);

@@ -16,19 +16,24 @@
     X(SC_M_PUT, "/songs/{id}/flag", SC_API_ADMIN, sc_api_songs_flag)
 
 /* GET /songs: one statement per combination of filters (bit 1 title, 2 performer, 4 genre, 8 albumId), so that
- * every plan fits its predicates. $1 caller, $2 admin, $3 limit, $4 offset, then the filters present, in that
- * order. Title and performer are substrings (%, _ and \ escaped by the handler), genre is case-insensitive
- * equality. One row: the total count and the page as a JSON array. */
+ * every plan fits its predicates. $1 caller, $2 admin, $3 limit, $4 offset, $5 the count's cap (api/list.h),
+ * then the filters present, in that order. Title and performer are substrings (%, _ and \ escaped by the
+ * handler), genre is case-insensitive equality. One row: the total count (at most the cap) and the page as a
+ * JSON array. m is inlined in both places (NOT MATERIALIZED) so that the count stops at its cap, and the page,
+ * whose offset is capped as well, is a bounded top-N sort rather than a sort of every matching row. */
+/* clang-format off */
 #define SC_CAT_F_TITLE(n) " AND lower(s.title) LIKE '%' || lower($" #n "::text) || '%' ESCAPE '\\'"
 #define SC_CAT_F_PERFORMER(n) " AND lower(s.performer) LIKE '%' || lower($" #n "::text) || '%' ESCAPE '\\'"
 #define SC_CAT_F_GENRE(n) " AND lower(s.genre) = lower($" #n "::text)"
 #define SC_CAT_F_ALBUM(n) " AND s.album_id = $" #n "::text"
 #define SC_CAT_SONG_LIST(filters)                                                                                 \
-    "WITH m AS (SELECT s.id, s.title, s.performer FROM songs s WHERE " SC_CAT_SONG_VISIBLE("$1", "$2") filters    \
-        ") SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(json_build_object('id', p.id, 'title', "    \
-        "p.title, "                                                                                               \
-        "'performer', p.performer) ORDER BY p.title, p.id) FROM (SELECT * FROM m ORDER BY title, id "             \
-        "LIMIT $3::bigint OFFSET $4::bigint) p), '[]'::json)"
+    "WITH m AS NOT MATERIALIZED (SELECT s.id, s.title, s.performer FROM songs s "                                 \
+    "  WHERE " SC_CAT_SONG_VISIBLE("$1", "$2") filters ") "                                                       \
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM m LIMIT $5::bigint) c), "                                        \
+    "  coalesce((SELECT json_agg(json_build_object('id', p.id, 'title', p.title, 'performer', p.performer) "      \
+    "    ORDER BY p.title, p.id) "                                                                                \
+    "  FROM (SELECT * FROM m ORDER BY title, id LIMIT $3::bigint OFFSET $4::bigint) p), '[]'::json)"
+/* clang-format on */
 
 /* The genre row whose name matches a song's genre text (case-insensitively), or NULL. */
 #define SC_CAT_GENRE_OF(name) "(SELECT g.id FROM genres g WHERE lower(g.name) = lower(" name "::text))"
@@ -70,22 +75,22 @@
       "UPDATE songs SET flagged = $2::boolean, flag_reason = CASE WHEN $2::boolean THEN $3::text END, "           \
       "updated_at = now() WHERE id = $1")                                                                          \
     X(SONG_LIST_0, SC_CAT_SONG_LIST(""))                                                                         \
-    X(SONG_LIST_1, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5)))                                                          \
-    X(SONG_LIST_2, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(5)))                                                      \
-    X(SONG_LIST_3, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6)))                                    \
-    X(SONG_LIST_4, SC_CAT_SONG_LIST(SC_CAT_F_GENRE(5)))                                                          \
-    X(SONG_LIST_5, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_GENRE(6)))                                        \
-    X(SONG_LIST_6, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(5) SC_CAT_F_GENRE(6)))                                    \
-    X(SONG_LIST_7, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6) SC_CAT_F_GENRE(7)))                  \
-    X(SONG_LIST_8, SC_CAT_SONG_LIST(SC_CAT_F_ALBUM(5)))                                                          \
-    X(SONG_LIST_9, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_ALBUM(6)))                                        \
-    X(SONG_LIST_10, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(5) SC_CAT_F_ALBUM(6)))                                   \
-    X(SONG_LIST_11, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6) SC_CAT_F_ALBUM(7)))                 \
-    X(SONG_LIST_12, SC_CAT_SONG_LIST(SC_CAT_F_GENRE(5) SC_CAT_F_ALBUM(6)))                                       \
-    X(SONG_LIST_13, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_GENRE(6) SC_CAT_F_ALBUM(7)))                     \
-    X(SONG_LIST_14, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(5) SC_CAT_F_GENRE(6) SC_CAT_F_ALBUM(7)))                 \
+    X(SONG_LIST_1, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(6)))                                                          \
+    X(SONG_LIST_2, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(6)))                                                      \
+    X(SONG_LIST_3, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(6) SC_CAT_F_PERFORMER(7)))                                    \
+    X(SONG_LIST_4, SC_CAT_SONG_LIST(SC_CAT_F_GENRE(6)))                                                          \
+    X(SONG_LIST_5, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(6) SC_CAT_F_GENRE(7)))                                        \
+    X(SONG_LIST_6, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(6) SC_CAT_F_GENRE(7)))                                    \
+    X(SONG_LIST_7, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(6) SC_CAT_F_PERFORMER(7) SC_CAT_F_GENRE(8)))                  \
+    X(SONG_LIST_8, SC_CAT_SONG_LIST(SC_CAT_F_ALBUM(6)))                                                          \
+    X(SONG_LIST_9, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(6) SC_CAT_F_ALBUM(7)))                                        \
+    X(SONG_LIST_10, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(6) SC_CAT_F_ALBUM(7)))                                   \
+    X(SONG_LIST_11, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(6) SC_CAT_F_PERFORMER(7) SC_CAT_F_ALBUM(8)))                 \
+    X(SONG_LIST_12, SC_CAT_SONG_LIST(SC_CAT_F_GENRE(6) SC_CAT_F_ALBUM(7)))                                       \
+    X(SONG_LIST_13, SC_CAT_SONG_LIST(SC_CAT_F_TITLE(6) SC_CAT_F_GENRE(7) SC_CAT_F_ALBUM(8)))                     \
+    X(SONG_LIST_14, SC_CAT_SONG_LIST(SC_CAT_F_PERFORMER(6) SC_CAT_F_GENRE(7) SC_CAT_F_ALBUM(8)))                 \
     X(SONG_LIST_15,                                                                                               \
-      SC_CAT_SONG_LIST(SC_CAT_F_TITLE(5) SC_CAT_F_PERFORMER(6) SC_CAT_F_GENRE(7) SC_CAT_F_ALBUM(8)))
+      SC_CAT_SONG_LIST(SC_CAT_F_TITLE(6) SC_CAT_F_PERFORMER(7) SC_CAT_F_GENRE(8) SC_CAT_F_ALBUM(9)))
 /* clang-format on */
 
 /* POST /songs {title, year, performer, genre, duration?, albumId?}: 201 with data.songId. */

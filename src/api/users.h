@@ -28,9 +28,10 @@
     X(USER_INSERT, "INSERT INTO users (id, username, password_hash, fullname, role) VALUES ($1, $2, $3, $4, $5)")  \
     X(USER_GET, "SELECT " SC_USER_COLUMNS " FROM users WHERE id = $1")                                            \
     X(USER_HASH, "SELECT password_hash FROM users WHERE id = $1")                                                 \
-    /* One row: the total (also past the last page) and the page as a JSON array. */                            \
+    /* $1 limit, $2 offset, $3 the count's cap (api/list.h). One row: the total (also past the last page, at   \
+     * most the cap) and the page as a JSON array. */                                                            \
     X(USER_LIST,                                                                                                  \
-      "SELECT (SELECT count(*) FROM users), coalesce(json_agg(json_build_object('id', id, 'username', username, " \
+      "SELECT (SELECT count(*) FROM (SELECT 1 FROM users LIMIT $3::bigint) c), coalesce(json_agg(json_build_object('id', id, 'username', username, " \
       "'fullname', fullname, 'role', role, 'createdAt', created)), '[]') FROM (SELECT id, username, fullname, "    \
       "role, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created FROM users "      \
       "ORDER BY created_at, id LIMIT $1 OFFSET $2) page")                                                         \
@@ -48,18 +49,20 @@
       "SELECT id, token_version::text FROM users WHERE tokens_changed_at > now() - $1::int * interval '1 second' " \
       "UNION ALL SELECT user_id, NULL FROM user_tombstones "                                                      \
       "WHERE deleted_at > now() - $1::int * interval '1 second'")                                                 \
-    /* GET /users/me/songs: $1 caller, $2 limit, $3 offset; one row: the total and the page. */                  \
+    /* GET /users/me/songs: $1 caller, $2 limit, $3 offset, $4 the count's cap; one row: the total and the   \
+     * page. */                                                                                                   \
     X(MEDIA_MY_SONGS,                                                                                             \
-      "WITH m AS (SELECT id, title, performer, visibility, created_at FROM songs WHERE owner_id = $1::text) "     \
-      "SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(json_build_object('id', p.id, 'title', "        \
+      "WITH m AS NOT MATERIALIZED (SELECT id, title, performer, visibility, created_at FROM songs "               \
+      "  WHERE owner_id = $1::text) "                                                                             \
+      "SELECT (SELECT count(*) FROM (SELECT 1 FROM m LIMIT $4::bigint) c), coalesce((SELECT json_agg(json_build_object('id', p.id, 'title', "        \
       "p.title, 'performer', p.performer, 'visibility', p.visibility) ORDER BY p.created_at, p.id) FROM "         \
       "(SELECT * FROM m ORDER BY created_at, id LIMIT $2::bigint OFFSET $3::bigint) p), '[]'::json)")             \
-    /* GET /users/me/likes: $1 user, $2 admin, $3 limit, $4 offset. One row: (total, JSON array of {id, title,   \
-     * performer}), the newest like first. */                                                                    \
+    /* GET /users/me/likes: $1 user, $2 admin, $3 limit, $4 offset, $5 the count's cap. One row: (total, JSON  \
+     * array of {id, title, performer}), the newest like first. */                                               \
     X(LIKE_SONG_LIST,                                                                                             \
-      "WITH liked AS (SELECT s.id, s.title, s.performer, l.created_at FROM song_likes l "                         \
+      "WITH liked AS NOT MATERIALIZED (SELECT s.id, s.title, s.performer, l.created_at FROM song_likes l "                         \
       "  JOIN songs s ON s.id = l.song_id WHERE l.user_id = $1 AND " SC_SOCIAL_SONG_VISIBLE("s", "$1", "$2") ") " \
-      "SELECT (SELECT count(*) FROM liked), coalesce((SELECT json_agg(json_build_object('id', p.id, "             \
+      "SELECT (SELECT count(*) FROM (SELECT 1 FROM liked LIMIT $5::bigint) c), coalesce((SELECT json_agg(json_build_object('id', p.id, "             \
       "  'title', p.title, 'performer', p.performer) ORDER BY p.created_at DESC, p.id DESC) "                    \
       "  FROM (SELECT * FROM liked ORDER BY created_at DESC, id DESC LIMIT $3::bigint OFFSET $4::bigint) p), "    \
       "  '[]'::json)")

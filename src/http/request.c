@@ -8,6 +8,7 @@
 
 #include "core/arena.h"
 #include "core/log.h"
+#include "http/host.h"
 #include "http/http1.h"
 #include "http/method.h"
 #include "net/addr.h"
@@ -215,30 +216,20 @@ void sc_req_finish(sc_req *req, int status)
     sc_http_conn_pump(c);
 }
 
-/* The HTTPS address of this request: the Host header's name with the TLS port. */
+/* The HTTPS address of this request: the Host header's name (http/host.h: valid and allowed) with the TLS port;
+ * else the first of STACCATO_ALLOWED_HOSTS, or without a list the address the client reached us at. */
 static int redirect_to_https(sc_http_conn *c)
 {
     sc_req *r = &c->req;
-    sc_slice host = sc_slice_trim(sc_req_header(r, "host"));
-    sc_slice name = SC_SLICE_NULL;
-    if (host.len && host.ptr[0] == '[') { /* [v6]:port */
-        long close_br = sc_slice_find(host, ']');
-        if (close_br > 1)
-            name = (sc_slice){host.ptr, (size_t)close_br + 1};
-    } else {
-        long colon = sc_slice_find(host, ':');
-        name = (sc_slice){host.ptr, colon < 0 ? host.len : (size_t)colon};
-    }
-    /* Only host-name characters go into the Location; otherwise (no Host, or a strange one) the address the
-     * client reached us at. */
-    bool ok = name.len > 0 && name.len <= 255;
-    for (size_t i = 0; ok && i < name.len; i++) {
-        char ch = name.ptr[i];
-        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-             ch == '-' || ch == '_' || (name.ptr[0] == '[' && (ch == ':' || ch == '[' || ch == ']'));
-    }
+    sc_host host;
+    sc_slice name;
+    const sc_host *first;
     char local[64];
-    if (!ok) {
+    if (sc_req_host(r, &host)) {
+        name = host.name;
+    } else if ((first = sc_req_first_allowed_host(r))) {
+        name = first->name;
+    } else {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         char addr[48] = "localhost";

@@ -276,6 +276,41 @@ class Albums(CatalogCase):
         s = self.ok(call("GET", "/songs/" + sid, server=pub))["data"]["song"]
         self.assertEqual(s["coverUrl"], "https://cdn.example.org/albums/%s/cover" % aid)
 
+    def test_links_from_host_header(self):
+        """Regression: coverUrl took any Host made of host-name characters ("]a[:b:c", "a:b"), and no list of
+        the server's names could hold it. Only a valid Host (http/host.h) goes into links, and with
+        STACCATO_ALLOWED_HOSTS only one of the list; otherwise localhost."""
+        aid = self.album()
+        sid = self.song(albumId=aid)
+        mid = uniq("media-")
+        sql("INSERT INTO media_files (id, kind, sha256, path, mime, size) VALUES ('%s', 'cover', 'x', 'c/x.png', "
+            "'image/png', 10); UPDATE albums SET cover_media_id = '%s' WHERE id = '%s'" % (mid, mid, aid))
+        scheme = "https" if harness.TLS else "http"
+
+        def cover(host, server=None):
+            a = self.ok(call("GET", "/albums/" + aid, server=server, headers={"Host": host}))["data"]["album"]
+            s = self.ok(call("GET", "/songs/" + sid, server=server, headers={"Host": host}))["data"]["song"]
+            self.assertEqual(a["coverUrl"], s["coverUrl"])
+            u = urlparse(a["coverUrl"])
+            self.assertEqual((u.scheme, u.path), (scheme, "/albums/%s/cover" % aid))
+            return u.netloc
+
+        for bad in ("]a[:b:c", "[evil.com]", "evil.example:", "evil.example:99999", "evil_host.example",
+                    "[::1]]", "[::1]@evil.example", "a:b"):
+            with self.subTest(host=bad):
+                self.assertEqual(cover(bad), "localhost")
+        self.assertEqual(cover("[::1]:8080"), "[::1]:8080")
+        self.assertEqual(cover("Music.Example:8080"), "Music.Example:8080")
+
+        listed = self.start_server(env=server_env(STACCATO_ALLOWED_HOSTS="music.example, api.example:8443"))
+        self.assertEqual(cover("music.example", listed), "music.example")
+        self.assertEqual(cover("MUSIC.example:5000", listed), "MUSIC.example:5000")
+        self.assertEqual(cover("api.example:8443", listed), "api.example:8443")
+        for other in ("evil.example", "api.example", "api.example:80", "music.example.evil.example",
+                      "127.0.0.1", "[evil.com]"):
+            with self.subTest(host=other):
+                self.assertEqual(cover(other, listed), "localhost")
+
     def test_validation(self):
         for body, field in [
             ({"year": 2000}, "name"),
@@ -659,6 +694,44 @@ class SongSearch(CatalogCase):
         for bad in ("limit=0", "limit=1001", "limit=x", "page=0", "page=-1", "limit="):
             with self.subTest(q=bad):
                 self.err(call("GET", "/songs" + q + "&" + bad), 400)
+
+    def test_list_offset_unbounded(self):
+        """Regression: ?page= reached offsets of 10^9 (page 1000000 of 1000) and every list request counted the
+        whole list. The offset is capped (STACCATO_MAX_LIST_OFFSET, 10000) with a 400 that says to narrow the
+        search, and the count stops at the rows paging can reach: exact below that, that many beyond."""
+        perf = "Deep " + self.mark
+        for i in range(26):
+            self.song(title="d%02d" % i, performer=perf)
+        q = "?performer=" + quote(perf)
+        songs, total = self.list_songs(q + "&page=101")  # offset 10000: the deepest
+        self.assertEqual((songs, total), ([], 26))
+        songs, total = self.list_songs(q + "&page=11&limit=1000")
+        self.assertEqual((songs, total), ([], 26))
+        for deep in ("page=102", "page=12&limit=1000", "page=1000000&limit=1000", "page=10002&limit=1"):
+            with self.subTest(q=deep):
+                self.err(call("GET", "/songs" + q + "&" + deep), 400, "narrow the search")
+                self.err(call("GET", "/songs?" + deep), 400, "narrow the search")
+        for path in ("/users", "/users/me/songs", "/users/me/likes", "/playlists"):
+            with self.subTest(path=path):
+                self.err(call("GET", path + "?page=1000000", who="admin"), 400, "narrow the search")
+
+        shallow = self.start_server(env=server_env(STACCATO_MAX_LIST_OFFSET="10"))
+        # limit 7: offsets 0 and 7 are reachable, so the count stops at 14 rows.
+        songs, total = self.list_songs(q + "&limit=7", server=shallow)
+        self.assertEqual((len(songs), total), (7, 14))
+        songs, total = self.list_songs(q + "&limit=7&page=2", server=shallow)
+        self.assertEqual((len(songs), total), (7, 14))
+        self.err(call("GET", "/songs" + q + "&limit=7&page=3", server=shallow), 400, "narrow the search")
+        # limit 20: only offset 0 is reachable, one page of 20.
+        songs, total = self.list_songs(q + "&limit=20", server=shallow)
+        self.assertEqual((len(songs), total), (20, 20))
+        # Exact whenever the list is shorter than what paging reaches.
+        songs, total = self.list_songs(q + "&limit=30", server=shallow)
+        self.assertEqual((len(songs), total), (26, 26))
+        songs, total = self.list_songs(q + "&limit=1000", server=shallow)
+        self.assertEqual((len(songs), total), (26, 26))
+        songs, total = self.list_songs(q + "&title=d0&limit=7", server=shallow)
+        self.assertEqual((len(songs), total), (7, 10))
 
     def test_default_limit_is_100(self):
         perf = "bulk" + self.mark

@@ -104,6 +104,18 @@ class Cli(harness.ServerTestCase):
                                                                "REFRESH_TOKEN_KEY": strong})
         self.assertIn("ACCESS_TOKEN_KEY must be at least 32 bytes", err)
 
+    def test_host_and_metrics_settings_refused(self):
+        """STACCATO_ALLOWED_HOSTS entries that are not hosts, and STACCATO_METRICS=token without a token of 16
+        bytes, stop the start (exit 2) instead of leaving links or /metrics open."""
+        for hosts in ("music.example, http://evil/", "[evil.com]", "a b", "h:70000"):
+            with self.subTest(hosts=hosts):
+                self.assert_bad_config(["--port", "0"], env={"STACCATO_ALLOWED_HOSTS": hosts})
+        rc, out, err = run_cli(["--port", "0"], env_overrides={"STACCATO_ALLOWED_HOSTS": "ok.example,bad/"})
+        self.assertIn("STACCATO_ALLOWED_HOSTS: 'bad/'", err)
+        self.assert_bad_config(["--port", "0"], env={"STACCATO_METRICS": "token"})
+        self.assert_bad_config(["--port", "0"], env={"STACCATO_METRICS": "token", "STACCATO_METRICS_TOKEN": "x" * 15})
+        self.assert_bad_config(["--port", "0"], env={"STACCATO_METRICS": "everyone"})
+
     def test_missing_flag_value(self):
         self.assert_bad_config(["--port"])
 

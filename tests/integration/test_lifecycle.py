@@ -97,6 +97,79 @@ class Metrics(harness.ServerTestCase):
         self.assertTrue(ok, "open_connections did not drop back to 1 after closing 2 connections")
 
 
+def non_loopback_address():
+    """An address of this host other than loopback, or None (the route to a TEST-NET address picks it; nothing
+    is sent)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))
+        addr = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if addr.startswith("127.") else addr
+
+
+class MetricsAccess(harness.ServerTestCase):
+    """Regression: /metrics was public. STACCATO_METRICS decides: local (the default) lets loopback clients and
+    STACCATO_TRUSTED_PROXIES by, token a bearer token, public anyone, off nobody (404); others get 403."""
+
+    TOKEN = "metrics-token-0123456789abcdef"
+
+    def status(self, srv, headers=None, host=harness.LOOPBACK):
+        c = harness.Conn(srv.port, host=host)
+        try:
+            r = c.request("GET", "/metrics", headers)
+        finally:
+            c.close()
+        if r.status != 200:
+            self.assertEqual(r.json()["status"], "fail", r)
+        else:
+            self.assertIn("staccato_http_requests_total", r.text())
+        return r.status
+
+    def test_metrics_public(self):
+        xff = [("X-Forwarded-For", "203.0.113.7")]
+        # local, by default: loopback yes; a stranger through a trusted proxy, or an undeclared proxy, no.
+        srv = self.start_server()
+        self.assertEqual(self.status(srv), 200)
+        self.assertEqual(self.status(srv, xff), 403)
+        self.assertEqual(self.status(srv, [("Forwarded", "for=203.0.113.7")]), 403)
+        proxied = self.start_server(env={"STACCATO_TRUSTED_PROXIES": "127.0.0.1"})
+        self.assertEqual(self.status(proxied), 200)  # the proxy itself (a scraper beside it)
+        self.assertEqual(self.status(proxied, xff), 403)
+        self.assertEqual(self.status(proxied, [("X-Forwarded-For", "127.0.0.1")]), 200)
+        self.assertEqual(self.status(proxied, [("X-Forwarded-For", "127.0.0.1, 203.0.113.7")]), 403)
+        via = self.start_server(env={"STACCATO_TRUSTED_PROXIES": "127.0.0.1,10.0.0.0/8"})
+        self.assertEqual(self.status(via, [("X-Forwarded-For", "10.1.2.3")]), 200)  # a trusted proxy's address
+        # A peer that is not loopback, where the host has such an address.
+        other = non_loopback_address()
+        if other:
+            wide = self.start_server(env={"HOST": "0.0.0.0"})
+            self.assertEqual(self.status(wide, host=other), 403)
+            self.assertEqual(self.status(wide), 200)
+            trusting = self.start_server(env={"HOST": "0.0.0.0", "STACCATO_TRUSTED_PROXIES": other})
+            self.assertEqual(self.status(trusting, host=other), 200)
+        # token: the bearer token, compared whole, from anywhere; nothing else.
+        tok = self.start_server(env={"STACCATO_METRICS": "token", "STACCATO_METRICS_TOKEN": self.TOKEN})
+        self.assertEqual(self.status(tok, [("Authorization", "Bearer " + self.TOKEN)] + xff), 200)
+        self.assertEqual(self.status(tok, [("Authorization", "bearer " + self.TOKEN)]), 200)
+        for bad in ("", "Bearer", "Bearer ", "Bearer " + self.TOKEN[:-1], "Bearer " + self.TOKEN + "x",
+                    "Bearer " + self.TOKEN.upper(), "Basic " + self.TOKEN, self.TOKEN):
+            with self.subTest(authorization=bad):
+                self.assertEqual(self.status(tok, [("Authorization", bad)] if bad else None), 403)
+        # public: anyone; off: 404, as for a route that does not exist.
+        pub = self.start_server(env={"STACCATO_METRICS": "public"})
+        self.assertEqual(self.status(pub, xff), 200)
+        off = self.start_server(env={"STACCATO_METRICS": "off"})
+        self.assertEqual(self.status(off), 404)
+        r = off.get("/metrics")
+        self.assertEqual(r.json()["message"], off.get("/no-such-route").json()["message"])
+        # The other operational endpoints stay public.
+        self.assertEqual(srv.get("/health", headers=xff).status, 200)
+
+
 class Shutdown(harness.ServerTestCase):
     def assertRefused(self, port):
         try:

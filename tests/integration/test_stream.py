@@ -624,6 +624,18 @@ class SignedUrls(StreamTestCase):
         st, _, j = self.stream_url(song, "user")
         self.assertEqual((st, j["message"]), (404, "song not found"))
 
+    def test_links_from_host_header(self):
+        """Regression: the stream URL took any Host made of host-name characters; only a valid one (http/host.h)
+        goes in, else localhost."""
+        for host, netloc in (("]a[:b:c", "localhost"), ("[evil.com]", "localhost"), ("a:b", "localhost"),
+                             ("evil.example:", "localhost"), ("[::1]]", "localhost"),
+                             ("music.example:8080", "music.example:8080"), ("[::1]:80", "[::1]:80")):
+            with self.subTest(host=host):
+                st, h, j = request(SRV.port, "GET", "/songs/%s/stream-url" % SONG,
+                                   headers=dict(bearer("owner"), Host=host))
+                self.assertEqual(st, 200, j)
+                self.assertEqual(urlparse(j["data"]["url"]).netloc, netloc)
+
     def test_stream_url_errors(self):
         st, h, j = request(SRV.port, "GET", "/songs/%s/stream-url" % SONG)
         self.assertEqual((st, j["status"]), (401, "fail"))

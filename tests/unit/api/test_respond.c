@@ -1,6 +1,7 @@
 /* The API's shared request checks (api/respond.c): list paging (?page= and ?limit=: defaults, bounds, junk,
- * overflow, the offset and its text, the 400 answer) and X-Total-Count; the base URL of absolute links
- * (STACCATO_PUBLIC_URL, else the scheme and the Host header, which only host-name characters may come from).
+ * overflow, the offset and its text, the offset's cap and the count's, the 400 answer) and X-Total-Count; the
+ * base URL of absolute links (STACCATO_PUBLIC_URL, else the scheme and the Host header when http/host.h finds it
+ * a valid host and STACCATO_ALLOWED_HOSTS allows it).
  *
  * The requests are built by hand inside a connection object that no socket stands behind: what these functions
  * reach is the query, the headers, the arena, the response buffers, the transport's `secure` and the server's
@@ -12,6 +13,7 @@
 #include "api/api.h"
 #include "api/respond.h"
 #include "check.h"
+#include "http/host.h"
 #include "http/http1.h"
 #include "net/transport.h"
 
@@ -43,6 +45,8 @@ static sc_req *request(const char *query, const char *host, size_t host_len, boo
 static void setup(void)
 {
     server.cfg.error_body = sc_api_error_body;
+    /* The page parser's own checks run with the largest offset cap; test_list_offset_unbounded sets others. */
+    settings.max_list_offset = 1000000000;
     server.cfg.app = &app;
     conn.server = &server;
     conn.super.transport = &sc_transport_plain;
@@ -210,6 +214,55 @@ static void test_page_which_error(void)
     expect_page("page=5&limit=2", 5, 2, 8);
 }
 
+/* Regression: ?page= reached offsets up to 10^9 (page 1000000 of 1000), each a scan of every row before it, and
+ * the total was an exact count(*) of the whole list on every request. The offset is capped by
+ * STACCATO_MAX_LIST_OFFSET and the count by the rows paging can reach. */
+static void test_list_offset_unbounded(void)
+{
+#define OFFSET_400                                                                                                \
+    "{\"status\":\"fail\",\"message\":\"(page - 1) * limit must be at most 10000: narrow the search with "        \
+    "filters "                                                                                                    \
+    "instead of paging further\"}"
+    settings.max_list_offset = 10000; /* the default */
+    expect_page("page=101", 101, 100, 10000);
+    expect_page("page=11&limit=1000", 11, 1000, 10000);
+    expect_page("page=10001&limit=1", 10001, 1, 10000);
+    expect_page("page=1251&limit=8", 1251, 8, 10000);
+    expect_400("page=102", OFFSET_400);
+    expect_400("page=12&limit=1000", OFFSET_400);
+    expect_400("page=10002&limit=1", OFFSET_400);
+    expect_400("page=1000000", OFFSET_400);
+    expect_400("page=1000000&limit=1000", OFFSET_400);
+    /* The page's own bounds are checked first. */
+    expect_400("page=1000001", PAGE_400);
+    expect_400("page=200&limit=1001", LIMIT_400);
+    /* The count stops at the rows paging with this limit reaches: (10000 / limit + 1) * limit, so that the pages a
+     * total says there are can all be asked for. */
+    static const struct {
+        const char *query;
+        uint64_t cap;
+    } caps[] = {
+        {"", 10100}, {"limit=1", 10001}, {"limit=1000", 11000}, {"limit=300", 10200}, {"limit=7&page=3", 10003},
+    };
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+        paged got = page_of(caps[i].query);
+        char want[24];
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)caps[i].cap);
+        CHECK_EQ_INT(got.status, 0);
+        CHECK_EQ_UINT(got.p.count_cap, caps[i].cap);
+        if (!CHECK_EQ_STR(got.p.count_cap_str, want))
+            fprintf(stderr, "  query: \"%s\"\n", caps[i].query);
+        CHECK(got.p.count_cap > 10000 && (got.p.count_cap - 1) / got.p.limit * got.p.limit <= 10000);
+    }
+    /* 0: the first page only. */
+    settings.max_list_offset = 0;
+    expect_page("limit=5", 1, 5, 0);
+    CHECK_EQ_UINT(page_of("limit=5").p.count_cap, 5);
+    CHECK_EQ_INT(page_of("page=2&limit=5").status, 400);
+    settings.max_list_offset = 1000000000;
+#undef OFFSET_400
+}
+
 static void test_total(void)
 {
     sc_req *r = request("", "localhost", 9, false);
@@ -268,9 +321,10 @@ static void test_base_url_host(void)
     CHECK_EQ_STR(base_url("127.0.0.1:8443", true), "https://127.0.0.1:8443");
     CHECK_EQ_STR(base_url("[::1]:5000", false), "http://[::1]:5000");
     CHECK_EQ_STR(base_url("[2001:db8::1]", true), "https://[2001:db8::1]");
-    /* Case is kept; underscores and hyphens pass. */
+    /* Case is kept; hyphens pass, underscores do not (http/host.h: letters, digits, '-' and '.'). */
     CHECK_EQ_STR(base_url("Music.Example.COM", false), "http://Music.Example.COM");
-    CHECK_EQ_STR(base_url("my_host-1.lan", false), "http://my_host-1.lan");
+    CHECK_EQ_STR(base_url("my-host-1.lan", false), "http://my-host-1.lan");
+    CHECK_EQ_STR(base_url("my_host-1.lan", false), "http://localhost");
     /* Spaces and tabs around the value are not part of it. */
     CHECK_EQ_STR(base_url(" \tmusic.example.com \t", false), "http://music.example.com");
 }
@@ -297,6 +351,18 @@ static void test_base_url_rejected(void)
         "music.example.com,evil.example",
         "\"evil.example\"",
         "evil.example;x",
+        /* Brackets are for IPv6 literals, whole; ports are digits. */
+        "[evil.com]",
+        "]a[:b:c",
+        "[::1]]",
+        "[::1]@evil.example",
+        "[::1]:",
+        "[fe80::1%25eth0]",
+        "evil.example:",
+        "evil.example:80:80",
+        "evil.example:65536",
+        "evil.example:123456",
+        "evil.example:8o",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (!CHECK_EQ_STR(base_url(bad[i], false), "http://localhost"))
@@ -331,20 +397,58 @@ static void test_base_url_length(void)
     CHECK_EQ_STR(base_url_n(host, sizeof(host), true), "https://localhost");
 }
 
-/* Every byte, between two letters: it passes only when it is a host-name character (letters, digits, '.', '-',
- * '_') or ':', '[', ']' (ports, IPv6 literals). The filter looks at bytes one by one, in any place: ':', '[' and
- * ']' pass wherever they stand. */
+/* Every byte, between two letters: it passes only when it is a host-name character (letters, digits, '.', '-'):
+ * the Host is validated as a whole (http/host.h), so ':' needs a port of digits after it ("a:b" is not a host)
+ * and '[' ']' a whole IPv6 literal. */
 static void test_base_url_every_byte(void)
 {
     for (int c = 0; c < 256; c++) {
         char host[4] = {'a', (char)c, 'b', '\0'}, want[32];
         bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                       c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+                       c == '-';
         snprintf(want, sizeof(want), "http://%s", allowed ? host : "localhost");
         if (!CHECK_EQ_STR(base_url_n(host, 3, false), want))
             fprintf(stderr, "  byte 0x%02x\n", c);
     }
-    CHECK_EQ_STR(base_url("]a[:b:c", false), "http://]a[:b:c");
+    CHECK_EQ_STR(base_url("a:1", false), "http://a:1");
+}
+
+/* Regression: links were built from any Host made of host-name characters. With STACCATO_ALLOWED_HOSTS set, only
+ * a Host of the list (in any case; a port only where the entry names one) goes into them; any other gives
+ * localhost, as an invalid Host does. */
+static void test_links_from_host_header(void)
+{
+    sc_host_list allowed;
+    char err[256];
+    CHECK_EQ_INT(sc_host_list_parse("music.example.com, api.example.com:8443, [2001:db8::1]", &allowed, err,
+                                    sizeof(err)),
+                 0);
+    server.cfg.allowed_hosts = &allowed;
+    CHECK_EQ_STR(base_url("music.example.com", true), "https://music.example.com");
+    CHECK_EQ_STR(base_url("MUSIC.example.com:5000", false), "http://MUSIC.example.com:5000");
+    CHECK_EQ_STR(base_url("api.example.com:8443", true), "https://api.example.com:8443");
+    CHECK_EQ_STR(base_url("[2001:DB8::1]:80", false), "http://[2001:DB8::1]:80");
+    CHECK_EQ_STR(base_url("api.example.com", true), "https://localhost");
+    CHECK_EQ_STR(base_url("api.example.com:443", true), "https://localhost");
+    CHECK_EQ_STR(base_url("evil.example", false), "http://localhost");
+    CHECK_EQ_STR(base_url("music.example.com.evil.example", false), "http://localhost");
+    CHECK_EQ_STR(base_url("evil.music.example.com", false), "http://localhost");
+    CHECK_EQ_STR(base_url("[evil.com]", false), "http://localhost");
+    CHECK_EQ_STR(base_url(NULL, false), "http://localhost");
+    /* STACCATO_PUBLIC_URL still wins. */
+    char pub[] = "https://cdn.example.net";
+    settings.public_url = pub;
+    CHECK_EQ_STR(base_url("evil.example", false), "https://cdn.example.net");
+    settings.public_url = NULL;
+    server.cfg.allowed_hosts = NULL;
+    sc_host_list_free(&allowed);
+    /* An empty list allows every valid host. */
+    CHECK_EQ_INT(sc_host_list_parse("", &allowed, err, sizeof(err)), 0);
+    server.cfg.allowed_hosts = &allowed;
+    CHECK_EQ_STR(base_url("evil.example", false), "http://evil.example");
+    CHECK_EQ_STR(base_url("[evil.com]", false), "http://localhost");
+    server.cfg.allowed_hosts = NULL;
+    sc_host_list_free(&allowed);
 }
 
 int main(void)
@@ -358,12 +462,14 @@ int main(void)
     test_page_overflow();
     test_page_text_forms();
     test_page_which_error();
+    test_list_offset_unbounded();
     test_total();
     test_base_url_public();
     test_base_url_host();
     test_base_url_rejected();
     test_base_url_length();
     test_base_url_every_byte();
+    test_links_from_host_header();
     sc_http_req_dispose(&conn);
     sc_buf_free(&conn.res_body);
     sc_buf_free(&conn.res_headers);

@@ -1,8 +1,9 @@
 /* The redirect to HTTPS (http/request.c, redirect_to_https): the Location is https://, the Host header's name
- * (its port replaced by the TLS port, none for 443) and the request target; only host-name characters (and, in a
- * bracketed IPv6 literal, ':' '[' ']') may come from the Host header, anything else (no Host, an empty or
- * over-long name, bytes that could break the header line or move the URL's authority) gives the address the
- * client reached the server at instead.
+ * (its port replaced by the TLS port, none for 443) and the request target; the Host header counts only when
+ * http/host.h finds the whole of it valid (a name of letters, digits, '-' and '.', or a bracketed IPv6 literal,
+ * with an optional port of digits) and STACCATO_ALLOWED_HOSTS allows it. Otherwise (no Host, an empty or
+ * over-long name, bytes that could break the header line or move the URL's authority) the first allowed host, or
+ * without a list the address the client reached the server at.
  *
  * The file under test is included, to reach the static function. The requests are built by hand inside a
  * connection object; its socket is only asked for its local address (getsockname), so it is a socket bound to a
@@ -86,13 +87,16 @@ static void test_ports(void)
     CHECK_EQ_STR(location("music.example.com"), "https://music.example.com:8443/");
     /* The client's port is replaced by the TLS port. */
     CHECK_EQ_STR(location("music.example.com:5000"), "https://music.example.com:8443/");
-    CHECK_EQ_STR(location("music.example.com:"), "https://music.example.com:8443/");
+    CHECK_EQ_STR(location("music.example.com:"), "https://localhost:8443/"); /* a port has digits */
     CHECK_EQ_STR(location("music.example.com:8443"), "https://music.example.com:8443/");
     CHECK_EQ_STR(location("127.0.0.1:80"), "https://127.0.0.1:8443/");
-    /* The name ends at the first ':': whatever follows never goes in. */
-    CHECK_EQ_STR(location("music.example.com:5000@evil.example"), "https://music.example.com:8443/");
-    CHECK_EQ_STR(location("user:pass@evil.example"), "https://user:8443/");
-    CHECK_EQ_STR(location("music.example.com:80/evil"), "https://music.example.com:8443/");
+    /* The whole Host must be valid: what follows the ':' is a port or nothing at all. */
+    CHECK_EQ_STR(location("music.example.com:5000@evil.example"), "https://localhost:8443/");
+    CHECK_EQ_STR(location("user:pass@evil.example"), "https://localhost:8443/");
+    CHECK_EQ_STR(location("music.example.com:80/evil"), "https://localhost:8443/");
+    CHECK_EQ_STR(location("music.example.com:65535"), "https://music.example.com:8443/");
+    CHECK_EQ_STR(location("music.example.com:65536"), "https://localhost:8443/");
+    CHECK_EQ_STR(location("music.example.com:000080"), "https://localhost:8443/");
     /* 443 is not written. */
     server.cfg.tls_port = 443;
     CHECK_EQ_STR(location("music.example.com:80"), "https://music.example.com/");
@@ -107,9 +111,10 @@ static void test_ports(void)
 static void test_names(void)
 {
     server.cfg.tls_port = 8443;
-    /* Case is kept; digits, '.', '-' and '_' pass. */
+    /* Case is kept; digits, '.' and '-' pass, '_' does not. */
     CHECK_EQ_STR(location("Music.Example.COM"), "https://Music.Example.COM:8443/");
-    CHECK_EQ_STR(location("my_host-1.lan"), "https://my_host-1.lan:8443/");
+    CHECK_EQ_STR(location("my-host-1.lan"), "https://my-host-1.lan:8443/");
+    CHECK_EQ_STR(location("my_host-1.lan"), "https://localhost:8443/");
     CHECK_EQ_STR(location("localhost"), "https://localhost:8443/");
     /* Spaces and tabs around the value are not part of it. */
     CHECK_EQ_STR(location(" \tmusic.example.com:5000 \t"), "https://music.example.com:8443/");
@@ -122,11 +127,15 @@ static void test_ipv6(void)
     CHECK_EQ_STR(location("[::1]"), "https://[::1]:8443/");
     CHECK_EQ_STR(location("[2001:DB8::a:1]:443"), "https://[2001:DB8::a:1]:8443/");
     CHECK_EQ_STR(location("[::ffff:127.0.0.1]:80"), "https://[::ffff:127.0.0.1]:8443/");
-    /* The literal ends at the first ']': what follows never goes in. */
-    CHECK_EQ_STR(location("[::1]@evil.example"), "https://[::1]:8443/");
-    CHECK_EQ_STR(location("[::1]/evil"), "https://[::1]:8443/");
-    CHECK_EQ_STR(location("[::1]]"), "https://[::1]:8443/");
-    /* Inside the brackets the same characters as in a name, and ':' '['; nothing that ends an authority. */
+    /* The literal ends at the first ']', and only a port may follow it. */
+    CHECK_EQ_STR(location("[::1]@evil.example"), "https://localhost:8443/");
+    CHECK_EQ_STR(location("[::1]/evil"), "https://localhost:8443/");
+    CHECK_EQ_STR(location("[::1]]"), "https://localhost:8443/");
+    /* Inside the brackets an IPv6 address: hex digits, ':' and '.'; no names, zone ids or IPvFuture. */
+    CHECK_EQ_STR(location("[evil.com]"), "https://localhost:8443/");
+    CHECK_EQ_STR(location("[v1.x]"), "https://localhost:8443/");
+    CHECK_EQ_STR(location("[:]"), "https://localhost:8443/");
+    CHECK_EQ_STR(location("[1:2:3:4:5:6:7:8:9]"), "https://localhost:8443/");
     CHECK_EQ_STR(location("[::1/x]"), "https://localhost:8443/");
     CHECK_EQ_STR(location("[::1@x]"), "https://localhost:8443/");
     CHECK_EQ_STR(location("[fe80::1%25eth0]"), "https://localhost:8443/"); /* a zone id */
@@ -192,11 +201,11 @@ static void test_length(void)
     CHECK_EQ_STR(location_n(host, 255), want);
     memcpy(host + 255, ":5000", 5);
     CHECK_EQ_STR(location_n(host, 260), want);
+    /* Brackets around a name are not an IPv6 literal, however long. */
     memset(host, 'a', sizeof(host));
     host[0] = '[';
     host[254] = ']';
-    snprintf(want, sizeof(want), "https://%.255s:8443/", host);
-    CHECK_EQ_STR(location_n(host, 300), want);
+    CHECK_EQ_STR(location_n(host, 255), "https://localhost:8443/");
     /* 256 and beyond: the fallback. */
     memset(host, 'a', sizeof(host));
     CHECK_EQ_STR(location_n(host, 256), "https://localhost:8443/");
@@ -208,31 +217,45 @@ static void test_length(void)
     CHECK_EQ_STR(location_n(host, 256), "https://localhost:8443/");
 }
 
-/* Every byte, between two letters: it passes only when it is a host-name character (letters, digits, '.', '-',
- * '_'); ':' ends the name there. Inside brackets, ':' and '[' pass as well. */
+/* Every byte, between two letters: it passes only when it is a host-name character (letters, digits, '.', '-');
+ * "a:b" is not a host (a port is digits). Inside brackets, "[::<byte>1]" is an IPv6 literal for hex digits only.
+ */
 static void test_every_byte(void)
 {
     server.cfg.tls_port = 8443;
     for (int c = 0; c < 256; c++) {
         char host[4] = {'a', (char)c, 'b', '\0'}, want[64];
         bool name = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '-' || c == '_';
-        if (c == ':')
-            snprintf(want, sizeof(want), "https://a:8443/");
-        else
-            snprintf(want, sizeof(want), "https://%s:8443/", name ? host : "localhost");
+                    c == '-';
+        snprintf(want, sizeof(want), "https://%s:8443/", name ? host : "localhost");
         if (!CHECK_EQ_STR(location_n(host, 3), want))
             fprintf(stderr, "  byte 0x%02x\n", c);
 
-        char v6[6] = {'[', ':', (char)c, '1', ']', '\0'};
-        bool literal = name || c == ':' || c == '[';
-        if (c == ']')
-            snprintf(want, sizeof(want), "https://[:]:8443/");
-        else
-            snprintf(want, sizeof(want), "https://%s:8443/", literal ? v6 : "localhost");
-        if (!CHECK_EQ_STR(location_n(v6, 5), want))
+        char v6[7] = {'[', ':', ':', (char)c, '1', ']', '\0'};
+        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        snprintf(want, sizeof(want), "https://%s:8443/", hex ? v6 : "localhost");
+        if (!CHECK_EQ_STR(location_n(v6, 6), want))
             fprintf(stderr, "  byte 0x%02x in brackets\n", c);
     }
+}
+
+/* Regression: with the Host header outside STACCATO_ALLOWED_HOSTS (or invalid), the redirect goes to the first
+ * allowed host, never to the name the client sent. */
+static void test_redirect_allowed_hosts(void)
+{
+    sc_host_list allowed;
+    char err[256];
+    server.cfg.tls_port = 8443;
+    CHECK_EQ_INT(sc_host_list_parse("music.example.com:443,alt.example.com", &allowed, err, sizeof(err)), 0);
+    server.cfg.allowed_hosts = &allowed;
+    CHECK_EQ_STR(location("alt.example.com:80"), "https://alt.example.com:8443/");
+    CHECK_EQ_STR(location("ALT.example.com"), "https://ALT.example.com:8443/");
+    CHECK_EQ_STR(location("evil.example"), "https://music.example.com:8443/");
+    CHECK_EQ_STR(location("music.example.com:80"), "https://music.example.com:8443/"); /* the entry names 443 */
+    CHECK_EQ_STR(location("[evil.com]"), "https://music.example.com:8443/");
+    CHECK_EQ_STR(location(NULL), "https://music.example.com:8443/");
+    server.cfg.allowed_hosts = NULL;
+    sc_host_list_free(&allowed);
 }
 
 /* Without a usable Host: the address the client reached, from the socket, bracketed when IPv6. */
@@ -287,6 +310,7 @@ int main(void)
     test_rejected();
     test_length();
     test_every_byte();
+    test_redirect_allowed_hosts();
     test_fallback_address();
     sc_http_req_dispose(&conn);
     sc_buf_free(&conn.res_body);
