@@ -95,6 +95,8 @@ typedef struct sc_settings {
     unsigned long long media_cache_ttl_s;
     unsigned long long max_audio_bytes;
     char *ffprobe;
+    unsigned long long anon_writes_per_address;
+    unsigned long long anon_write_window_s;
 } sc_settings;
 
 extern const sc_setting sc_settings_table[];
