@@ -33,7 +33,7 @@ ACCESS_KEY = "itest-authz-access-key-0123456789abcdef"
 REFRESH_KEY = "itest-authz-refresh-key-0123456789abcdef"
 PASSWORD = "secret-password-1"
 
-FIXTURE = harness.ModuleFixture("staccato-authz-")
+FIXTURE = harness.ModuleFixture("staccato-authz-", check_sanitizers=True)
 SVC = None
 SERVERS = {}     # mode -> harness.Server
 U = {}           # account name -> {"id", "username", "token"}
