@@ -68,7 +68,7 @@ typedef int (*sc_api_catalog_step)(sc_req *req, sc_api_catalog_ctx *ctx);
 
 /* POST /albums, POST /songs: the writer (401), the body (400), the right to create (403) and a new id with prefix
  * noun in ctx->id, then next. An anonymous writer of the OpenMusic mode is counted first
- * (sc_api_catalog_anon_write). Returns a status or SC_ASYNC. */
+ * (sc_api_catalog_anon_counted). Returns a status or SC_ASYNC. */
 int sc_api_catalog_create(sc_req *req, const char *noun, sc_api_catalog_reader read, sc_api_catalog_step next);
 /* The insert of a create has run: answers 201 {"message": "<noun> added", "data": {"<noun>Id": ctx->id}}, or the
  * database error. */
@@ -78,9 +78,8 @@ void sc_api_catalog_on_created(sc_req *req, const char *err, PGresult *res);
  * the target up. Returns a status or SC_ASYNC. */
 int sc_api_catalog_write(sc_req *req, const char *noun, bool deleting, sc_api_catalog_reader read,
                          sc_api_catalog_step next);
-/* The row of an access query whose first two columns are whether the caller owns the target and whether anyone
- * does: finishes the request with the database error or 404 (the target is not there for the caller) and returns
- * false, or returns true to go on. */
+/* The answer of an access query (ALBUM_ACCESS, SONG_ACCESS): finishes the request with the database error or 404
+ * (no row: the target is not there for the caller) and returns false, or returns true to go on. */
 bool sc_api_catalog_found(sc_req *req, const char *err, PGresult *res);
 
 /* Who may change a row (an album, a song, an album's cover, a song's place in an album), given whether the caller
