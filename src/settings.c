@@ -138,8 +138,8 @@ const sc_setting sc_settings_table[] = {
      "the server's own host.",
      0, 0, NULL},
     {"STACCATO_COMPAT", SC_SET_ENUM, F(compat), "strict",
-     "openmusic: anyone signed in (or not, as OpenMusic) may write albums and songs; strict: artists and admins, "
-     "owners only.",
+     "openmusic: anyone signed in (or not, as OpenMusic) may write albums, songs and covers nobody owns, and "
+     "owned ones stay their owner's and admins'; strict: artists and admins, owners only.",
      0, 0, "strict|openmusic"},
     {"STACCATO_PUBLIC_URL", SC_SET_STRING, F(public_url), "",
      "Absolute base URL of the server for links it returns (coverUrl, stream URLs); empty: derived from the Host "
@@ -238,6 +238,11 @@ const sc_setting sc_settings_table[] = {
      "from a Host header outside the list use localhost, and the redirect to HTTPS the first of the list. Empty: "
      "any valid Host.",
      0, 0, NULL},
+    U("STACCATO_ANON_WRITES_PER_ADDRESS", anon_writes_per_address, "300", 0, 1000000,
+      "With STACCATO_COMPAT=openmusic: album, song and cover writes without a token per client address per "
+      "window (429 with Retry-After beyond); 0: no limit."),
+    U("STACCATO_ANON_WRITE_WINDOW_S", anon_write_window_s, "60", 1, 86400,
+      "Length of the anonymous write window in seconds."),
 };
 
 const size_t sc_settings_count = sizeof(sc_settings_table) / sizeof(sc_settings_table[0]);

@@ -106,6 +106,8 @@ typedef struct sc_settings {
     char *metrics_token;
     unsigned long long max_list_offset;
     char *allowed_hosts;
+    unsigned long long anon_writes_per_address;
+    unsigned long long anon_write_window_s;
 } sc_settings;
 
 extern const sc_setting sc_settings_table[];

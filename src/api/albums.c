@@ -25,15 +25,13 @@ static int read_album(sc_req *req, sc_api_catalog_ctx *ctx)
     return sc_api_catalog_year(req, ctx, year);
 }
 
-int sc_api_albums_create(sc_req *req)
+static int album_insert(sc_req *req, sc_api_catalog_ctx *ctx)
 {
-    sc_api_catalog_ctx *ctx;
-    int st = sc_api_catalog_create_begin(req, "album", read_album, &ctx);
-    if (st)
-        return st;
     SC_API_DB(req, SC_STMT_ALBUM_INSERT, sc_api_catalog_on_created, ctx->id, ctx->name, ctx->year, ctx->viewer);
     return SC_ASYNC;
 }
+
+int sc_api_albums_create(sc_req *req) { return sc_api_catalog_create(req, "album", read_album, album_insert); }
 
 int sc_api_albums_get(sc_req *req) { return sc_api_catalog_get(req, "album", SC_STMT_ALBUM_GET); }
 
@@ -54,25 +52,31 @@ static void on_album_written(sc_req *req, const char *err, PGresult *res)
 static void on_album_access(sc_req *req, const char *err, PGresult *res)
 {
     sc_api_catalog_ctx *ctx = req->state;
-    if (!sc_api_catalog_writable(req, err, res, false))
+    if (!sc_api_catalog_found(req, err, res))
         return;
-    if (ctx->deleting)
+    int st = sc_api_catalog_may_write(req, ctx->who, sc_api_db_true(res, 0), sc_api_db_true(res, 1), true,
+                                      "only the album's owner or an admin may change it");
+    if (st)
+        sc_req_finish(req, st);
+    else if (ctx->deleting)
         SC_API_DB(req, SC_STMT_ALBUM_DELETE, on_album_written, ctx->id);
     else
         SC_API_DB(req, SC_STMT_ALBUM_UPDATE, on_album_written, ctx->id, ctx->name, ctx->year);
 }
 
-static int album_write(sc_req *req, bool deleting)
+static int album_access(sc_req *req, sc_api_catalog_ctx *ctx)
 {
-    sc_api_catalog_ctx *ctx;
-    int st = sc_api_catalog_write_begin(req, "album", deleting, read_album, &ctx);
-    if (st)
-        return st;
     SC_API_DB(req, SC_STMT_ALBUM_ACCESS, on_album_access, ctx->id, ctx->viewer, ctx->admin);
     return SC_ASYNC;
 }
 
-int sc_api_albums_update(sc_req *req) { return album_write(req, false); }
-int sc_api_albums_delete(sc_req *req) { return album_write(req, true); }
+int sc_api_albums_update(sc_req *req)
+{
+    return sc_api_catalog_write(req, "album", false, read_album, album_access);
+}
+int sc_api_albums_delete(sc_req *req)
+{
+    return sc_api_catalog_write(req, "album", true, read_album, album_access);
+}
 
 int sc_api_albums_flag(sc_req *req) { return sc_api_catalog_flag(req, "album", SC_STMT_ALBUM_FLAG); }

@@ -25,9 +25,10 @@
       "s.performer) ORDER BY s.title, s.id) FROM songs s WHERE s.album_id = a.id AND "                             \
       SC_CAT_SONG_VISIBLE("$2", "$3") "), '[]'::json)) FROM albums a WHERE a.id = $1 AND "                        \
       SC_CAT_ALBUM_VISIBLE("$2", "$3"))                                                                            \
-    /* Existence (no row: 404) and ownership of an album the caller can see; $1 id, $2 caller, $3 admin. */     \
+    /* Existence (no row: 404) of an album the caller can see, whether the caller owns it and whether anyone   \
+     * does; $1 id, $2 caller, $3 admin. Also the check of the album a new song names. */                        \
     X(ALBUM_ACCESS,                                                                                               \
-      "SELECT coalesce(a.owner_id = $2::text, false) FROM albums a WHERE a.id = $1 AND "                          \
+      "SELECT coalesce(a.owner_id = $2::text, false), a.owner_id IS NOT NULL FROM albums a WHERE a.id = $1 AND "  \
       SC_CAT_ALBUM_VISIBLE("$2", "$3"))                                                                            \
     X(ALBUM_UPDATE, "UPDATE albums SET name = $2, year = $3::int, updated_at = now() WHERE id = $1")             \
     X(ALBUM_DELETE, "DELETE FROM albums WHERE id = $1")                                                          \

@@ -8,6 +8,7 @@
 #include "api/cache_keys.h"
 #include "api/db.h"
 #include "api/media_cache.h"
+#include "api/ratelimit.h"
 #include "api/respond.h"
 #include "core/random.h"
 #include "json/read.h"
@@ -81,15 +82,52 @@ static int auth_writer(sc_req *req, sc_api_principal **who)
     return compat(req) ? sc_api_auth_optional(req, who) : sc_api_auth_require(req, who);
 }
 
-static bool may_change(sc_req *req, const sc_api_principal *who, bool own)
+int sc_api_catalog_may_write(sc_req *req, const sc_api_principal *who, bool own, bool owned, bool artist_only,
+                             const char *forbidden)
 {
-    return compat(req) || sc_api_auth_is(who, "admin") || (sc_api_auth_is(who, "artist") && own);
+    if (sc_api_auth_is(who, "admin"))
+        return 0;
+    if (compat(req) ? !owned || own : own && (!artist_only || sc_api_auth_is(who, "artist")))
+        return 0;
+    if (!who) {
+        sc_res_header(req, "WWW-Authenticate", SC_SLICE_LIT("Bearer realm=\"staccato\""));
+        return sc_res_error(req, 401, forbidden);
+    }
+    return sc_api_auth_forbidden(req, forbidden);
+}
+
+bool sc_api_catalog_anon_counted(sc_req *req, const sc_api_principal *who)
+{
+    return !who && compat(req) && sc_api_app(req)->settings->anon_writes_per_address > 0;
+}
+
+int sc_api_catalog_anon_refuse(sc_req *req, uint64_t retry_after_s)
+{
+    return sc_api_retry_later(req, 429, retry_after_s ? retry_after_s : 1,
+                              "too many changes without signing in; try again later");
+}
+
+static void on_anon_counted(sc_req *req, bool allowed, uint64_t retry_after_s)
+{
+    sc_api_catalog_ctx *ctx = req->state;
+    int st = allowed ? ctx->next(req, ctx) : sc_api_catalog_anon_refuse(req, retry_after_s);
+    if (st != SC_ASYNC)
+        sc_req_finish(req, st);
+}
+
+/* next, after the count of an anonymous write where there is one. */
+static int then(sc_req *req, sc_api_catalog_ctx *ctx, sc_api_catalog_step next)
+{
+    if (!sc_api_catalog_anon_counted(req, ctx->who))
+        return next(req, ctx);
+    ctx->next = next;
+    sc_ratelimit_anon_write(req, on_anon_counted);
+    return SC_ASYNC;
 }
 
 /* ---- the steps -------------------------------------------------------------------------------------------- */
 
-int sc_api_catalog_create_begin(sc_req *req, const char *noun, sc_api_catalog_reader read,
-                                sc_api_catalog_ctx **out)
+int sc_api_catalog_create(sc_req *req, const char *noun, sc_api_catalog_reader read, sc_api_catalog_step next)
 {
     sc_api_principal *who;
     int st = auth_writer(req, &who);
@@ -103,12 +141,11 @@ int sc_api_catalog_create_begin(sc_req *req, const char *noun, sc_api_catalog_re
     char id[48];
     sc_random_id(noun, id, sizeof(id));
     ctx->id = sc_arena_strndup(req->arena, id, strlen(id));
-    *out = ctx;
-    return 0;
+    return then(req, ctx, next);
 }
 
-int sc_api_catalog_write_begin(sc_req *req, const char *noun, bool deleting, sc_api_catalog_reader read,
-                               sc_api_catalog_ctx **out)
+int sc_api_catalog_write(sc_req *req, const char *noun, bool deleting, sc_api_catalog_reader read,
+                         sc_api_catalog_step next)
 {
     sc_api_principal *who;
     int st = auth_writer(req, &who);
@@ -122,8 +159,7 @@ int sc_api_catalog_write_begin(sc_req *req, const char *noun, bool deleting, sc_
     if (!sc_api_plausible_id(id))
         return sc_res_error(req, 404, sc_api_catalog_msg(req, "%s not found", noun));
     ctx->id = sc_api_dup(req, id);
-    *out = ctx;
-    return 0;
+    return then(req, ctx, next);
 }
 
 void sc_api_catalog_on_created(sc_req *req, const char *err, PGresult *res)
@@ -139,7 +175,7 @@ void sc_api_catalog_on_created(sc_req *req, const char *err, PGresult *res)
     sc_req_finish(req, sc_api_data_str(req, 201, message, key, ctx->id));
 }
 
-bool sc_api_catalog_writable(sc_req *req, const char *err, PGresult *res, bool album_named)
+bool sc_api_catalog_found(sc_req *req, const char *err, PGresult *res)
 {
     sc_api_catalog_ctx *ctx = req->state;
     if (err) {
@@ -148,15 +184,6 @@ bool sc_api_catalog_writable(sc_req *req, const char *err, PGresult *res, bool a
     }
     if (PQntuples(res) == 0) {
         sc_api_finish_error(req, 404, sc_api_catalog_msg(req, "%s not found", ctx->noun));
-        return false;
-    }
-    if (album_named && !sc_api_db_true(res, 1)) {
-        sc_api_finish_error(req, 404, "album not found");
-        return false;
-    }
-    if (!may_change(req, ctx->who, sc_api_db_true(res, 0))) {
-        const char *msg = sc_api_catalog_msg(req, "only the %s's owner or an admin may change it", ctx->noun);
-        sc_req_finish(req, sc_api_auth_forbidden(req, msg));
         return false;
     }
     return true;

@@ -1,5 +1,5 @@
-/* Endpoints for the test suite, enabled by STACCATO_DEBUG_ROUTES: an echo of the parsed body, and a response
- * delayed by a timer (a stand-in for slow asynchronous work such as a database query). */
+/* Endpoints for the test suite, enabled by STACCATO_DEBUG_ROUTES: an echo of the parsed body, a response delayed
+ * by a timer (a stand-in for slow asynchronous work such as a database query), and the route table. */
 #include "api/debug.h"
 
 #include <jansson.h>
@@ -7,10 +7,13 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/auth.h"
 #include "api/db.h"
 #include "api/respond.h"
 #include "core/mem.h"
+#include "http/method.h"
 #include "http/request.h"
+#include "http/router.h"
 #include "http/server.h"
 #include "json/read.h"
 #include "json/write.h"
@@ -46,6 +49,47 @@ int sc_api_debug_echo(sc_req *req)
     } else {
         sc_jw_null(w);
     }
+    sc_jw_obj_end(w);
+    return sc_api_end(w, 200);
+}
+
+static const char *access_name(sc_gate gate)
+{
+    if (gate == SC_API_OPTIONAL)
+        return "optional";
+    if (gate == SC_API_USER)
+        return "user";
+    if (gate == SC_API_ADMIN)
+        return "admin";
+    return gate ? "other" : "public";
+}
+
+int sc_api_debug_routes(sc_req *req)
+{
+    size_t n;
+    const sc_route *routes = sc_api_routes(sc_api_app(req), &n);
+    sc_jw *w = sc_api_begin(req);
+    sc_jw_key(w, "data");
+    sc_jw_obj_begin(w);
+    sc_jw_key(w, "routes");
+    sc_jw_arr_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        for (unsigned bit = 1; bit && bit <= routes[i].methods; bit <<= 1) {
+            if (!(routes[i].methods & bit) || !sc_method_name(bit))
+                continue;
+            sc_jw_obj_begin(w);
+            sc_jw_key(w, "method");
+            sc_jw_cstr(w, sc_method_name(bit));
+            sc_jw_key(w, "pattern");
+            sc_jw_cstr(w, routes[i].pattern);
+            sc_jw_key(w, "access");
+            sc_jw_cstr(w, access_name(routes[i].gate));
+            sc_jw_key(w, "stream");
+            sc_jw_bool(w, (routes[i].flags & SC_ROUTE_STREAM_BODY) != 0);
+            sc_jw_obj_end(w);
+        }
+    }
+    sc_jw_arr_end(w);
     sc_jw_obj_end(w);
     return sc_api_end(w, 200);
 }

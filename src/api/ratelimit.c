@@ -324,3 +324,12 @@ void sc_ratelimit_register(sc_req *req, sc_ratelimit_cb cb)
              ck->member, "");
     run(ck);
 }
+
+void sc_ratelimit_anon_write(sc_req *req, sc_ratelimit_cb cb)
+{
+    const sc_settings *st = ((sc_app *)req->app)->settings;
+    check *ck = check_new(req, cb);
+    add_rule(ck, st->anon_writes_per_address, st->anon_write_window_s, false, "staccato:anonwrite:addr:%s%s",
+             ck->member, "");
+    run(ck);
+}

@@ -1,6 +1,6 @@
-/* Rate limits of logins and registrations: fixed windows counted in Redis (shared by every worker and server), or
- * in this process while Redis is unreachable, so that a Redis outage never opens the door to unlimited password
- * guessing.
+/* Rate limits of logins, registrations and anonymous catalog writes: fixed windows counted in Redis (shared by
+ * every worker and server), or in this process while Redis is unreachable, so that a Redis outage never opens the
+ * door to unlimited password guessing or writes.
  *
  * A login counts against three limits: the account from this client address (STACCATO_LOGIN_MAX_PER_ACCOUNT per
  * STACCATO_LOGIN_WINDOW_S), the account from addresses that never signed in to it
@@ -29,6 +29,11 @@ void sc_ratelimit_login_succeeded(sc_req *req, sc_slice username);
 /* Counts one registration from the request's client address (STACCATO_REGISTER_MAX_PER_ADDRESS per
  * STACCATO_REGISTER_WINDOW_S). */
 void sc_ratelimit_register(sc_req *req, sc_ratelimit_cb cb);
+
+/* Counts one anonymous catalog write (an album, a song or a cover in STACCATO_COMPAT=openmusic) from the request's
+ * client address (STACCATO_ANON_WRITES_PER_ADDRESS per STACCATO_ANON_WRITE_WINDOW_S), so that one address cannot
+ * flood the open catalog; callers skip it when the limit is 0. */
+void sc_ratelimit_anon_write(sc_req *req, sc_ratelimit_cb cb);
 
 /* The local table of login counters, used while Redis is unreachable (one per worker, app->local_limits). */
 sc_ratelimit *sc_ratelimit_new(void);

@@ -107,12 +107,29 @@ static void on_song_created(sc_req *req, const char *err, PGresult *res)
         sc_api_catalog_on_created(req, err, res);
 }
 
-int sc_api_songs_create(sc_req *req)
+static void on_song_album(sc_req *req, const char *err, PGresult *res)
 {
-    sc_api_catalog_ctx *ctx;
-    int st = sc_api_catalog_create_begin(req, "song", read_song, &ctx);
-    if (st)
-        return st;
+    sc_api_catalog_ctx *ctx = req->state;
+    if (err) {
+        sc_api_db_finish_error(req, err, res);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        sc_api_finish_error(req, 404, "album not found");
+        return;
+    }
+    int st = sc_api_catalog_may_write(req, ctx->who, sc_api_db_true(res, 0), sc_api_db_true(res, 1), true,
+                                      "only the album's owner or an admin may add songs to it");
+    if (st) {
+        sc_req_finish(req, st);
+        return;
+    }
+    SC_API_DB(req, SC_STMT_SONG_INSERT_ALBUM, on_song_created, ctx->id, ctx->name, ctx->year, ctx->performer,
+              ctx->genre, ctx->duration, ctx->viewer, ctx->album_id, ctx->admin);
+}
+
+static int song_insert(sc_req *req, sc_api_catalog_ctx *ctx)
+{
     if (!ctx->album_id) {
         SC_API_DB(req, SC_STMT_SONG_INSERT, on_song_created, ctx->id, ctx->name, ctx->year, ctx->performer,
                   ctx->genre, ctx->duration, ctx->viewer);
@@ -120,10 +137,11 @@ int sc_api_songs_create(sc_req *req)
     }
     if (!sc_api_plausible_id(sc_slice_cstr(ctx->album_id)))
         return sc_res_error(req, 404, "album not found");
-    SC_API_DB(req, SC_STMT_SONG_INSERT_ALBUM, on_song_created, ctx->id, ctx->name, ctx->year, ctx->performer,
-              ctx->genre, ctx->duration, ctx->viewer, ctx->album_id, ctx->admin);
+    SC_API_DB(req, SC_STMT_ALBUM_ACCESS, on_song_album, ctx->album_id, ctx->viewer, ctx->admin);
     return SC_ASYNC;
 }
+
+int sc_api_songs_create(sc_req *req) { return sc_api_catalog_create(req, "song", read_song, song_insert); }
 
 int sc_api_songs_get(sc_req *req) { return sc_api_catalog_get(req, "song", SC_STMT_SONG_GET); }
 
@@ -140,24 +158,34 @@ static void on_song_written(sc_req *req, const char *err, PGresult *res)
         sc_req_finish(req, sc_api_message(req, 200, ctx->deleting ? "song deleted" : "song updated"));
 }
 
+/* SONG_ACCESS: the song (404), the album it is to be in (404), the right to change the song (403), and the
+ * right to put it into that album unless it is there already (403). */
 static void on_song_access(sc_req *req, const char *err, PGresult *res)
 {
     sc_api_catalog_ctx *ctx = req->state;
-    if (!sc_api_catalog_writable(req, err, res, !ctx->deleting && ctx->album_id))
+    if (!sc_api_catalog_found(req, err, res))
         return;
-    if (ctx->deleting)
+    bool album_named = !ctx->deleting && ctx->album_id;
+    if (album_named && !sc_api_db_true(res, 2)) {
+        sc_api_finish_error(req, 404, "album not found");
+        return;
+    }
+    int st = sc_api_catalog_may_write(req, ctx->who, sc_api_db_true(res, 0), sc_api_db_true(res, 1), true,
+                                      "only the song's owner or an admin may change it");
+    if (!st && album_named && !sc_api_db_true(res, 5))
+        st = sc_api_catalog_may_write(req, ctx->who, sc_api_db_true(res, 3), sc_api_db_true(res, 4), true,
+                                      "only the album's owner or an admin may add songs to it");
+    if (st)
+        sc_req_finish(req, st);
+    else if (ctx->deleting)
         SC_API_DB(req, SC_STMT_SONG_DELETE, on_song_written, ctx->id);
     else
         SC_API_DB(req, SC_STMT_SONG_UPDATE, on_song_written, ctx->id, ctx->name, ctx->year, ctx->performer,
                   ctx->genre, ctx->duration, ctx->album_id);
 }
 
-static int song_write(sc_req *req, bool deleting)
+static int song_access(sc_req *req, sc_api_catalog_ctx *ctx)
 {
-    sc_api_catalog_ctx *ctx;
-    int st = sc_api_catalog_write_begin(req, "song", deleting, read_song, &ctx);
-    if (st)
-        return st;
     /* An album id that cannot exist is looked up as NULL, which finds nothing: "album not found" after the song.
      */
     const char *album = ctx->album_id && sc_api_plausible_id(sc_slice_cstr(ctx->album_id)) ? ctx->album_id : NULL;
@@ -165,8 +193,8 @@ static int song_write(sc_req *req, bool deleting)
     return SC_ASYNC;
 }
 
-int sc_api_songs_update(sc_req *req) { return song_write(req, false); }
-int sc_api_songs_delete(sc_req *req) { return song_write(req, true); }
+int sc_api_songs_update(sc_req *req) { return sc_api_catalog_write(req, "song", false, read_song, song_access); }
+int sc_api_songs_delete(sc_req *req) { return sc_api_catalog_write(req, "song", true, read_song, song_access); }
 
 int sc_api_songs_flag(sc_req *req) { return sc_api_catalog_flag(req, "song", SC_STMT_SONG_FLAG); }
 

@@ -44,7 +44,8 @@
     X(SONG_INSERT,                                                                                                \
       "INSERT INTO songs (id, title, year, performer, genre, genre_id, duration, owner_id) "                      \
       "VALUES ($1, $2, $3::int, $4, $5::text, " SC_CAT_GENRE_OF("$5") ", $6::int, $7::text)")                     \
-    /* ... and $8 album (must exist and be visible to the caller: no row is a 404), $9 admin */                   \
+    /* ... and $8 album (checked first with ALBUM_ACCESS; must still exist and be visible to the caller: no     \
+     * row is a 404), $9 admin */                                                                                \
     X(SONG_INSERT_ALBUM,                                                                                          \
       "INSERT INTO songs (id, title, year, performer, genre, genre_id, duration, album_id, owner_id) "            \
       "SELECT $1, $2, $3::int, $4, $5::text, " SC_CAT_GENRE_OF("$5") ", $6::int, a.id, $7::text "                  \
@@ -61,11 +62,14 @@
       "  'channels', s.channels) END, "                                                                           \
       "'coverUrl', (SELECT " SC_CAT_COVER_URL("$4") " FROM albums a WHERE a.id = s.album_id), "                   \
       "'visibility', s.visibility) FROM songs s WHERE s.id = $1 AND " SC_CAT_SONG_VISIBLE("$2", "$3"))            \
-    /* Existence and ownership of a song the caller can see, and whether album $4 (may be NULL) exists for the  \
-     * caller; $1 id, $2 caller, $3 admin. */                                                                    \
+    /* A song the caller can see (no row: 404): whether the caller owns it and whether anyone does; whether     \
+     * album $4 (may be NULL) exists for the caller, whether the caller owns it and whether anyone does; and     \
+     * whether the song is in that album already. $1 id, $2 caller, $3 admin. */                                 \
     X(SONG_ACCESS,                                                                                                \
-      "SELECT coalesce(s.owner_id = $2::text, false), EXISTS (SELECT 1 FROM albums a WHERE a.id = $4::text AND "  \
-      SC_CAT_ALBUM_VISIBLE("$2", "$3") ") FROM songs s WHERE s.id = $1 AND " SC_CAT_SONG_VISIBLE("$2", "$3"))     \
+      "SELECT coalesce(s.owner_id = $2::text, false), s.owner_id IS NOT NULL, x.id IS NOT NULL, "                 \
+      "coalesce(x.owner_id = $2::text, false), x.owner_id IS NOT NULL, coalesce(s.album_id = $4::text, false) "    \
+      "FROM songs s LEFT JOIN (SELECT a.id, a.owner_id FROM albums a WHERE a.id = $4::text AND "                   \
+      SC_CAT_ALBUM_VISIBLE("$2", "$3") ") x ON true WHERE s.id = $1 AND " SC_CAT_SONG_VISIBLE("$2", "$3"))         \
     /* $1 id, $2 title, $3 year, $4 performer, $5 genre, $6 duration, $7 album (PUT replaces every field) */      \
     X(SONG_UPDATE,                                                                                                \
       "UPDATE songs SET title = $2, year = $3::int, performer = $4, genre = $5::text, genre_id = "                \
@@ -93,13 +97,16 @@
       SC_CAT_SONG_LIST(SC_CAT_F_TITLE(6) SC_CAT_F_PERFORMER(7) SC_CAT_F_GENRE(8) SC_CAT_F_ALBUM(9)))
 /* clang-format on */
 
-/* POST /songs {title, year, performer, genre, duration?, albumId?}: 201 with data.songId. */
+/* POST /songs {title, year, performer, genre, duration?, albumId?}: 201 with data.songId. The album must be one
+ * the caller may change (api/catalog.h): 404 when the caller cannot see it, 403 (401 anonymous) when it is
+ * someone else's. */
 int sc_api_songs_create(sc_req *req);
 /* GET /songs?title=&performer=&genre=&albumId=&page=&limit=: the songs the caller sees, paged. */
 int sc_api_songs_list(sc_req *req);
 /* GET /songs/{id}: the song with likes, rating, audio and coverUrl. */
 int sc_api_songs_get(sc_req *req);
-/* PUT /songs/{id} (owner or admin): replaces every field. */
+/* PUT /songs/{id} (owner or admin): replaces every field; a new albumId must name an album the caller may
+ * change, as for POST /songs. */
 int sc_api_songs_update(sc_req *req);
 /* DELETE /songs/{id} (owner or admin). */
 int sc_api_songs_delete(sc_req *req);

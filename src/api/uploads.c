@@ -2,8 +2,9 @@
  * /songs/{id}/audio with the raw file, or POST with multipart field `audio`); routes and SQL in api/uploads.h.
  *
  * An upload is decided before its body is read: the handler runs when the headers are in (a streaming route),
- * after the route's gate (audio: SC_API_USER; a cover, whose rule depends on the mode, authenticates itself),
- * checks that the album or song exists for the caller and that the caller may change it, and only then claims the
+ * after the route's gate (audio: SC_API_USER; a cover, whose rule depends on the mode, authenticates itself and
+ * counts as an anonymous write when it comes without a token in the OpenMusic mode), checks that the album or song
+ * exists for the caller and that the caller may change it (a cover: api/catalog.h), and only then claims the
  * body (sc_req_stream_body; an Expect: 100-continue is answered only then). The bytes go straight to the store
  * (storage/store.h) as they arrive, hashed on the way; when the store has more than a small buffer waiting for the
  * disk the body is paused until it drains, so memory stays flat for any size. Limits are enforced as the bytes
@@ -35,8 +36,10 @@
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/catalog.h"
 #include "api/db.h"
 #include "api/media_cache.h"
+#include "api/ratelimit.h"
 #include "api/respond.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -63,8 +66,9 @@ typedef struct upload {
     sc_req *req; /* NULL once the request has ended */
     sc_app *app;
     upload_kind kind;
-    bool admin;        /* the caller is an admin */
-    bool open;         /* anyone may upload (covers in OpenMusic mode) */
+    bool admin; /* the caller is an admin */
+    /* The caller (NULL: anonymous), in the request's arena: only read before the body is claimed. */
+    const sc_api_principal *who;
     const char *field; /* the multipart field of the file */
     const char *noun;  /* "album" or "song" */
     char id[MAX_ID_LEN + 1];
@@ -646,12 +650,15 @@ static void on_access(sc_req *req, const char *err, PGresult *res)
         sc_req_finish(req, sc_res_error(req, 404, u->kind == COVER ? "album not found" : "song not found"));
         return;
     }
-    bool own = PQgetvalue(res, 0, 0)[0] == 't';
-    if (!own && !u->admin && !u->open) {
-        sc_req_finish(req,
-                      sc_api_auth_forbidden(req, u->kind == COVER
-                                                     ? "only the album's owner or an admin may upload its cover"
-                                                     : "only the song's owner or an admin may upload its audio"));
+    bool own = sc_api_db_true(res, 0);
+    int st = 0;
+    if (u->kind == COVER) /* the album's rule, which depends on the mode and on whether anyone owns it */
+        st = sc_api_catalog_may_write(req, u->who, own, sc_api_db_true(res, 1), false,
+                                      "only the album's owner or an admin may upload its cover");
+    else if (!own && !u->admin)
+        st = sc_api_auth_forbidden(req, "only the song's owner or an admin may upload its audio");
+    if (st) {
+        sc_req_finish(req, st);
         return;
     }
     sc_slice cl = sc_req_header(req, "content-length");
@@ -674,8 +681,23 @@ static bool is_audio_type(sc_slice ct)
     return t.len > 6 && strncasecmp(t.ptr, "audio/", 6) == 0;
 }
 
-/* The upload of either kind once the caller is known (who; NULL only when open, an upload anyone may make). */
-static int start_upload(sc_req *req, upload_kind kind, const sc_api_principal *who, bool open)
+static void look_up(upload *u)
+{
+    SC_API_DB(u->req, u->kind == COVER ? SC_STMT_MEDIA_ALBUM_ACCESS : SC_STMT_MEDIA_SONG_ACCESS, on_access, u->id,
+              u->who ? u->who->id : NULL, sc_api_auth_admin_flag(u->who));
+}
+
+static void on_cover_counted(sc_req *req, bool allowed, uint64_t retry_after_s)
+{
+    if (allowed)
+        look_up(req->state);
+    else
+        sc_req_finish(req, sc_api_catalog_anon_refuse(req, retry_after_s));
+}
+
+/* The upload of either kind once the caller is known (who; NULL only for a cover in the OpenMusic mode). An
+ * anonymous cover is counted as an anonymous write (api/catalog.h) before the album is looked up. */
+static int start_upload(sc_req *req, upload_kind kind, const sc_api_principal *who)
 {
     sc_slice ct = sc_req_header(req, "content-type");
     sc_slice boundary = SC_SLICE_NULL;
@@ -693,7 +715,7 @@ static int start_upload(sc_req *req, upload_kind kind, const sc_api_principal *w
         return sc_res_error(req, 500, NULL);
     upload *u = upload_new(req, kind, id);
     u->admin = sc_api_auth_is(who, "admin");
-    u->open = open;
+    u->who = who;
     u->limit = kind == COVER ? COVER_MAX_BYTES : sc_api_app(req)->settings->max_audio_bytes;
     u->body_limit = u->limit;
     if (multipart) {
@@ -703,13 +725,15 @@ static int start_upload(sc_req *req, upload_kind kind, const sc_api_principal *w
         sc_mp_limits lim = {MAX_PART_HEADER_BYTES, MAX_PARTS};
         sc_multipart_init(u->mp, boundary, &lim, &part_callbacks, u);
     }
-    SC_API_DB(req, kind == COVER ? SC_STMT_MEDIA_ALBUM_ACCESS : SC_STMT_MEDIA_SONG_ACCESS, on_access, u->id,
-              who ? who->id : NULL, sc_api_auth_admin_flag(who));
+    if (kind == COVER && sc_api_catalog_anon_counted(req, who))
+        sc_ratelimit_anon_write(req, on_cover_counted);
+    else
+        look_up(u);
     return SC_ASYNC;
 }
 
-/* Who may upload a cover depends on the mode (OpenMusic: anyone, else a signed-in caller), so its route has no
- * gate and the handler authenticates as the route would at the same moment. */
+/* Who may upload a cover depends on the mode (OpenMusic: anyone for an album nobody owns, else a signed-in
+ * caller), so its route has no gate and the handler authenticates as the route would at the same moment. */
 int sc_api_album_cover_upload(sc_req *req)
 {
     bool open = sc_api_app(req)->compat_openmusic;
@@ -717,7 +741,7 @@ int sc_api_album_cover_upload(sc_req *req)
     int st = open ? sc_api_auth_optional(req, &who) : sc_api_auth_require(req, &who);
     if (st)
         return st;
-    return start_upload(req, COVER, who, open);
+    return start_upload(req, COVER, who);
 }
 
-int sc_api_song_audio_upload(sc_req *req) { return start_upload(req, AUDIO, sc_api_who(req), false); }
+int sc_api_song_audio_upload(sc_req *req) { return start_upload(req, AUDIO, sc_api_who(req)); }

@@ -34,13 +34,13 @@
 
 /* clang-format off */
 #define SC_STMTS_UPLOADS(X)                                                                                       \
-    /* Existence (no row: 404) and ownership of a song / an album the caller can see; $1 id, $2 caller, $3 admin. \
-     */                                                                                                            \
+    /* Existence (no row: 404) and ownership of a song / an album the caller can see (of an album also whether   \
+     * anyone owns it); $1 id, $2 caller, $3 admin. */                                                            \
     X(MEDIA_SONG_ACCESS,                                                                                          \
       "SELECT coalesce(s.owner_id = $2::text, false) FROM songs s WHERE s.id = $1 AND "                           \
       SC_CAT_SONG_VISIBLE("$2", "$3"))                                                                             \
     X(MEDIA_ALBUM_ACCESS,                                                                                         \
-      "SELECT coalesce(a.owner_id = $2::text, false) FROM albums a WHERE a.id = $1 AND "                          \
+      "SELECT coalesce(a.owner_id = $2::text, false), a.owner_id IS NOT NULL FROM albums a WHERE a.id = $1 AND "  \
       SC_CAT_ALBUM_VISIBLE("$2", "$3"))                                                                            \
     /* $1 song, $2 media id, $3 sha256, $4 path, $5 mime, $6 size, $7 duration ms, $8 bitrate, $9 sample rate,   \
      * $10 channels (7-10 may be NULL). A song without a duration of its own gets the audio's, in seconds. */     \

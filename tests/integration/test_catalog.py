@@ -44,6 +44,10 @@ FIXTURE = harness.ModuleFixture("staccato-cat-")
 SVC = None       # harness.Services
 STRICT = None    # default mode
 COMPAT = None    # STACCATO_COMPAT=openmusic, same database and Redis
+LIMITED = None   # the same, with a small limit on anonymous writes
+ANON_LIMIT, ANON_WINDOW_S = 5, 600
+COVER = (b'--XX\r\nContent-Disposition: form-data; name="cover"; filename="c.png"\r\nContent-Type: image/png\r\n\r\n'
+         b"\x89PNG\r\n\x1a\n" + bytes(200) + b"\r\n--XX--\r\n")
 U = {}           # role name -> {"id", "username", "token"}: admin, artist, artist2, user
 
 
@@ -74,11 +78,14 @@ def register(port, role):
 
 
 def setUpModule():
-    global SVC, STRICT, COMPAT
+    global SVC, STRICT, COMPAT, LIMITED
     with FIXTURE.setting_up():
         SVC = FIXTURE.start_services()
         STRICT = FIXTURE.server("strict", server_env())
         COMPAT = FIXTURE.server("compat", server_env(STACCATO_COMPAT="openmusic"))
+        LIMITED = FIXTURE.server("limited", server_env(STACCATO_COMPAT="openmusic",
+                                                       STACCATO_ANON_WRITES_PER_ADDRESS=ANON_LIMIT,
+                                                       STACCATO_ANON_WRITE_WINDOW_S=ANON_WINDOW_S))
         for role in ("admin", "artist", "artist2", "user"):
             U[role] = register(STRICT.port, "artist" if role == "artist2" else role)
 
@@ -458,9 +465,10 @@ class Songs(CatalogCase):
         sid = self.song()
         self.err(call("PUT", "/songs/" + sid, {"title": "t", "year": 1, "performer": "p", "genre": "g",
                                                 "albumId": "album-nothere000000"}, who="artist"), 404, "album")
-        # another artist's album is fine (OpenMusic has no album ownership for songs)
+        # another artist's album is not (AlbumOwnership pins the rule)
         other = self.album(who="artist2")
-        self.song(albumId=other)
+        self.err(call("POST", "/songs", {"title": "t", "year": 1, "performer": "p", "genre": "g", "albumId": other},
+                      who="artist"), 403, "album")
 
     def test_update_replaces_and_delete(self):
         aid = self.album()
@@ -751,6 +759,56 @@ class SongSearch(CatalogCase):
             self.assertIn(sid, {s["id"] for s in songs})
 
 
+class AlbumOwnership(CatalogCase):
+    """Putting a song into an album is a change of the album: its owner's or an admin's."""
+
+    def body(self, **fields):
+        b = {"title": "Song " + self.mark, "year": 1999, "performer": "Perf " + self.mark, "genre": "Pop"}
+        b.update(fields)
+        return b
+
+    def album_of(self, sid):
+        return sql("SELECT coalesce(album_id, 'null') FROM songs WHERE id = '%s'" % sid)
+
+    def test_artist_cannot_put_songs_into_another_artists_album(self):
+        theirs = self.album(who="artist2")
+        mine = self.album(who="artist")
+        # POST /songs: another artist's album is 403, and nothing is inserted
+        before = sql("SELECT count(*) FROM songs WHERE album_id = '%s'" % theirs)
+        self.err(call("POST", "/songs", self.body(albumId=theirs), who="artist"), 403, "album")
+        self.assertEqual(sql("SELECT count(*) FROM songs WHERE album_id = '%s'" % theirs), before)
+        # PUT /songs/{id}: moving one's own song there is 403 too, and the song stays where it was
+        sid = self.song(who="artist", albumId=mine)
+        self.err(call("PUT", "/songs/" + sid, self.body(albumId=theirs), who="artist"), 403, "album")
+        self.assertEqual(self.album_of(sid), mine)
+        # the order of checks: 401, 400, 404 (an album the caller cannot see), then 403
+        self.err(call("POST", "/songs", self.body(albumId=theirs)), 401)
+        self.err(call("POST", "/songs", self.body(albumId=theirs, year="x"), who="artist"), 400, "year")
+        self.err(call("PUT", "/songs/" + sid, self.body(albumId=theirs, year="x"), who="artist"), 400, "year")
+        self.err(call("PUT", "/songs/song-nothere0000000", self.body(albumId=theirs), who="artist"), 404, "song")
+        hidden = self.album(who="artist2")
+        self.ok(call("PUT", "/albums/%s/flag" % hidden, {"flagged": True}, who="admin"))
+        self.err(call("POST", "/songs", self.body(albumId=hidden), who="artist"), 404, "album")
+        self.err(call("PUT", "/songs/" + sid, self.body(albumId=hidden), who="artist"), 404, "album")
+        # another artist's song in one's album: still the song's owner's (403, not a way in)
+        their_song = self.song(who="artist2")
+        self.err(call("PUT", "/songs/" + their_song, self.body(albumId=mine), who="artist"), 403, "song")
+        # one's own album, and admins anywhere
+        self.song(who="artist", albumId=mine)
+        self.ok(call("PUT", "/songs/" + sid, self.body(albumId=mine), who="artist"))
+        self.song(who="admin", albumId=theirs)
+        self.ok(call("PUT", "/songs/" + sid, self.body(albumId=theirs), who="admin"))
+        self.assertEqual(self.album_of(sid), theirs)
+        # a song an admin put there may keep its place when its owner edits it, or leave
+        self.ok(call("PUT", "/songs/" + sid, self.body(albumId=theirs, title="kept"), who="artist"))
+        self.assertEqual(self.album_of(sid), theirs)
+        self.ok(call("PUT", "/songs/" + sid, self.body(), who="artist"))
+        self.assertEqual(self.album_of(sid), "null")
+        self.err(call("PUT", "/songs/" + sid, self.body(albumId=theirs), who="artist"), 403, "album")
+        # the album's owner adds to it as before
+        self.song(who="artist2", albumId=theirs)
+
+
 # ---------------------------------------------------------------------------
 # moderation and private songs
 # ---------------------------------------------------------------------------
@@ -862,14 +920,16 @@ class CompatMode(CatalogCase):
                      server=COMPAT))
         # the same writes on the strict server need a token
         self.err(call("PUT", "/albums/" + aid, {"name": "n", "year": 1}), 401)
-        # anyone may change anyone's entries, as in OpenMusic
+        # anyone may change entries nobody owns, as in OpenMusic; an artist's stay theirs (CompatOwnedRows)
         theirs = self.album(who="artist")
         their_song = self.song(who="artist")
-        self.ok(call("PUT", "/albums/" + theirs, {"name": "mine now", "year": 1}, server=COMPAT))
-        self.ok(call("PUT", "/albums/" + theirs, {"name": "mine now", "year": 1}, who="user", server=COMPAT))
-        self.ok(call("DELETE", "/songs/" + their_song, who="user", server=COMPAT))
+        self.err(call("PUT", "/albums/" + theirs, {"name": "mine now", "year": 1}, server=COMPAT), 401)
+        self.err(call("PUT", "/albums/" + theirs, {"name": "mine now", "year": 1}, who="user", server=COMPAT), 403)
+        self.err(call("DELETE", "/songs/" + their_song, who="user", server=COMPAT), 403)
+        self.ok(call("PUT", "/songs/" + sid, {"title": "t", "year": 1, "performer": "p", "genre": "g"}, who="user",
+                     server=COMPAT))
         self.ok(call("DELETE", "/songs/" + sid, server=COMPAT))
-        self.ok(call("DELETE", "/albums/" + theirs, server=COMPAT))
+        self.ok(call("DELETE", "/albums/" + theirs, who="artist", server=COMPAT))
         self.err(call("DELETE", "/albums/" + theirs, server=COMPAT), 404)
         self.ok(call("DELETE", "/albums/" + aid, server=COMPAT))
 
@@ -898,6 +958,78 @@ class CompatMode(CatalogCase):
         self.err(call("PUT", "/songs/song-nothere0000000", {"title": "t", "year": 1, "performer": "p", "genre": "g"},
                        server=COMPAT), 404)
         self.err(call("DELETE", "/albums/%2e%2e", server=COMPAT), 404)
+
+    def test_compat_mode_keeps_owned_rows_to_their_owners(self):
+        body = {"title": "t", "year": 1, "performer": "p", "genre": "g"}
+        album = self.album(who="artist")
+        song = self.song(who="artist", albumId=album)
+        for method, path, b in (("PUT", "/albums/" + album, {"name": "n", "year": 1}), ("DELETE", "/albums/" + album,
+                                 None), ("PUT", "/songs/" + song, body), ("DELETE", "/songs/" + song, None)):
+            with self.subTest(method=method, path=path):
+                st, h, j = call(method, path, b, server=COMPAT)
+                self.err((st, h, j), 401)
+                self.assertIsNotNone(h.get("www-authenticate"))
+                self.err(call(method, path, b, who="user", server=COMPAT), 403)
+                self.err(call(method, path, b, who="artist2", server=COMPAT), 403)
+        self.assertEqual(sql("SELECT name FROM albums WHERE id = '%s'" % album), "Album " + self.mark)
+        self.assertEqual(sql("SELECT title FROM songs WHERE id = '%s'" % song), "Song " + self.mark)
+        # nor can songs be put into an owned album, or an owned song into an open one
+        self.err(call("POST", "/songs", dict(body, albumId=album), server=COMPAT), 401)
+        self.err(call("POST", "/songs", dict(body, albumId=album), who="user", server=COMPAT), 403)
+        open_album = self.album(who=None, server=COMPAT)
+        open_song = self.song(who=None, server=COMPAT)
+        self.err(call("PUT", "/songs/" + open_song, dict(body, albumId=album), server=COMPAT), 401)
+        self.err(call("PUT", "/songs/" + song, dict(body, albumId=open_album), server=COMPAT), 401)
+        self.assertEqual(sql("SELECT coalesce(album_id, 'null') FROM songs WHERE id = '%s'" % open_song), "null")
+        # rows nobody owns stay open to everyone
+        self.song(who=None, server=COMPAT, albumId=open_album)
+        self.song(who="user", server=COMPAT, albumId=open_album)
+        self.ok(call("PUT", "/songs/" + open_song, dict(body, albumId=open_album), who="user", server=COMPAT))
+        self.ok(call("PUT", "/albums/" + open_album, {"name": "n", "year": 1}, who="artist2", server=COMPAT))
+        # the owner (of any role, as OpenMusic clients sign in as users) and admins keep their rights
+        self.ok(call("PUT", "/songs/" + song, body, who="artist", server=COMPAT))
+        self.ok(call("PUT", "/albums/" + album, {"name": "n", "year": 1}, who="admin", server=COMPAT))
+        mine = self.album(who="user", server=COMPAT)
+        self.ok(call("PUT", "/albums/" + mine, {"name": "n", "year": 1}, who="user", server=COMPAT))
+        self.err(call("PUT", "/albums/" + mine, {"name": "n", "year": 1}, server=COMPAT), 401)
+        self.song(who="user", server=COMPAT, albumId=mine)
+        self.ok(call("DELETE", "/songs/" + song, who="admin", server=COMPAT))
+        self.ok(call("DELETE", "/albums/" + album, who="artist", server=COMPAT))
+        self.ok(call("DELETE", "/albums/" + open_album, server=COMPAT))
+        self.ok(call("DELETE", "/songs/" + open_song, server=COMPAT))
+
+    def test_compat_mode_limits_anonymous_writes_per_address(self):
+        key = "staccato:anonwrite:addr:127.0.0.1"
+        redis_call("DEL", key)
+        try:
+            ids = [self.album(who=None, server=LIMITED) for _ in range(ANON_LIMIT - 1)]
+            self.ok(call("DELETE", "/albums/" + ids[0], server=LIMITED))
+            for method, path, b in (("POST", "/albums", {"name": "n", "year": 1}),
+                                    ("PUT", "/albums/" + ids[1], {"name": "n", "year": 1}),
+                                    ("DELETE", "/albums/" + ids[1], None),
+                                    ("POST", "/songs", {"title": "t", "year": 1, "performer": "p", "genre": "g"}),
+                                    ("POST", "/albums/%s/covers" % ids[1], COVER)):
+                with self.subTest(method=method, path=path):
+                    ct = {"Content-Type": "multipart/form-data; boundary=XX"} if path.endswith("covers") else {}
+                    st, h, j = call(method, path, b, server=LIMITED, headers=ct)
+                    self.err((st, h, j), 429)
+                    retry = int(h.get("retry-after", "0"))
+                    self.assertTrue(1 <= retry <= ANON_WINDOW_S, h.get("retry-after"))
+            self.assertEqual(sql("SELECT count(*) FROM albums WHERE id = '%s'" % ids[1]), "1")
+            # signed-in writers are not counted, nor is the strict server
+            self.album(who="user", server=LIMITED)
+            self.album(who="artist")
+            # while Redis is away, each process counts for itself
+            redis_call("DEL", key)
+            SVC.run("stop-redis", timeout=60)
+            try:
+                for _ in range(ANON_LIMIT):
+                    self.album(who=None, server=LIMITED)
+                self.err(call("POST", "/albums", {"name": "n", "year": 1}, server=LIMITED), 429)
+            finally:
+                SVC.run("start-redis", timeout=60)
+        finally:
+            redis_call("DEL", key)
 
     def test_genres_stay_admin_only(self):
         self.err(call("POST", "/genres", {"name": "x" + self.mark}, server=COMPAT), 401)

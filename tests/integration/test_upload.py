@@ -641,10 +641,30 @@ class Covers(UploadCase):
         self.assertJsonError(upload_cover(album, data, who="other"), 403)
         self.assertJsonError(upload_cover(album, data, who="user"), 403)
         self.assertCreated(upload_cover(album, data, who="admin"))
-        # OpenMusic mode: covers are open as in OpenMusic
-        self.assertCreated(upload_cover(album, fake_png(1000, 52), who=None, server=COMPAT))
-        self.assertCreated(upload_cover(album, fake_png(1000, 53), who="user", server=COMPAT))
+        # OpenMusic mode: covers of albums nobody owns are open as in OpenMusic, an artist's stay theirs
+        self.assertJsonError(upload_cover(album, fake_png(1000, 52), who=None, server=COMPAT), 401)
+        self.assertJsonError(upload_cover(album, fake_png(1000, 53), who="user", server=COMPAT), 403)
         self.assertJsonError(upload_cover(album, data, who="not-a-token", server=COMPAT), 401)
+        self.assertNoLeftovers()
+
+    def test_compat_mode_does_not_open_owned_covers(self):
+        album = make_album("owner")
+        first = fake_png(1000, 54)
+        self.assertCreated(upload_cover(album, first))
+        for who, status in ((None, 401), ("user", 403), ("other", 403)):
+            with self.subTest(who=who):
+                self.assertJsonError(upload_cover(album, fake_png(1000, 55), who=who, server=COMPAT), status)
+        self.assertEqual(sql("SELECT m.sha256 FROM albums a JOIN media_files m ON m.id = a.cover_media_id "
+                             "WHERE a.id = '%s'" % album), sha(first))
+        self.assertCreated(upload_cover(album, fake_png(1000, 56), who="owner", server=COMPAT))
+        self.assertCreated(upload_cover(album, fake_png(1000, 57), who="admin", server=COMPAT))
+        # an album nobody owns takes anyone's cover
+        st, _, j = call("POST", "/albums", {"name": uniq("Album "), "year": 2024}, server=COMPAT)
+        self.assertEqual(st, 201, j)
+        open_album = j["data"]["albumId"]
+        self.assertCreated(upload_cover(open_album, fake_png(1000, 58), who=None, server=COMPAT))
+        self.assertCreated(upload_cover(open_album, fake_png(1000, 59), who="user", server=COMPAT))
+        self.assertJsonError(upload_cover(open_album, fake_png(1000, 60), who="owner"), 403)
         self.assertNoLeftovers()
 
     def test_aborted_cover_leaves_nothing(self):
