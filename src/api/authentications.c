@@ -83,6 +83,15 @@ static void take_account(session_ctx *ctx, PGresult *res, int col)
     ctx->version = version_of(res, col + 2);
 }
 
+static int respond_tokens(session_ctx *ctx, int status, const char *message);
+
+/* A refresh succeeded: the account is in res from column col on, the refresh token to hand out in ctx->refresh. */
+static void refreshed(session_ctx *ctx, PGresult *res, int col)
+{
+    take_account(ctx, res, col);
+    sc_req_finish(ctx->req, respond_tokens(ctx, 200, "access token refreshed"));
+}
+
 /* Answers with a new access token and the refresh token in ctx->refresh. */
 static int respond_tokens(session_ctx *ctx, int status, const char *message)
 {
@@ -142,10 +151,8 @@ static void on_verified(void *data, bool match)
 static void on_user_found(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     const char *hash = NULL;
     if (PQntuples(res) > 0) {
         snprintf(ctx->user_id, sizeof(ctx->user_id), "%s", PQgetvalue(res, 0, 0));
@@ -242,10 +249,8 @@ static void revoke_family(sc_req *req, session_ctx *ctx)
 static void on_grace(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     if (PQntuples(res) == 0) {
         revoke_family(req, ctx);
         return;
@@ -259,17 +264,14 @@ static void on_grace(sc_req *req, const char *err, PGresult *res)
         revoke_family(req, ctx); /* not sealed by this server for this token: as if there were no grace */
         return;
     }
-    take_account(ctx, res, 2);
-    sc_req_finish(req, respond_tokens(ctx, 200, "access token refreshed"));
+    refreshed(ctx, res, 2);
 }
 
 static void on_rotated(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     if (PQntuples(res) == 0) {
         /* Unknown, expired or already used: just rotated (another tab), it gets the same successor; used before,
          * its whole family is compromised. */
@@ -283,38 +285,35 @@ static void on_rotated(sc_req *req, const char *err, PGresult *res)
         SC_API_DB(req, SC_STMT_REFRESH_GRACE, on_grace, ctx->old_hash, grace);
         return;
     }
-    take_account(ctx, res, 0);
-    sc_req_finish(req, respond_tokens(ctx, 200, "access token refreshed"));
+    refreshed(ctx, res, 0);
+}
+
+/* A query about the presented refresh token failed, or found no live token (400): answered, returns true. */
+static bool answered_unknown_token(sc_req *req, const char *err, PGresult *res)
+{
+    if (sc_api_db_failed(req, err, res))
+        return true;
+    if (PQntuples(res) > 0)
+        return false;
+    sc_api_finish_error(req, 400, "refresh token is not valid");
+    return true;
 }
 
 /* STACCATO_COMPAT=openmusic: the token is still good, and it is handed back unchanged. */
 static void on_checked(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (answered_unknown_token(req, err, res))
         return;
-    }
-    if (PQntuples(res) == 0) {
-        sc_api_finish_error(req, 400, "refresh token is not valid");
-        return;
-    }
-    take_account(ctx, res, 0);
     sc_buf_append(&ctx->refresh, ctx->old_token.ptr, ctx->old_token.len);
-    sc_req_finish(req, respond_tokens(ctx, 200, "access token refreshed"));
+    refreshed(ctx, res, 0);
 }
 
 static void on_revoked(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (answered_unknown_token(req, err, res))
         return;
-    }
-    if (PQntuples(res) == 0) {
-        sc_api_finish_error(req, 400, "refresh token is not valid");
-        return;
-    }
     if (ctx->refresh_from_cookie || ctx->cookies) {
         set_cookie(req, SC_API_ACCESS_COOKIE, SC_SLICE_LIT(""), "/", 0);
         set_cookie(req, SC_API_REFRESH_COOKIE, SC_SLICE_LIT(""), "/authentications", 0);

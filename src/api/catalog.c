@@ -165,10 +165,8 @@ int sc_api_catalog_write(sc_req *req, const char *noun, bool deleting, sc_api_ca
 void sc_api_catalog_on_created(sc_req *req, const char *err, PGresult *res)
 {
     sc_api_catalog_ctx *ctx = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     char message[16], key[16]; /* "album added", "albumId"; "song added", "songId" */
     snprintf(message, sizeof(message), "%s added", ctx->noun);
     snprintf(key, sizeof(key), "%sId", ctx->noun);

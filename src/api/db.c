@@ -61,6 +61,14 @@ void sc_api_db_finish_error(sc_req *req, const char *err, PGresult *res)
     sc_req_finish(req, sc_api_db_error(req, err, res));
 }
 
+bool sc_api_db_failed(sc_req *req, const char *err, PGresult *res)
+{
+    if (!err)
+        return false;
+    sc_api_db_finish_error(req, err, res);
+    return true;
+}
+
 bool sc_api_db_sqlstate(const char *err, PGresult *res, const char *state)
 {
     return err == SC_PG_ERR_QUERY && strcmp(sc_pg_sqlstate(res), state) == 0;

@@ -95,6 +95,9 @@ void sc_api_db(sc_req *req, int stmt, int nparams, const char *const *values, sc
 int sc_api_db_error(sc_req *req, const char *err, PGresult *res);
 /* Finishes an asynchronous request with sc_api_db_error's answer. */
 void sc_api_db_finish_error(sc_req *req, const char *err, PGresult *res);
+/* For query callbacks: when err is set, finishes the request with sc_api_db_error's answer and returns true, so
+ * that a callback opens with `if (sc_api_db_failed(req, err, res)) return;`. */
+bool sc_api_db_failed(sc_req *req, const char *err, PGresult *res);
 
 /* Whether err is a query error with SQLSTATE state ("23505": unique violation, "23503": foreign key). */
 bool sc_api_db_sqlstate(const char *err, PGresult *res, const char *state);

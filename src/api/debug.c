@@ -138,10 +138,8 @@ int sc_api_debug_sleep(sc_req *req)
 
 static void on_debug_db(sc_req *req, const char *err, PGresult *res)
 {
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     sc_req_finish(req, sc_api_data_str(req, 200, NULL, "tag", PQgetvalue(res, 0, 0)));
 }
 

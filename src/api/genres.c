@@ -40,10 +40,8 @@ static void on_request_gone(void *data)
 static void on_genres_read(sc_req *req, const char *err, PGresult *res)
 {
     genres_read *ctx = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     const char *json = PQgetvalue(res, 0, 0);
     if (ctx->generation) {
         const char *argv[] = {"EVAL", genres_fill_script, "2",         SC_API_KEY_GENRES, SC_API_KEY_GENRES_GEN,

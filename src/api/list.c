@@ -33,10 +33,8 @@ void sc_api_list_param(sc_api_list_call *call, const char *value)
 static void on_page(sc_req *req, const char *err, PGresult *res)
 {
     const sc_api_list *list = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     if (PQntuples(res) != 1) {
         sc_api_finish_error(req, 500, NULL);
         return;

@@ -110,10 +110,8 @@ static void on_song_created(sc_req *req, const char *err, PGresult *res)
 static void on_song_album(sc_req *req, const char *err, PGresult *res)
 {
     sc_api_catalog_ctx *ctx = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     if (PQntuples(res) == 0) {
         sc_api_finish_error(req, 404, "album not found");
         return;

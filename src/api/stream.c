@@ -448,10 +448,8 @@ static int answer(stream_ctx *ctx, const sc_media_facts *facts)
 static void on_facts(sc_req *req, const char *err, PGresult *res)
 {
     stream_ctx *ctx = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     if (PQntuples(res) == 0) {
         char msg[32];
         snprintf(msg, sizeof(msg), "%s not found", ctx->noun);
@@ -527,10 +525,8 @@ int sc_api_album_cover(sc_req *req)
 static void on_url_row(sc_req *req, const char *err, PGresult *res)
 {
     stream_ctx *ctx = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     if (PQntuples(res) == 0) {
         sc_api_finish_error(req, 404, "song not found");
         return;

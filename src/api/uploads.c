@@ -642,10 +642,8 @@ static void db_commit(upload *u)
 static void on_access(sc_req *req, const char *err, PGresult *res)
 {
     upload *u = req->state;
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     if (PQntuples(res) == 0) {
         sc_req_finish(req, sc_res_error(req, 404, u->kind == COVER ? "album not found" : "song not found"));
         return;

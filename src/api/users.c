@@ -103,10 +103,8 @@ static void write_user(sc_jw *w, PGresult *res, int row)
 
 static void finish_user(sc_req *req, const char *err, PGresult *res)
 {
-    if (err) {
-        sc_api_db_finish_error(req, err, res);
+    if (sc_api_db_failed(req, err, res))
         return;
-    }
     if (PQntuples(res) == 0) {
         sc_api_finish_error(req, 404, "user not found");
         return;

@@ -42,6 +42,7 @@
 #include "http/server.h"
 #include "net/addr.h"
 #include "net/tls.h"
+#include "settings.h"
 
 #define RUN_STEPS 60 /* loop iterations while the client is connected */
 /* Handshake steps with public-key work run on the threadpool, so the client's handshake and a connection's end
@@ -70,7 +71,9 @@ static const char test_cert[] = "-----BEGIN CERTIFICATE-----\n"
 
 static uv_loop_t loop;
 static sc_server *server;
-static sc_app app = {.debug_routes = true};
+/* /metrics keeps its gate (local clients only), which reads the settings. */
+static sc_settings settings = {.metrics = "local", .metrics_token = ""};
+static sc_app app = {.debug_routes = true, .settings = &settings};
 static sc_route routes[8];
 static bool trace; /* FUZZ_TLS_TRACE in the environment: say how each input went on stderr */
 
