@@ -1061,6 +1061,32 @@ class ServerTestCase(unittest.TestCase):
         conn.close()  # like a real client: the server may be lingering for our FIN
 
 
+class SharedServerCase(ServerTestCase):
+    """Base class for tests that share one server, started for the class with ENV (its settings) and SERVER_KW
+    (e.g. {"tls": True}) and stopped after the class, its exit code 0 asserted. conn() opens a connection that the
+    test closes at its end."""
+
+    ENV = None
+    SERVER_KW = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(env=cls.ENV, **cls.SERVER_KW)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        cls.srv.cleanup_tmp()
+        if rc != 0:
+            raise AssertionError("server exit code after SIGTERM: %r\n%s"
+                                 % (rc, "\n".join(cls.srv.err.snapshot()[-20:])))
+
+    def conn(self, **kw):
+        c = self.srv.connect(**kw)
+        self.addCleanup(c.close)
+        return c
+
+
 def main():
     unittest.main(verbosity=2)
 

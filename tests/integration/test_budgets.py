@@ -23,25 +23,8 @@ def json_string_body(n):
     return b'"' + b"x" * (n - 2) + b'"'
 
 
-class BudgetCase(harness.ServerTestCase):
+class BudgetCase(harness.SharedServerCase):
     ENV = {}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = harness.Server(env=cls.ENV)
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup_tmp()
-        if rc != 0:
-            raise AssertionError("server exit code after SIGTERM: %r\n%s"
-                                 % (rc, "\n".join(cls.srv.err.snapshot()[-20:])))
-
-    def conn(self, **kw):
-        c = self.srv.connect(**kw)
-        self.addCleanup(c.close)
-        return c
 
     def metric(self, name):
         c = self.srv.connect()

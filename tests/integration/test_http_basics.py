@@ -19,25 +19,8 @@ DATE_RE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
                      r"\d{2}:\d{2}:\d{2} GMT$")
 
 
-class Basics(harness.ServerTestCase):
+class Basics(harness.SharedServerCase):
     """Tests sharing one server with the default limits."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = harness.Server()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup_tmp()
-        if rc != 0:
-            raise AssertionError("server exit code after SIGTERM: %r\n%s"
-                                 % (rc, "\n".join(cls.srv.err.snapshot()[-20:])))
-
-    def conn(self, **kw):
-        c = self.srv.connect(**kw)
-        self.addCleanup(c.close)
-        return c
 
     def assertCommonHeaders(self, r):
         self.assertEqual(r.header("server"), "staccato", r)

@@ -12,25 +12,8 @@ import harness  # noqa: E402
 from harness import build_request, chunked, closed_by_server, metric_value  # noqa: E402
 
 
-class LimitCase(harness.ServerTestCase):
+class LimitCase(harness.SharedServerCase):
     ENV = {}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = harness.Server(env=cls.ENV)
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup_tmp()
-        if rc != 0:
-            raise AssertionError("server exit code after SIGTERM: %r\n%s"
-                                 % (rc, "\n".join(cls.srv.err.snapshot()[-20:])))
-
-    def conn(self, **kw):
-        c = self.srv.connect(**kw)
-        self.addCleanup(c.close)
-        return c
 
     def assertLimitError(self, conn, status, timeout=5.0, method="GET"):
         """Next response is a JSON error with Connection: close, then EOF."""

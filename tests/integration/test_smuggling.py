@@ -78,24 +78,14 @@ VECTORS = {
 }
 
 
-class Smuggling(harness.ServerTestCase):
+class Smuggling(harness.SharedServerCase):
     """One server with the debug routes (/_debug/echo reads a body); each vector on a fresh connection."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = harness.Server(env={"STACCATO_DEBUG_ROUTES": "on"})
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup_tmp()
-        if rc != 0:
-            raise AssertionError("server exit code after SIGTERM: %r" % rc)
+    ENV = {"STACCATO_DEBUG_ROUTES": "on"}
 
     def check_vector(self, name):
         data, statuses = VECTORS[name]
-        c = self.srv.connect()
-        self.addCleanup(c.close)
+        c = self.conn()
         c.send(data)
         r = c.read_response()
         self.assertIn(r.status, statuses, "%s: %r" % (name, r))
@@ -106,8 +96,7 @@ class Smuggling(harness.ServerTestCase):
 
     def test_well_framed_requests_still_work(self):
         """The same shapes, well framed, are answered and keep the connection."""
-        c = self.srv.connect()
-        self.addCleanup(c.close)
+        c = self.conn()
         r = c.request("POST", "/_debug/echo", [("Transfer-Encoding", "chunked")], harness.chunked([b"{}"]))
         self.assertEqual(r.status, 200, r)
         r = c.request("POST", "/_debug/echo", [("Content-Length", "2")], b"{}")

@@ -13,22 +13,8 @@ from harness import build_request, chunked, closed_by_server  # noqa: E402
 BLOB = os.urandom(3_000_000)
 
 
-class StreamingBody(harness.ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = harness.Server(env={"STACCATO_BODY_TIMEOUT_MS": "700"})
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup_tmp()
-        if rc != 0:
-            raise AssertionError("server exit code %r" % rc)
-
-    def conn(self, **kw):
-        c = self.srv.connect(**kw)
-        self.addCleanup(c.close)
-        return c
+class StreamingBody(harness.SharedServerCase):
+    ENV = {"STACCATO_BODY_TIMEOUT_MS": "700"}
 
     def test_content_length_body_arrives_whole_with_pauses(self):
         c = self.conn()

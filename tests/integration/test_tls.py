@@ -180,25 +180,10 @@ class Prober(threading.Thread):
         tc.assertLess(self.slowest, max_latency, "the other client waited %.2fs for an answer" % self.slowest)
 
 
-class SharedServer(harness.ServerTestCase):
+class SharedServer(harness.SharedServerCase):
     ENV = {}
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = harness.Server(tls=True, env=cls.ENV)
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup_tmp()
-        if rc != 0:
-            raise AssertionError("server exit code after SIGTERM: %r\n%s"
-                                 % (rc, "\n".join(cls.srv.err.snapshot()[-20:])))
-
-    def conn(self, **kw):
-        c = self.srv.connect(**kw)
-        self.addCleanup(c.close)
-        return c
+    SERVER_KW = {"tls": True}
 
     def metric(self, name):
         return metric_value(self.srv.metrics(), name)
