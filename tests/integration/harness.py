@@ -1086,6 +1086,22 @@ class SharedServerCase(ServerTestCase):
         self.addCleanup(c.close)
         return c
 
+    def try_health(self):
+        """A fresh connection asking GET /health -> (response or None, conn): None when the server closed it
+        without an answer (conn None too when a TLS connection was closed during its handshake)."""
+        try:
+            c = self.srv.connect()
+        except TLSHandshakeError:
+            return None, None
+        try:
+            c.send(build_request("GET", "/health"))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            return c.read_response(timeout=3), c
+        except ConnectionClosed:
+            return None, c
+
 
 def main():
     unittest.main(verbosity=2)

@@ -114,20 +114,6 @@ class ConnectionsPerAddressHadNoCap(BudgetCase):
     """STACCATO_MAX_CONNECTIONS_PER_ADDRESS: the (cap+1)-th connection from one address gets 503."""
     ENV = {"STACCATO_MAX_CONNECTIONS_PER_ADDRESS": "3"}
 
-    def try_health(self):
-        try:
-            c = self.srv.connect()
-        except harness.TLSHandshakeError:
-            return None, None
-        try:
-            c.send(build_request("GET", "/health"))
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        try:
-            return c.read_response(timeout=3), c
-        except harness.ConnectionClosed:
-            return None, c
-
     def test_connection_over_the_per_address_cap_gets_503(self):
         held = []
         for i in range(3):

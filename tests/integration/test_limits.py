@@ -251,22 +251,6 @@ class KeepAliveTimeout(LimitCase):
 class MaxConnections(LimitCase):
     ENV = {"STACCATO_MAX_CONNECTIONS": "5"}
 
-    def try_health(self):
-        """Fresh connection -> (status or None, conn). None if closed without a response
-        (conn None too if a TLS connection was closed during its handshake)."""
-        try:
-            c = self.srv.connect()
-        except harness.TLSHandshakeError:
-            return None, None
-        try:
-            c.send(build_request("GET", "/health"))
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        try:
-            return c.read_response(timeout=3), c
-        except harness.ConnectionClosed:
-            return None, c
-
     def test_shed_over_max_connections(self):
         held = []
         for i in range(5):
