@@ -1086,6 +1086,21 @@ class SharedServerCase(ServerTestCase):
         self.addCleanup(c.close)
         return c
 
+    def assertLimitError(self, conn, status, timeout=5.0, method="GET"):
+        """Next response is a JSON error with Connection: close, then EOF."""
+        r = conn.read_response(method=method, timeout=timeout)
+        self.assertJsonError(r, status)
+        self.assertClosesAfter(conn, r)
+        return r
+
+    def send_tolerant(self, conn, data):
+        """Send; a reset/EPIPE (server already answered and closed) is fine."""
+        try:
+            conn.send(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+
     def try_health(self):
         """A fresh connection asking GET /health -> (response or None, conn): None when the server closed it
         without an answer (conn None too when a TLS connection was closed during its handshake)."""

@@ -34,19 +34,6 @@ class BudgetCase(harness.SharedServerCase):
             c.close()
         return metric_value(harness.parse_metrics(r.text()), name)
 
-    def assertLimitError(self, conn, status, timeout=5.0):
-        r = conn.read_response(timeout=timeout)
-        self.assertJsonError(r, status)
-        self.assertClosesAfter(conn, r)
-        return r
-
-    def send_tolerant(self, conn, data):
-        try:
-            conn.send(data)
-            return True
-        except (BrokenPipeError, ConnectionResetError):
-            return False
-
 
 class StalledBodiesHadNoGlobalBound(BudgetCase):
     """STACCATO_MAX_BODY_MEMORY: buffered bodies together stay within the budget; beyond it 503, and the budget

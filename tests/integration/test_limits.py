@@ -15,21 +15,6 @@ from harness import build_request, chunked, closed_by_server, metric_value  # no
 class LimitCase(harness.SharedServerCase):
     ENV = {}
 
-    def assertLimitError(self, conn, status, timeout=5.0, method="GET"):
-        """Next response is a JSON error with Connection: close, then EOF."""
-        r = conn.read_response(method=method, timeout=timeout)
-        self.assertJsonError(r, status)
-        self.assertClosesAfter(conn, r)
-        return r
-
-    def send_tolerant(self, conn, data):
-        """Send; a reset/EPIPE (server already answered and closed) is fine."""
-        try:
-            conn.send(data)
-            return True
-        except (BrokenPipeError, ConnectionResetError):
-            return False
-
 
 class HeaderAndUrlLimits(LimitCase):
     ENV = {"STACCATO_MAX_HEADER_BYTES": "1024", "STACCATO_MAX_HEADERS": "10",
