@@ -15,9 +15,10 @@ static void grow(sc_buf *b, size_t need)
     b->cap = cap;
 }
 
+/* Always returns a valid pointer, also for extra 0 on a buffer never written (no arithmetic on NULL). */
 char *sc_buf_reserve(sc_buf *b, size_t extra)
 {
-    if (b->cap - b->len < extra)
+    if (b->cap - b->len < extra || !b->ptr)
         grow(b, b->len + extra);
     return b->ptr + b->len;
 }
