@@ -28,8 +28,9 @@ off; one that prints the document turns them on, always.
 SC_OPENAPI_CHECK=0 in the environment turns the checks off. For debugging only: the suite is meant to run with
 them on.
 
-Compiled validators are cached per (path template, method, status key, media type), and path matches per path,
-so a response costs a dict look-up or two plus the schema validation of its body.
+Compiled validators are cached per (path template, method, status key, media type), what the document says of a
+status per operation, path matches per path, and small bodies once found valid, so that a response costs a few dict
+look-ups plus the schema validation of a body not seen before.
 """
 
 import json
@@ -44,6 +45,10 @@ _MISSING = object()
 
 class Mismatch(AssertionError):
     """A response that is not as the OpenAPI document says."""
+
+
+class _NotInlinable(Exception):
+    pass
 
 
 def _escape_pointer(token):
@@ -110,19 +115,27 @@ class _Node:
 
 
 class _Operation:
-    __slots__ = ("template", "method", "responses", "pointer")
+    __slots__ = ("template", "method", "responses", "pointer", "plans")
 
     def __init__(self, template, method, responses, pointer):
         self.template = template
         self.method = method
         self.responses = responses
         self.pointer = pointer
+        self.plans = {}       # status -> _Plan, or why that status is not documented
+
+
+class _Plan:
+    """What the document says of one status of an operation."""
+    __slots__ = ("status_key", "required", "content", "all_json", "media")
 
 
 class Checker:
     """Checks responses against one OpenAPI 3.1 document (a parsed JSON object)."""
 
     PATH_CACHE_MAX = 8192
+    VALID_CACHE_MAX = 16384   # bodies already found valid, per (operation, status key, media type)
+    VALID_BODY_MAX = 4096
 
     def __init__(self, document):
         if not isinstance(document, dict) or not isinstance(document.get("paths"), dict):
@@ -132,6 +145,7 @@ class Checker:
         self._ops = {}            # template -> {METHOD: _Operation}
         self._path_cache = {}     # request path -> template or None
         self._validators = {}     # (template, method, status key, media key) -> validator
+        self._valid = set()       # (template, method, status key, media key, body) found valid
         self._registry = None
         self._validator_cls = None
         for template, item in document["paths"].items():
@@ -242,9 +256,43 @@ class Checker:
         if v is None:
             if self._registry is None:
                 self._setup_schemas()
-            v = self._validator_cls({"$ref": self._schema_ref(op, status_key, media_key)}, registry=self._registry)
+            ref = self._schema_ref(op, status_key, media_key)
+            try:
+                v = self._validator_cls(self._inline(self.resolve_pointer(ref[len(DOC_URI):]), ()))
+            except _NotInlinable:
+                v = self._validator_cls({"$ref": ref}, registry=self._registry)
             self._validators[key] = v
         return v
+
+    # Keywords whose values are data, not schemas: never searched for $ref.
+    _DATA_KEYWORDS = frozenset(("const", "enum", "default", "example", "examples"))
+    _ID_KEYWORDS = frozenset(("$id", "$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef"))
+
+    def _inline(self, node, stack):
+        """A copy of a schema with every "#/..." $ref replaced by what it points to (a $ref beside other keywords
+        becomes one more allOf entry, the same in-place application), so that validating needs no reference
+        look-ups, about twice as fast. _NotInlinable for a recursive schema or one with its own identifiers."""
+        if isinstance(node, list):
+            return [self._inline(x, stack) for x in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for k, v in node.items():
+            if k in self._ID_KEYWORDS:
+                raise _NotInlinable()
+            if k == "$ref":
+                continue
+            out[k] = v if k in self._DATA_KEYWORDS else self._inline(v, stack)
+        ref = node.get("$ref")
+        if ref is None:
+            return out
+        if not isinstance(ref, str) or not ref.startswith("#") or ref in stack:
+            raise _NotInlinable()
+        target = self._inline(self.resolve_pointer(ref), stack + (ref,))
+        if not out:
+            return target
+        out["allOf"] = list(out.get("allOf", [])) + [target]
+        return out
 
     def _schema_ref(self, op, status_key, media_key):
         """The URI of the schema: under the operation's own pointer, unless the response or media type object is a
@@ -297,61 +345,95 @@ class Checker:
             raise Mismatch("OpenAPI mismatch [%s] %s %s -> %d (operation %s %s): %s\n%s"
                            % (check, method, target, status, op.method, op.template, detail, _excerpt(body)))
 
-        status_key, resp = self._response_for(op, status)
-        if resp is None:
-            fail("status", "status %d is not documented (documented: %s)"
-                 % (status, ", ".join(sorted(op.responses)) or "none"))
-        if not isinstance(resp, dict):
-            fail("status", "the documented response %r is not an object" % status_key)
+        plan = op.plans.get(status, _MISSING)
+        if plan is _MISSING:
+            plan = op.plans[status] = self._plan(op, status)
+        if isinstance(plan, str):
+            fail("status", plan)
 
         # (5) required headers
-        for name, hobj in (resp.get("headers") or {}).items():
-            if name.lower() == "content-type":
-                continue
-            hobj = self.deref(hobj)
-            if isinstance(hobj, dict) and hobj.get("required") is True and _header(headers, name) is None:
-                fail("headers", "required response header %r is missing (headers: %s)"
-                     % (name, ", ".join(k for k, _ in headers)))
+        if plan.required:
+            present = {k.lower() for k, _ in headers}
+            for name in plan.required:
+                if name.lower() not in present:
+                    fail("headers", "required response header %r is missing (headers: %s)"
+                         % (name, ", ".join(k for k, _ in headers)))
 
         # (3) the media type
-        content = resp.get("content")
+        content = plan.content
         ctype = _header(headers, "content-type")
         if not content:
             if body and not head:
                 fail("content", "status %s is documented without content, but the response has a %d-byte body "
-                     "(Content-Type %r)" % (status_key, len(body), ctype))
+                     "(Content-Type %r)" % (plan.status_key, len(body), ctype))
             return
         if ctype is None:
             if body and not head:
                 fail("content", "the response has a %d-byte body but no Content-Type (documented: %s)"
                      % (len(body), ", ".join(content)))
-            if head or not all(_is_json_media(_media_type(k)) for k in content):
+            if head or not plan.all_json:
                 return
             fail("content", "the response has no body and no Content-Type; documented: %s" % ", ".join(content))
-        mt = _media_type(ctype)
-        media_key = self._media_key(content, mt)
+        media = plan.media.get(ctype)
+        if media is None:
+            mt = _media_type(ctype)
+            media_key = self._media_key(content, mt)
+            has_schema = False
+            if media_key is not None:
+                mobj = self.deref(content[media_key])
+                has_schema = isinstance(mobj, dict) and "schema" in mobj
+            media = plan.media[ctype] = (media_key, mt, _is_json_media(mt), has_schema)
+        media_key, mt, is_json, has_schema = media
         if media_key is None:
             fail("content", "Content-Type %r is not documented for status %s (documented: %s)"
-                 % (ctype, status_key, ", ".join(content)))
-        if head or not _is_json_media(mt):
+                 % (ctype, plan.status_key, ", ".join(content)))
+        if head or not is_json:
             return
 
         # (4) the JSON body
+        seen = (op.template, op.method, plan.status_key, media_key, body)
+        if seen in self._valid:
+            return
         try:
             instance = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             fail("schema", "the %s body is not JSON (%s)" % (mt, e))
-        media = self.deref(content[media_key])
-        if not isinstance(media, dict) or "schema" not in media:
+        if not has_schema:
             return
-        v = self._validator(op, status_key, media_key)
+        v = self._validator(op, plan.status_key, media_key)
         err = next(v.iter_errors(instance), None)
         if err is not None:
             from jsonschema.exceptions import best_match
             err = best_match(v.iter_errors(instance)) or err
             fail("schema", "the body does not match the schema of %s %s: at %s: %s (schema path: %s)"
-                 % (status_key, media_key, err.json_path, _short(err.message),
+                 % (plan.status_key, media_key, err.json_path, _short(err.message),
                     "/".join(str(p) for p in err.schema_path)))
+        if len(body) <= self.VALID_BODY_MAX:
+            if len(self._valid) >= self.VALID_CACHE_MAX:
+                self._valid.clear()
+            self._valid.add(seen)
+
+    def _plan(self, op, status):
+        """What the document says of status for op, worked out once: a _Plan, or the message (a str) of why the
+        status is not documented."""
+        status_key, resp = self._response_for(op, status)
+        if resp is None:
+            return "status %d is not documented (documented: %s)" % (status, ", ".join(sorted(op.responses))
+                                                                   or "none")
+        if not isinstance(resp, dict):
+            return "the documented response %r is not an object" % status_key
+        plan = _Plan()
+        plan.status_key = status_key
+        plan.required = []
+        for name, hobj in (resp.get("headers") or {}).items():
+            hobj = self.deref(hobj)
+            if name.lower() != "content-type" and isinstance(hobj, dict) and hobj.get("required") is True:
+                plan.required.append(name)
+        content = resp.get("content")
+        plan.content = content if isinstance(content, dict) and content else None
+        plan.all_json = bool(plan.content) and all(_is_json_media(_media_type(k)) for k in plan.content)
+        plan.media = {}
+        return plan
 
     def _response_for(self, op, status):
         """(key, documented response object) for a status: the exact code, then its range ("4XX"), then

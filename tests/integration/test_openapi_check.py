@@ -55,6 +55,11 @@ DOC = {
                 "type": "string"}}}, "content": {"audio/*": {}, "multipart/byteranges": {}}},
             "304": {"description": "not modified"},
         }}},
+        "/tree": {"get": {"responses": {"200": {"description": "a recursive schema", "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Node"}}}}}}},
+        "/me-too": {"get": {"responses": {"200": {"description": "a $ref beside other keywords", "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/User", "required": ["fullname"],
+                                            "description": "a user with a name"}}}}}}},
         "/files/{name}.txt": {"get": {"responses": {"200": {"description": "text", "content": {
             "text/plain": {"schema": {"type": "string"}}}}}}},
     },
@@ -64,6 +69,9 @@ DOC = {
             "User": {"type": "object", "required": ["id", "username"], "properties": {
                 "id": {"$ref": "#/components/schemas/Id"}, "username": {"type": "string"},
                 "fullname": {"type": ["string", "null"]}}},
+            "Node": {"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string"},
+                "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}}}},
             "Error": {"type": "object", "required": ["status", "message"], "properties": {
                 "status": {"enum": ["fail", "error"]}, "message": {"type": "string", "minLength": 1}}},
         },
@@ -206,6 +214,24 @@ class SchemaTests(CheckerCase):
         self.ok("POST", "/users", 400, JSON, ERR_BODY)
         self.bad("schema", "POST", "/users", 400, JSON, b'{"status":"oops","message":"x"}', ["$.status"])
         self.bad("schema", "POST", "/users", 400, JSON, b'{"status":"fail","message":""}', ["$.message"])
+
+    def test_recursive_schema(self):
+        self.ok("GET", "/tree", 200, JSON, b'{"name":"a","children":[{"name":"b","children":[{"name":"c"}]}]}')
+        self.bad("schema", "GET", "/tree", 200, JSON, b'{"name":"a","children":[{"name":"b","children":[{}]}]}',
+                 ["$.children[0].children[0]", "'name' is a required property"])
+
+    def test_ref_beside_other_keywords(self):
+        self.ok("GET", "/me-too", 200, JSON, b'{"id":"u1","username":"a","fullname":"A"}')
+        self.bad("schema", "GET", "/me-too", 200, JSON, b'{"id":"u1","username":"a"}', ["'fullname'"])
+        self.bad("schema", "GET", "/me-too", 200, JSON, b'{"id":"u1","fullname":"A"}', ["'username'"])
+
+    def test_valid_bodies_are_remembered_and_bad_ones_never(self):
+        body = b'{"status":"success","data":{"userId":"u1"}}'
+        for _ in range(2):
+            self.ok("POST", "/users", 201, JSON, body)
+        self.assertEqual(len(self.c._valid), 1)
+        for _ in range(2):
+            self.bad("schema", "POST", "/users", 201, JSON, b'{"status":"success","data":{}}')
 
     def test_body_that_is_not_json(self):
         self.bad("schema", "GET", "/health", 200, JSON, b"{status: ok}", ["not JSON"])
