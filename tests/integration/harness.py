@@ -819,7 +819,14 @@ class Conn:
     def recv_some(self, bufsize=65536):
         """Like sock.recv on plaintext: bytes that arrived (waiting up to the
         socket's timeout), b"" at the end of the stream; raises socket.timeout,
-        ConnectionResetError."""
+        ConnectionResetError. Bytes read this way are not parsed as responses,
+        so which request a later response answers is no longer known."""
+        data = self._recv_some(bufsize)
+        if data:
+            self._forget_requests()
+        return data
+
+    def _recv_some(self, bufsize):
         if self.buf:
             data = bytes(self.buf[:bufsize])
             del self.buf[:bufsize]
@@ -833,7 +840,7 @@ class Conn:
             if r:
                 if not self.buf:
                     return b""
-                return self.recv_some(bufsize)
+                return self._recv_some(bufsize)
             if r is None:
                 return b""
             raw = self.sock.recv(65536)
@@ -1072,7 +1079,15 @@ class Conn:
 
     def read_until_eof(self, timeout=3.0):
         """Read until the peer closes (EOF or RST) or the timeout passes.
-        Returns (data, closed) where data includes anything already buffered."""
+        Returns (data, closed) where data includes anything already buffered
+        (not parsed: after any, later responses on the connection are not
+        checked)."""
+        data, closed = self._read_until_eof(timeout)
+        if data:
+            self._forget_requests()
+        return data, closed
+
+    def _read_until_eof(self, timeout):
         deadline = time.monotonic() + timeout
         while True:
             try:

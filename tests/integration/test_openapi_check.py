@@ -392,6 +392,18 @@ class HarnessHookTests(unittest.TestCase):
         c.read_response()
         self.assertEqual(len(harness.MISMATCHES), seen + 2)     # only the known requests before raw bytes
 
+    def test_bytes_read_raw_end_the_checks(self):
+        c = self.conn(OK + WRONG + WRONG)
+        c.send(harness.join_requests([harness.build_request("GET", "/health")] * 3))
+        self.assertEqual(c.read_response().status, 200)
+        got = b""
+        while len(got) < 5:
+            got += c.recv_some(5 - len(got))                # the start of the second response, read raw
+        self.assertEqual(got, b"HTTP/")
+        c.buf[:0] = got
+        self.assertEqual(c.read_response().status, 200)     # not checked: which request it answers is unknown
+        self.assertEqual(c.read_response().status, 200)
+
     def test_off(self):
         harness._CHECKER, harness._CHECKER_STATE = None, "off"
         self.assertEqual(self.conn(WRONG).request("GET", "/health").status, 200)
