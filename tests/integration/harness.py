@@ -613,10 +613,11 @@ def chunked(chunks, trailer=b""):
 
 def join_requests(parts):
     """b"".join for build_request() results that keeps what they are (a Wire)."""
-    out = Wire(b"", [])
+    data, items = [], []
     for p in parts:
-        out = out + p
-    return out
+        data.append(bytes(p))
+        items.extend(p.items if isinstance(p, Wire) else [("raw", len(p))] if p else [])
+    return Wire(b"".join(data), items)
 
 
 # ---------------------------------------------------------------------------
