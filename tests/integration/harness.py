@@ -665,11 +665,20 @@ def _load_checker():
                           % (server_bin(), e, err[-2000:]))
 
 
+# Final responses read through a Conn: "checked", "off" (checks off), "unknown" (to no request the Conn knew).
+# SC_OPENAPI_STATS=1 prints them when the process exits.
+OPENAPI_STATS = collections.Counter()
+if os.environ.get("SC_OPENAPI_STATS") == "1":
+    atexit.register(lambda: sys.stderr.write("OpenAPI checks: %s\n" % dict(OPENAPI_STATS)))
+
+
 def check_response(method, target, resp):
     """Checks resp (a Response) to method target against the document; raises openapi_check.Mismatch."""
     checker = openapi_checker()
     if checker is None:
+        OPENAPI_STATS["off"] += 1
         return
+    OPENAPI_STATS["checked"] += 1
     try:
         checker.check(method, target, resp.status, resp.headers, resp.body)
     except openapi_check.Mismatch as e:
@@ -998,10 +1007,11 @@ class Conn:
             # Half a response may be consumed: which request the next one answers is no longer known.
             self._forget_requests()
             raise
-        if resp.status >= 200 and self._expect:
-            req = self._expect.popleft()
+        if resp.status >= 200:
+            req = self._expect.popleft() if self._expect else _RAW
             if req is _RAW:
                 self._forget_requests()
+                OPENAPI_STATS["unknown"] += 1
             else:
                 check_response(req[0], req[1], resp)
         return resp

@@ -26,7 +26,8 @@ that the /_debug/* routes are in it). A binary that does not know that command (
 off; one that prints the document turns them on, always.
 
 SC_OPENAPI_CHECK=0 in the environment turns the checks off. For debugging only: the suite is meant to run with
-them on.
+them on. SC_OPENAPI_STATS=1 prints, when a test process exits, how many responses were checked and how many
+answered requests the harness did not know (raw bytes).
 
 Compiled validators are cached per (path template, method, status key, media type), what the document says of a
 status per operation, path matches per path, and small bodies once found valid, so that a response costs a few dict
