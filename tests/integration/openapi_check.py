@@ -9,7 +9,8 @@ AssertionError) when the response is not as documented:
             a literal segment wins over a template in the same place) and the method is an operation there (HEAD
             is checked against GET, headers only). A path or method the document does not have is only checked
             for being an error response: 4xx/5xx with a JSON body {"status": "fail" (4xx) or "error" (5xx),
-            "message": "..."} (OPTIONS on a documented path may also get the router's 204 with Allow).
+            "message": "..."}, or a redirect (3xx with Location: the server's redirect to HTTPS comes before
+            any route); OPTIONS on a documented path may also get the router's 204.
   status    the status code is documented for the operation (exact code, then "4XX"-style ranges, then "default").
   content   when that response documents content, the Content-Type media type (parameters ignored) is one of its
             keys ("audio/*" and "*/*" keys match by range); a non-empty body for a response documented without
@@ -462,6 +463,8 @@ class Checker:
             raise Mismatch("OpenAPI mismatch [route] %s %s -> %d: %s, so only an error response is right, but %s\n%s"
                            % (method, target, status, why, detail, _excerpt(body)))
 
+        if 300 <= status < 400 and _header(headers, "location"):
+            return  # the server's redirect to HTTPS, ahead of any route
         if not 400 <= status < 600:
             fail("the status is %d" % status)
         if head:

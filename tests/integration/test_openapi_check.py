@@ -135,6 +135,8 @@ class RouteTests(CheckerCase):
         self.bad("route", "GET", "/nowhere", 404, JSON, b'{"status":"fail"}', ["no message"])
         self.bad("route", "GET", "/nowhere", 404, JSON, b"not json", ["not JSON"])
         self.bad("route", "HEAD", "/nowhere", 200)
+        self.ok("GET", "/nowhere", 308, JSON + [("Location", "https://h/nowhere")], b'{"status":"fail","message":"x"}')
+        self.bad("route", "GET", "/nowhere", 308, JSON, ERR_BODY, ["the status is 308"])
 
     def test_unknown_method_must_be_an_error(self):
         self.ok("PATCH", "/health", 405, JSON + [("Allow", "GET, HEAD, OPTIONS")], ERR_BODY)
