@@ -342,6 +342,13 @@ class Server:
             _TLS_PORTS[self.port] = self.tls_port
         else:
             _TLS_PORTS.pop(self.port, None)
+        for port in (self.port, self.tls_port):
+            if port is None:
+                continue
+            if _debug_routes_on(clean_env(env_overrides), self.args):
+                _NO_DEBUG_PORTS.discard(port)
+            else:
+                _NO_DEBUG_PORTS.add(port)
         return self
 
     def pid(self):
@@ -625,33 +632,56 @@ def join_requests(parts):
 # ---------------------------------------------------------------------------
 
 _CHECKER_LOCK = threading.Lock()
-_CHECKER = None
+_CHECKER = None             # the document with the /_debug/* routes (the tests' servers have them on)
 _CHECKER_STATE = None       # None: not loaded yet; "on", "off", or the error that loading raised
+_CHECKER_NO_DEBUG = None    # the document without them, for the few servers that run with them off
+_NO_DEBUG_PORTS = set()     # ports of the servers started with the debug routes off
 MISMATCHES = []             # every Mismatch raised in this process (main() fails a test that swallowed one)
+_TRUE = ("1", "on", "true", "yes")
 
 
-def openapi_checker():
+def _debug_routes_on(env, args):
+    """Whether a server started with env (clean_env's result) and args has the /_debug/* routes (a flag beats
+    the environment; a setting only in a .env file is not seen)."""
+    value = env.get("STACCATO_DEBUG_ROUTES", "off")
+    args = list(args)
+    for i, a in enumerate(args):
+        if a.startswith("--debug-routes="):
+            value = a.split("=", 1)[1]
+        elif a == "--debug-routes" and i + 1 < len(args):
+            value = args[i + 1]
+    return value.strip().lower() in _TRUE
+
+
+def openapi_checker(debug_routes=True):
     """The process's openapi_check.Checker, loaded on first use from `$STACCATO_BIN openapi` with the debug
-    routes; None when the checks are off (SC_OPENAPI_CHECK=0, or a binary without that command)."""
-    global _CHECKER, _CHECKER_STATE
+    routes (debug_routes=False: the document without them, loaded when first needed); None when the checks are
+    off (SC_OPENAPI_CHECK=0, or a binary without that command)."""
+    global _CHECKER, _CHECKER_STATE, _CHECKER_NO_DEBUG
     if _CHECKER_STATE is None:
         with _CHECKER_LOCK:
             if _CHECKER_STATE is None:
                 try:
-                    _CHECKER = _load_checker()
+                    _CHECKER = _load_checker("1")
                     _CHECKER_STATE = "on" if _CHECKER is not None else "off"
                 except ServerError as e:
                     _CHECKER_STATE = e
     if isinstance(_CHECKER_STATE, Exception):
         raise _CHECKER_STATE
-    return _CHECKER
+    if debug_routes or _CHECKER is None:
+        return _CHECKER
+    if _CHECKER_NO_DEBUG is None:
+        with _CHECKER_LOCK:
+            if _CHECKER_NO_DEBUG is None:
+                _CHECKER_NO_DEBUG = _load_checker("0") or _CHECKER
+    return _CHECKER_NO_DEBUG
 
 
-def _load_checker():
+def _load_checker(debug_routes):
     if os.environ.get("SC_OPENAPI_CHECK", "") == "0":
         return None
     try:
-        rc, out, err = run_cli(["openapi"], env_overrides={"STACCATO_DEBUG_ROUTES": "1"}, timeout=60.0)
+        rc, out, err = run_cli(["openapi"], env_overrides={"STACCATO_DEBUG_ROUTES": debug_routes}, timeout=60.0)
     except OSError:
         return None         # no binary: the servers cannot start either, and say so
     if rc is None:
@@ -672,9 +702,10 @@ if os.environ.get("SC_OPENAPI_STATS") == "1":
     atexit.register(lambda: sys.stderr.write("OpenAPI checks: %s\n" % dict(OPENAPI_STATS)))
 
 
-def check_response(method, target, resp):
-    """Checks resp (a Response) to method target against the document; raises openapi_check.Mismatch."""
-    checker = openapi_checker()
+def check_response(method, target, resp, debug_routes=True):
+    """Checks resp (a Response) to method target against the document (of a server with the /_debug/* routes,
+    or without them); raises openapi_check.Mismatch."""
+    checker = openapi_checker(debug_routes)
     if checker is None:
         OPENAPI_STATS["off"] += 1
         return
@@ -699,6 +730,8 @@ class Conn:
 
     def __init__(self, port, host=LOOPBACK, timeout=SOCK_TIMEOUT_S, rcvbuf=None, sndbuf=None,
                  nodelay=True, tls=None, context=None, session=None, server_hostname=None, source=None):
+        # The document of the server's own settings: the /_debug/* routes only where they are on.
+        self._debug_routes = port not in _NO_DEBUG_PORTS
         if tls is None:
             tls = port in _TLS_PORTS
             if tls:
@@ -1013,7 +1046,7 @@ class Conn:
                 self._forget_requests()
                 OPENAPI_STATS["unknown"] += 1
             else:
-                check_response(req[0], req[1], resp)
+                check_response(req[0], req[1], resp, self._debug_routes)
         return resp
 
     def _forget_requests(self):

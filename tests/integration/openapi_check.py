@@ -9,8 +9,9 @@ AssertionError) when the response is not as documented:
             a literal segment wins over a template in the same place) and the method is an operation there (HEAD
             is checked against GET, headers only). A path or method the document does not have is only checked
             for being an error response: 4xx/5xx with a JSON body {"status": "fail" (4xx) or "error" (5xx),
-            "message": "..."}, or a redirect (3xx with Location: the server's redirect to HTTPS comes before
-            any route); OPTIONS on a documented path may also get the router's 204.
+            "message": "..."}; OPTIONS on a documented path may also get the router's 204.
+  redirect  the server's redirect to HTTPS (301/302/307/308 with a Location of https://...) comes before any
+            route: it is right for any request, unless the operation documents that status itself.
   status    the status code is documented for the operation (exact code, then "4XX"-style ranges, then "default").
   content   when that response documents content, the Content-Type media type (parameters ignored) is one of its
             keys ("audio/*" and "*/*" keys match by range); a non-empty body for a response documented without
@@ -23,8 +24,9 @@ Streaming and binary bodies (audio/*, image/*, multipart/byteranges, text/event-
 checked for status, media type and headers only. Interim (1xx) responses are not checked.
 
 The harness loads the document once per test process with `$STACCATO_BIN openapi` (STACCATO_DEBUG_ROUTES=1, so
-that the /_debug/* routes are in it). A binary that does not know that command (non-zero exit) turns the checks
-off; one that prints the document turns them on, always.
+that the /_debug/* routes are in it; for a server started with them off, the document printed with them off). A
+binary that does not know that command (non-zero exit) turns the checks off; one that prints the document turns
+them on, always.
 
 SC_OPENAPI_CHECK=0 in the environment turns the checks off. For debugging only: the suite is meant to run with
 them on. SC_OPENAPI_STATS=1 prints, when a test process exits, how many responses were checked and how many
@@ -39,6 +41,7 @@ import json
 import re
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_REDIRECTS = (301, 302, 307, 308)
 DOC_URI = "urn:staccato:openapi"
 EXCERPT = 300
 
@@ -335,17 +338,22 @@ class Checker:
         head = method == "HEAD"
         template = self.match_path(path)
         op = self.operation(method, template) if template is not None else None
+        if status in _REDIRECTS and (op is None or str(status) not in op.responses):
+            loc = _header(headers, "location")
+            if loc and loc.lower().startswith("https://"):
+                return
         if op is None:
             if method == "OPTIONS" and template is not None and status == 204 and not body:
                 return  # the router answers OPTIONS for every documented path
-            why = ("no path template of the document matches %r" % path if template is None else
+            why = ("no path template of the document matches %r" % _short(path, 160) if template is None else
                    "%s is not an operation of %s" % (method, template))
             self._check_plain_error(method, target, status, headers, body, head, why)
             return
 
         def fail(check, detail):
             raise Mismatch("OpenAPI mismatch [%s] %s %s -> %d (operation %s %s): %s\n%s"
-                           % (check, method, target, status, op.method, op.template, detail, _excerpt(body)))
+                           % (check, method, _short(target, 160), status, op.method, op.template, detail,
+                              _excerpt(body)))
 
         plan = op.plans.get(status, _MISSING)
         if plan is _MISSING:
@@ -461,10 +469,8 @@ class Checker:
         """A request the document does not describe: only an error response is right for it."""
         def fail(detail):
             raise Mismatch("OpenAPI mismatch [route] %s %s -> %d: %s, so only an error response is right, but %s\n%s"
-                           % (method, target, status, why, detail, _excerpt(body)))
+                           % (method, _short(target, 160), status, why, detail, _excerpt(body)))
 
-        if 300 <= status < 400 and _header(headers, "location"):
-            return  # the server's redirect to HTTPS, ahead of any route
         if not 400 <= status < 600:
             fail("the status is %d" % status)
         if head:

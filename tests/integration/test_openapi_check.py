@@ -118,6 +118,10 @@ class RouteTests(CheckerCase):
         self.assertEqual(m("/files/a.txt"), "/files/{name}.txt")
         self.assertIsNone(m("/files/a.mp3"))
         self.assertEqual(openapi_check.path_of("/users/abc?x=1#f"), "/users/abc")
+        with self.assertRaises(Mismatch) as cm:                  # a long target is cut in the message
+            self.ok("GET", "/health?pad=" + "a" * 5000, 302)
+        self.assertIn("[status] GET /health?pad=aaa", str(cm.exception))
+        self.assertLess(len(str(cm.exception)), 1000)
         self.assertEqual(openapi_check.path_of("http://h:1/health?q"), "/health")
         self.assertIsNone(openapi_check.path_of("*"))
 
@@ -135,8 +139,6 @@ class RouteTests(CheckerCase):
         self.bad("route", "GET", "/nowhere", 404, JSON, b'{"status":"fail"}', ["no message"])
         self.bad("route", "GET", "/nowhere", 404, JSON, b"not json", ["not JSON"])
         self.bad("route", "HEAD", "/nowhere", 200)
-        self.ok("GET", "/nowhere", 308, JSON + [("Location", "https://h/nowhere")], b'{"status":"fail","message":"x"}')
-        self.bad("route", "GET", "/nowhere", 308, JSON, ERR_BODY, ["the status is 308"])
 
     def test_unknown_method_must_be_an_error(self):
         self.ok("PATCH", "/health", 405, JSON + [("Allow", "GET, HEAD, OPTIONS")], ERR_BODY)
@@ -154,6 +156,17 @@ class RouteTests(CheckerCase):
     def test_interim_and_pathless_targets_are_not_checked(self):
         self.ok("GET", "/nowhere", 100)
         self.ok("OPTIONS", "*", 200, [("Content-Type", "text/plain")], b"whatever")
+
+
+class RedirectTests(CheckerCase):
+    def test_https_redirect_is_right_for_any_request(self):
+        loc = [("Location", "https://h:8443/x")]
+        self.ok("GET", "/nowhere", 308, JSON + loc, b'{"status":"fail","message":"use HTTPS"}')
+        self.ok("GET", "/users/abc", 308, JSON + loc, b'{"status":"fail","message":"use HTTPS"}')
+        self.ok("POST", "/health", 301, loc)
+        self.bad("route", "GET", "/nowhere", 308, JSON, ERR_BODY, ["the status is 308"])
+        self.bad("route", "GET", "/nowhere", 308, JSON + [("Location", "http://h/x")], ERR_BODY)
+        self.bad("status", "GET", "/health", 302, [("Location", "/elsewhere")])
 
 
 class StatusTests(CheckerCase):
@@ -405,6 +418,27 @@ class HarnessHookTests(unittest.TestCase):
         c.buf[:0] = got
         self.assertEqual(c.read_response().status, 200)     # not checked: which request it answers is unknown
         self.assertEqual(c.read_response().status, 200)
+
+    def test_servers_without_debug_routes_get_their_own_document(self):
+        on = harness._debug_routes_on
+        self.assertTrue(on(harness.clean_env(), []))
+        self.assertFalse(on(harness.clean_env({"STACCATO_DEBUG_ROUTES": None}), []))
+        self.assertFalse(on(harness.clean_env({"STACCATO_DEBUG_ROUTES": "0"}), []))
+        self.assertFalse(on(harness.clean_env(), ["--debug-routes=off"]))
+        self.assertTrue(on(harness.clean_env({"STACCATO_DEBUG_ROUTES": "off"}), ["--debug-routes", "YES"]))
+        saved = harness._CHECKER_NO_DEBUG
+        no_debug = dict(DOC, paths={k: v for k, v in DOC["paths"].items() if k != "/health"})
+        harness._CHECKER_NO_DEBUG = openapi_check.Checker(no_debug)
+        peer = Peer(response(404, ERR_BODY))
+        self.addCleanup(peer.close)
+        harness._NO_DEBUG_PORTS.add(peer.port)
+        try:
+            self.assertEqual(harness.Conn(peer.port, tls=False).request("GET", "/health").status, 404)
+        finally:
+            harness._NO_DEBUG_PORTS.discard(peer.port)
+            harness._CHECKER_NO_DEBUG = saved
+        with self.assertRaises(Mismatch):       # the same answer from a server with them on
+            harness.Conn(peer.port, tls=False).request("GET", "/health")
 
     def test_off(self):
         harness._CHECKER, harness._CHECKER_STATE = None, "off"
