@@ -433,13 +433,14 @@ class HarnessHookTests(unittest.TestCase):
         self.addCleanup(peer.close)
         harness._NO_DEBUG_PORTS.add(peer.port)
         try:
-            with self.assertRaises(Mismatch) as cm:     # that document has no /health
-                harness.Conn(peer.port, tls=False).request("GET", "/health")
+            with self.assertRaises(Mismatch) as cm, harness.Conn(peer.port, tls=False) as c:
+                c.request("GET", "/health")                 # that document has no /health
             self.assertIn("[route]", str(cm.exception))
         finally:
             harness._NO_DEBUG_PORTS.discard(peer.port)
             harness._CHECKER_NO_DEBUG = saved
-        self.assertEqual(harness.Conn(peer.port, tls=False).request("GET", "/health").status, 200)
+        with harness.Conn(peer.port, tls=False) as c:
+            self.assertEqual(c.request("GET", "/health").status, 200)
 
     def test_off(self):
         harness._CHECKER, harness._CHECKER_STATE = None, "off"
