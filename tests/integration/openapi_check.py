@@ -217,34 +217,38 @@ class Checker:
 
     def match_path(self, path):
         """The path template matching path (literal segments first, like the router), or None."""
-        hit = self._path_cache.get(path, _MISSING)
-        if hit is not _MISSING:
-            return hit
-        template = self._match(self._root, split_path(path), 0)
-        if len(self._path_cache) >= self.PATH_CACHE_MAX:
-            self._path_cache.clear()
-        self._path_cache[path] = template
-        return template
+        found = self.match_all(path)
+        return found[0] if found else None
 
-    def _match(self, node, segs, i):
+    def match_all(self, path):
+        """Every path template matching path, the preferred first (literal segments before templated ones,
+        segment by segment from the left)."""
+        hit = self._path_cache.get(path)
+        if hit is None:
+            hit = []
+            self._match(self._root, split_path(path), 0, hit)
+            hit = tuple(hit)
+            if len(self._path_cache) >= self.PATH_CACHE_MAX:
+                self._path_cache.clear()
+            self._path_cache[path] = hit
+        return hit
+
+    def _match(self, node, segs, i, out):
         if i == len(segs):
-            return node.template
+            if node.template is not None:
+                out.append(node.template)
+            return
         seg = segs[i]
         child = node.literal.get(seg)
         if child is not None:
-            found = self._match(child, segs, i + 1)
-            if found is not None:
-                return found
+            self._match(child, segs, i + 1, out)
         if not seg:
-            return None
+            return
         for rx, child in node.patterns:
             if rx.match(seg):
-                found = self._match(child, segs, i + 1)
-                if found is not None:
-                    return found
+                self._match(child, segs, i + 1, out)
         if node.param is not None:
-            return self._match(node.param, segs, i + 1)
-        return None
+            self._match(node.param, segs, i + 1, out)
 
     def operation(self, method, template):
         ops = self._ops.get(template) or {}
@@ -253,6 +257,17 @@ class Checker:
         if op is None and method == "HEAD":
             op = ops.get("GET")
         return op
+
+    def find(self, method, path):
+        """(template, operation) for method and path: the preferred template that has the method (like a router
+        that goes on to the next match when the method does not fit), else (the preferred template, None), else
+        (None, None)."""
+        templates = self.match_all(path)
+        for t in templates:
+            op = self.operation(method, t)
+            if op is not None:
+                return t, op
+        return (templates[0] if templates else None), None
 
     # -- schemas ---------------------------------------------------------------
     def _validator(self, op, status_key, media_key):
@@ -336,8 +351,7 @@ class Checker:
             return
         method = method.upper()
         head = method == "HEAD"
-        template = self.match_path(path)
-        op = self.operation(method, template) if template is not None else None
+        template, op = self.find(method, path)
         if status in _REDIRECTS and (op is None or str(status) not in op.responses):
             loc = _header(headers, "location")
             if loc and loc.lower().startswith("https://"):

@@ -125,6 +125,14 @@ class RouteTests(CheckerCase):
         self.assertEqual(openapi_check.path_of("http://h:1/health?q"), "/health")
         self.assertIsNone(openapi_check.path_of("*"))
 
+    def test_method_picks_the_template(self):
+        self.assertEqual(self.c.find("DELETE", "/users/me")[0], "/users/{id}")   # /users/me has no DELETE
+        self.assertEqual(self.c.find("GET", "/users/me")[0], "/users/me")
+        self.assertEqual(self.c.find("HEAD", "/users/me")[0], "/users/me")
+        self.assertEqual(self.c.find("PUT", "/users/me"), ("/users/me", None))
+        self.assertEqual(self.c.find("GET", "/nowhere"), (None, None))
+        self.ok("DELETE", "/users/me", 204)
+
     def test_query_is_not_part_of_the_path(self):
         self.ok("GET", "/health?verbose=1", 200, JSON, b'{"status":"ok"}')
 
