@@ -282,6 +282,8 @@ class Server:
         binary = server_bin()
         if not os.path.exists(binary):
             raise ServerError("server binary not found: %s (set STACCATO_BIN)" % binary)
+        # The OpenAPI document is loaded before any server runs, so that no timed request ever waits for it.
+        openapi_checker(_debug_routes_on(clean_env(self.env_overrides), self.args))
         if not self.tls:
             return self._start(binary, self.env_overrides, deadline_s)
         # The TLS port is picked here (TLS_PORT=0 means no TLS): another process may take it before the
