@@ -52,7 +52,7 @@ mode=${1:-all}
 case "$mode" in
   build) want=("${BUILD_PKGS[@]}") ;;
   runtime) want=("${RUNTIME_PKGS[@]}") ;;
-  docs) want=(); docs=1 ;;
+  docs) want=(ca-certificates); docs=1 ;;
   test) want=("${BUILD_PKGS[@]}" "${SERVICE_PKGS[@]}" "${TEST_PKGS[@]}"); docs=1; test_npm=1 ;;
   all) want=("${BUILD_PKGS[@]}" "${SERVICE_PKGS[@]}" "${TEST_PKGS[@]}" "${BENCH_PKGS[@]}"); docs=1; test_npm=1 ;;
   *) echo "usage: deps/install.sh [build|runtime|docs|test|all]" >&2; exit 2 ;;
