@@ -72,7 +72,6 @@ if [ $docs = 1 ] || [ $test_npm = 1 ]; then
 fi
 
 apt_install() {
-
   SUDO=
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null || { note "need root or sudo to install: ${missing[*]}"; exit 1; }
@@ -102,7 +101,7 @@ install_docs() {
       continue
     fi
     note "fetching $name@$version into $DOCS_DIR"
-    (cd "$tmp" && npm pack --silent --ignore-scripts "$name@$version" >/dev/null)
+    (cd "$tmp" && npm pack --loglevel=error --ignore-scripts "$name@$version" >/dev/null)
     got=$(sha512sum "$tmp/$name-$version.tgz" | cut -d' ' -f1)
     if [ "$got" != "$sha" ]; then
       note "$name-$version.tgz has SHA-512 $got, expected $sha"
@@ -134,7 +133,7 @@ install_test_npm() {
   [ "$(cat "$stamp" 2>/dev/null)" = "$lock" ] && return
   note "installing the test tools into $TEST_NPM_DIR/node_modules"
   # No install scripts: none of these packages needs one, and no browser is downloaded (Debian's Chromium is used).
-  (cd "$TEST_NPM_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --ignore-scripts --no-audit --no-fund)
+  (cd "$TEST_NPM_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --loglevel=error --ignore-scripts --no-audit --no-fund)
   echo "$lock" >"$stamp"
 }
 
