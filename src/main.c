@@ -14,6 +14,7 @@
 #include "api/db.h"
 #include "api/jobs.h"
 #include "api/media_cache.h"
+#include "api/openapi.h"
 #include "api/ratelimit.h"
 #include "api/respond.h"
 #include "api/token_versions.h"
@@ -44,6 +45,8 @@ static void usage(FILE *f)
             "  serve        run the HTTP server (default)\n"
             "  worker       run only the background job workers (no HTTP listener); exits on SIGTERM\n"
             "  migrate      apply database migrations (DATABASE_URL) and exit\n"
+            "  openapi      print the API description (OpenAPI 3.1 JSON, as GET /openapi.json serves it) and "
+            "exit\n"
             "  user         manage accounts: user create|set-role|delete|list (see staccato user)\n\n"
             "Options:\n"
             "  --help       show this help and exit\n"
@@ -127,6 +130,8 @@ static void on_walk(uv_handle_t *h, void *arg)
 static sc_tls_config *tls_config;
 static unsigned tls_port;
 static sc_host_list allowed_hosts; /* STACCATO_ALLOWED_HOSTS, parsed before workers fork */
+static char *openapi;              /* the API description, built before workers fork */
+static size_t openapi_len;
 
 static void on_sighup(uv_signal_t *h, int signum)
 {
@@ -210,6 +215,12 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
         .app = app,
     };
     cfg.routes = sc_api_routes(app, &cfg.nroutes);
+    app->openapi = openapi;
+    app->openapi_len = openapi_len;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a: the ETag changes with the document */
+    for (size_t i = 0; i < openapi_len; i++)
+        h = (h ^ (unsigned char)openapi[i]) * 1099511628211ull;
+    snprintf(app->openapi_etag, sizeof(app->openapi_etag), "\"%016llx\"", (unsigned long long)h);
     cfg.error_body = sc_api_error_body;
     w.server = fd >= 0 ? sc_server_new(w.loop, &cfg) : NULL;
     if (w.server)
@@ -405,7 +416,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "user") == 0)
         argc = sc_user_cli_take_args(argc, argv, argi);
-    else if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0 && strcmp(command, "worker") != 0) {
+    else if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0 && strcmp(command, "worker") != 0 &&
+             strcmp(command, "openapi") != 0) {
         fprintf(stderr, "staccato: unknown command '%s' (see --help)\n", command);
         return 2;
     }
@@ -451,6 +463,20 @@ int main(int argc, char **argv)
                      st.access_log);
     if (strcmp(command, "migrate") == 0) {
         code = sc_migrate_run(st.database_url, false) == 0 ? 0 : 1;
+        goto out;
+    }
+    /* The description of the table this configuration serves; a route without one is a build mistake. */
+    sc_app table_of = {.debug_routes = st.debug_routes};
+    size_t nroutes;
+    const sc_route *routes = sc_api_routes(&table_of, &nroutes);
+    char why[4096];
+    openapi = sc_api_openapi_build(routes, nroutes, st.debug_routes, &openapi_len, why, sizeof(why));
+    if (!openapi) {
+        fprintf(stderr, "staccato: the API description is incomplete: %s\n", why);
+        goto out;
+    }
+    if (strcmp(command, "openapi") == 0) {
+        code = fwrite(openapi, 1, openapi_len, stdout) == openapi_len && fputc('\n', stdout) != EOF ? 0 : 1;
         goto out;
     }
     if (strcmp(command, "user") == 0) {
@@ -541,6 +567,8 @@ int main(int argc, char **argv)
         code = run_worker(&st, &trusted, fd, tls_fd);
     }
 out:
+    free(openapi);
+    openapi = NULL;
     sc_cidr_list_free(&trusted);
     sc_host_list_free(&allowed_hosts);
     sc_settings_free(&st);

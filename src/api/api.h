@@ -35,6 +35,9 @@ typedef struct sc_app {
     sc_jobs *jobs;             /* the job workers of this process, or NULL (STACCATO_JOBS=off) */
     sc_media_cache *media;     /* facts and open files for streaming, or NULL (off, or not serving HTTP) */
     sc_token_versions *tokens; /* current token versions for the gates, or NULL (not serving HTTP) */
+    const char *openapi;       /* the API description of this table (api/openapi.h), and its length and ETag */
+    size_t openapi_len;
+    char openapi_etag[24];
 } sc_app;
 
 /* The application context of a request (the server hands every request the one it was given). */

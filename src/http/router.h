@@ -38,6 +38,7 @@ typedef struct sc_route {
     unsigned long long max_body; /* 0: the server's default body limit (for SC_ROUTE_JSON_BODY, the JSON one) */
     unsigned flags;              /* SC_ROUTE_* */
     sc_gate gate;                /* NULL: the handler runs without one */
+    const char *name;            /* the operation's name in the API description (api/openapi.h), or NULL */
 } sc_route;
 
 /* The handler runs as soon as the headers are in, and takes the body as a stream (sc_req_stream_body) instead of

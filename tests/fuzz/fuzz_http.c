@@ -79,8 +79,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             routes[k++] = api[i];
     if (k != 3)
         abort(); /* the API table changed: revisit this driver */
-    routes[k++] = (sc_route){SC_M_GET, "/albums/{id}", sc_api_health, 0, 0, NULL};
-    routes[k++] = (sc_route){SC_M_GET | SC_M_PATCH, "/albums/{id}/tracks/{n}", query_handler, 64, 0, NULL};
+    routes[k++] = (sc_route){SC_M_GET, "/albums/{id}", sc_api_health, 0, 0, NULL, NULL};
+    routes[k++] = (sc_route){SC_M_GET | SC_M_PATCH, "/albums/{id}/tracks/{n}", query_handler, 64, 0, NULL, NULL};
 
     /* The peer of a socketpair has no IP address, so it counts as "::": trusting ::/0 makes the server walk
      * X-Forwarded-For. */

@@ -84,6 +84,7 @@ EXPECT = {
     "GET /health": ALL(200),
     "GET /ready": ALL(200),
     "GET /metrics": ALL(200),
+    "GET /openapi.json": ALL(200),
     # accounts
     "POST /users": ALL(201),
     "GET /users": ADMINS(200),
@@ -358,6 +359,7 @@ FIX = {
     "GET /health": fixed("/health"),
     "GET /ready": fixed("/ready"),
     "GET /metrics": fixed("/metrics"),
+    "GET /openapi.json": fixed("/openapi.json"),
     "POST /users": fixed("/users", lambda: {"username": uniq("authz_new_"), "password": PASSWORD, "fullname": "N"}),
     "GET /users": fixed("/users"),
     "GET /users/me": fixed("/users/me"),

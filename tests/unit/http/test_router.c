@@ -8,18 +8,18 @@
 static int h_any(sc_req *req) { return 200; }
 
 static const sc_route routes[] = {
-    {SC_M_GET, "/", h_any, 0, 0, NULL},                                       /* 0 */
-    {SC_M_GET, "/health", h_any, 0, 0, NULL},                                 /* 1 */
-    {SC_M_GET, "/albums", h_any, 0, 0, NULL},                                 /* 2 */
-    {SC_M_POST, "/albums", h_any, 0, 0, NULL},                                /* 3 */
-    {SC_M_GET | SC_M_PUT | SC_M_DELETE, "/albums/{id}", h_any, 0, 0, NULL},   /* 4 */
-    {SC_M_GET, "/albums/new", h_any, 0, 0, NULL},                             /* 5: shadowed by 4 for GET */
-    {SC_M_POST, "/albums/{id}/likes", h_any, 0, 0, NULL},                     /* 6 */
-    {SC_M_GET, "/users/{user}/playlists/{pl}/tracks/{t}", h_any, 0, 0, NULL}, /* 7 */
-    {SC_M_PATCH, "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p", h_any, 4096, 0, NULL},   /* 8: 16 segments, the maximum */
-    {SC_M_OPTIONS, "/opts", h_any, 0, 0, NULL},                               /* 9 */
-    {SC_M_HEAD, "/only-head", h_any, 0, 0, NULL},                             /* 10 */
-    {SC_M_POST, "/albums/new", h_any, 0, 0, NULL},                            /* 11 */
+    {SC_M_GET, "/", h_any, 0, 0, NULL, NULL},                                       /* 0 */
+    {SC_M_GET, "/health", h_any, 0, 0, NULL, NULL},                                 /* 1 */
+    {SC_M_GET, "/albums", h_any, 0, 0, NULL, NULL},                                 /* 2 */
+    {SC_M_POST, "/albums", h_any, 0, 0, NULL, NULL},                                /* 3 */
+    {SC_M_GET | SC_M_PUT | SC_M_DELETE, "/albums/{id}", h_any, 0, 0, NULL, NULL},   /* 4 */
+    {SC_M_GET, "/albums/new", h_any, 0, 0, NULL, NULL},                             /* 5: shadowed by 4 for GET */
+    {SC_M_POST, "/albums/{id}/likes", h_any, 0, 0, NULL, NULL},                     /* 6 */
+    {SC_M_GET, "/users/{user}/playlists/{pl}/tracks/{t}", h_any, 0, 0, NULL, NULL}, /* 7 */
+    {SC_M_PATCH, "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p", h_any, 4096, 0, NULL, NULL}, /* 8: 16 segments, the maximum */
+    {SC_M_OPTIONS, "/opts", h_any, 0, 0, NULL, NULL},                             /* 9 */
+    {SC_M_HEAD, "/only-head", h_any, 0, 0, NULL, NULL},                           /* 10 */
+    {SC_M_POST, "/albums/new", h_any, 0, 0, NULL, NULL},                          /* 11 */
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
