@@ -119,6 +119,7 @@ static void check_table(bool debug)
                 CHECK(json_object_get(responses, "403") != NULL);
                 CHECK(json_array_size(json_object_get(op, "security")) >= 1);
             }
+            CHECK(json_is_array(json_object_get(op, "security"))); /* public rows: [] unless they say more */
             if (strchr(r->pattern, '{'))
                 CHECK(json_object_get(responses, "404") != NULL);
             /* Each {name} of the pattern is a required path parameter. */
