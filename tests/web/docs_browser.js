@@ -46,7 +46,9 @@ async function swagger(page, result) {
     body: await body.innerText({ timeout }),
   };
   if (config.screenshot) {
-    await op.scrollIntoViewIfNeeded({ timeout });
+    // The top of the page: the API's title and description, then the operations, GET /health first with its
+    // answer.
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: config.screenshot, fullPage: false, timeout });
   }
 }
@@ -77,7 +79,7 @@ async function main() {
   const result = { violations: [], errors: [] };
   let step = 'start';
   try {
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 1500 } });
     await context.addInitScript(watchViolations);
     for (const [name, run] of [['swagger', swagger], ['redoc', redoc]]) {
       step = name;
