@@ -22,7 +22,9 @@
  * this origin, plus what the two packages need, inline styles (Redoc's styled-components inject <style>
  * elements), data: images (Swagger UI's icons in its stylesheet) and a blob: worker (Redoc's search index). No
  * inline script: Redoc starts by itself from its <redoc> element, and Swagger UI's few lines of setup are the one
- * asset built in here. "Try it out" calls this origin, so connect-src 'self' is all it needs.
+ * asset built in here. "Try it out" calls this origin, so connect-src 'self' is all it needs. The one thing the
+ * policy stops is Redoc's "API docs by Redocly" logo, an image from its vendor's site, which Redoc then hides: the
+ * pages make no request to a third party.
  *
  * Files are opened and measured off the loop, in one threadpool job (open and fstat for an asset, stat of each
  * file for a page), which owns what it opened: when the request ends first, its completion closes and frees. */
@@ -81,13 +83,13 @@ enum {
     ASSET_COUNT
 };
 
-typedef struct asset {
+typedef struct docs_asset {
     const char *name;
     const char *path; /* under STACCATO_DOCS_ASSETS; NULL for the one built in */
     const char *type;
-} asset;
+} docs_asset;
 
-static const asset assets[ASSET_COUNT] = {
+static const docs_asset assets[ASSET_COUNT] = {
     [SWAGGER_BUNDLE] = {"swagger-ui-bundle.js", "swagger-ui-dist/swagger-ui-bundle.js", JS_TYPE},
     [SWAGGER_BUNDLE_MAP] = {"swagger-ui-bundle.js.map", "swagger-ui-dist/swagger-ui-bundle.js.map", MAP_TYPE},
     [SWAGGER_CSS] = {"swagger-ui.css", "swagger-ui-dist/swagger-ui.css", CSS_TYPE},
@@ -162,10 +164,10 @@ typedef struct docs_job {
 /* The state of one request (req->state). */
 struct docs_ctx {
     sc_req *req;
-    docs_job *job;       /* while the job runs */
-    const char *page;    /* the page's format, or NULL for an asset */
-    const asset *asset;  /* the asset asked for */
-    const char *version; /* an asset's ?v=, or NULL */
+    docs_job *job;           /* while the job runs */
+    const char *page;        /* the page's format, or NULL for an asset */
+    const docs_asset *asset; /* the asset asked for */
+    const char *version;     /* an asset's ?v=, or NULL */
 };
 
 /* ---- helpers ---------------------------------------------------------------------------------------------- */
