@@ -120,8 +120,9 @@ const sc_setting sc_settings_table[] = {
       "Login attempts per client address per window, on any account (429 beyond)."),
     U("STACCATO_LOGIN_WINDOW_S", login_window_s, "60", 1, 86400,
       "Length of the login rate-limit window in seconds."),
-    U("STACCATO_REGISTER_MAX_PER_ADDRESS", register_max_per_address, "20", 1, 1000000,
-      "Registrations (POST /users) per client address per registration window (429 beyond)."),
+    U("STACCATO_REGISTER_MAX_PER_ADDRESS", register_max_per_address, "50", 1, 1000000,
+      "Registrations (POST /users, taken names included) per client address per registration window (429 "
+      "beyond); the default lets an OpenMusic client register a few dozen test accounts at once."),
     U("STACCATO_REGISTER_WINDOW_S", register_window_s, "3600", 1, 604800,
       "Length of the registration rate-limit window in seconds."),
     U("STACCATO_THREADPOOL_SIZE", threadpool_size, "4", 1, 128,

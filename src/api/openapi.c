@@ -171,10 +171,12 @@ static json_t *operation(const sc_route *r, const char *method, bool several, js
         responses = json_object();
         json_object_set_new(op, "responses", responses);
     }
-    if (gated) {
+    /* Every gate answers 401; 403 is the admin gate's for anyone else, and the others' for an unsafe request
+     * authenticated by the cookie from a foreign origin. */
+    if (gated)
         add_response(responses, "401", "Unauthorized");
+    if (r->gate == SC_API_ADMIN || (gated && strcmp(method, "GET") != 0))
         add_response(responses, "403", "Forbidden");
-    }
     if (strchr(r->pattern, '{'))
         add_response(responses, "404", "NotFound");
     if (r->flags & SC_ROUTE_JSON_BODY) {
