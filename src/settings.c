@@ -202,6 +202,11 @@ const sc_setting sc_settings_table[] = {
      "Directory of uploaded audio and covers (files at <sha256[0:2]>/<sha256>), relative to the working directory "
      "unless absolute.",
      0, 0, NULL},
+    {"STACCATO_DOCS_ASSETS", SC_SET_STRING, F(docs_assets), "deps/web/node_modules",
+     "Directory of the npm packages swagger-ui-dist and redoc that GET /docs and GET /redoc load (deps/install.sh "
+     "docs puts them there), relative to the working directory unless absolute; without them those pages answer "
+     "503.",
+     0, 0, NULL},
     U("STACCATO_STREAM_URL_TTL_S", stream_url_ttl_s, "3600", 10, 604800,
       "Lifetime in seconds of the signed stream URLs from GET /songs/{id}/stream-url."),
     U("STACCATO_MEDIA_CACHE_ENTRIES", media_cache_entries, "1024", 0, 1000000,

@@ -161,8 +161,9 @@ static json_t *operation(const sc_route *r, const char *method, bool several, js
     add_path_params(op, r->pattern);
 
     bool gated = r->gate == SC_API_OPTIONAL || r->gate == SC_API_USER || r->gate == SC_API_ADMIN;
-    if (gated && !json_object_get(op, "security"))
-        json_object_set_new(op, "security", security_for(r->gate));
+    /* A public row says so with an empty list: no credentials needed (what lints expect of every operation). */
+    if (!json_object_get(op, "security"))
+        json_object_set_new(op, "security", gated ? security_for(r->gate) : json_array());
 
     json_t *responses = json_object_get(op, "responses");
     if (!json_is_object(responses)) {
