@@ -29,6 +29,18 @@ RUN cmake -S . -B /tmp/build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
  && strip --strip-unneeded /out/staccato \
  && /out/staccato --version
 
+############################ docs stage ############################
+# The assets of GET /docs and GET /redoc: the npm packages swagger-ui-dist and redoc at the versions deps/install.sh
+# pins, fetched by it the same way as on a development machine (with Debian's npm, which stays in this stage).
+FROM debian:12 AS docs
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /src
+COPY deps/install.sh deps/install.sh
+RUN STACCATO_DOCS_ASSETS=/out/docs bash deps/install.sh docs \
+ && rm -rf /var/lib/apt/lists/* \
+ && test -f /out/docs/swagger-ui-dist/swagger-ui-bundle.js \
+ && test -f /out/docs/redoc/bundles/redoc.standalone.js
+
 ############################ runtime stage ############################
 FROM debian:12 AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -44,6 +56,8 @@ RUN bash /tmp/install.sh runtime \
 
 COPY --from=build /out/staccato /usr/local/bin/staccato
 COPY --from=build /src/db/ /app/db/
+# The documentation pages' assets (STACCATO_DOCS_ASSETS below), read-only.
+COPY --from=docs /out/docs/ /usr/share/staccato/docs/
 # Uploaded audio and covers (STACCATO_MEDIA_DIR), writable by the server user; keep it on a volume.
 RUN install -d -o staccato -g staccato -m 0750 /app/media
 
@@ -59,7 +73,8 @@ WORKDIR /app
 USER staccato
 ENV HOST=0.0.0.0 \
     PORT=5000 \
-    STACCATO_MEDIA_DIR=/app/media
+    STACCATO_MEDIA_DIR=/app/media \
+    STACCATO_DOCS_ASSETS=/usr/share/staccato/docs
 VOLUME ["/app/media"]
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \

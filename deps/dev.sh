@@ -110,6 +110,7 @@ print_env() {
   [ -n "${ACCESS_TOKEN_KEY:-}" ] || token_keys
   echo "PORT=${PORT:-5000}"
   echo "STACCATO_MEDIA_DIR=${STACCATO_MEDIA_DIR:-$STATE/media}"
+  echo "STACCATO_DOCS_ASSETS=${STACCATO_DOCS_ASSETS:-$ROOT/deps/web/node_modules}"
   # HTTPS with the development certificate, unless configured otherwise (or off: TLS_PORT=0).
   if [ -n "${TLS_PORT:-}" ]; then
     echo "TLS_PORT=$TLS_PORT"

@@ -120,8 +120,9 @@ const sc_setting sc_settings_table[] = {
       "Login attempts per client address per window, on any account (429 beyond)."),
     U("STACCATO_LOGIN_WINDOW_S", login_window_s, "60", 1, 86400,
       "Length of the login rate-limit window in seconds."),
-    U("STACCATO_REGISTER_MAX_PER_ADDRESS", register_max_per_address, "20", 1, 1000000,
-      "Registrations (POST /users) per client address per registration window (429 beyond)."),
+    U("STACCATO_REGISTER_MAX_PER_ADDRESS", register_max_per_address, "50", 1, 1000000,
+      "Registrations (POST /users, taken names included) per client address per registration window (429 "
+      "beyond); the default lets an OpenMusic client register a few dozen test accounts at once."),
     U("STACCATO_REGISTER_WINDOW_S", register_window_s, "3600", 1, 604800,
       "Length of the registration rate-limit window in seconds."),
     U("STACCATO_THREADPOOL_SIZE", threadpool_size, "4", 1, 128,
@@ -200,6 +201,11 @@ const sc_setting sc_settings_table[] = {
     {"STACCATO_MEDIA_DIR", SC_SET_STRING, F(media_dir), "media",
      "Directory of uploaded audio and covers (files at <sha256[0:2]>/<sha256>), relative to the working directory "
      "unless absolute.",
+     0, 0, NULL},
+    {"STACCATO_DOCS_ASSETS", SC_SET_STRING, F(docs_assets), "deps/web/node_modules",
+     "Directory of the npm packages swagger-ui-dist and redoc that GET /docs and GET /redoc load (deps/install.sh "
+     "docs puts them there), relative to the working directory unless absolute; without them those pages answer "
+     "503.",
      0, 0, NULL},
     U("STACCATO_STREAM_URL_TTL_S", stream_url_ttl_s, "3600", 10, 604800,
       "Lifetime in seconds of the signed stream URLs from GET /songs/{id}/stream-url."),

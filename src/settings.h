@@ -96,6 +96,7 @@ typedef struct sc_settings {
     char *schedules;
     char *report_email;
     char *media_dir;
+    char *docs_assets;
     unsigned long long stream_url_ttl_s;
     unsigned long long media_cache_entries;
     unsigned long long media_cache_ttl_s;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: the source checks (tests/checksrc.sh), unit and integration tests on a normal build, a short
-# fuzzing pass over each libFuzzer target, and the whole ctest suite again under AddressSanitizer +
-# UndefinedBehaviorSanitizer.
+# Runs every test: the source checks (tests/checksrc.sh), unit and integration tests on a normal build, a lint of
+# the OpenAPI document (redocly), a short fuzzing pass over each libFuzzer target, and the whole ctest suite again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
 # Installs what it needs (deps/install.sh) and starts its own throw-away services on free ports.
 #   tests/run.sh            everything
 #   FUZZ_SECONDS=0 tests/run.sh   skip the fuzzing pass
@@ -63,9 +63,18 @@ export SC_SERVICES_DIR="$SERVICES_DIR"
 step "build (Release, warnings only)"
 build build-release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
 
-step "build and test (Debug)"
+step "build (Debug)"
 build build -DCMAKE_BUILD_TYPE=Debug
 build/staccato migrate
+
+# The OpenAPI document the binary serves at /openapi.json, linted with the rules of redocly.yaml; an error fails
+# the run. No telemetry or update check (the machine may have no way out).
+step "OpenAPI document (redocly lint)"
+build/staccato openapi >build/openapi.json
+REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+  tests/web/node_modules/.bin/redocly lint --config redocly.yaml build/openapi.json
+
+step "test (Debug)"
 ctest --test-dir build --output-on-failure -j"$JOBS"
 
 step "build and test under AddressSanitizer + UndefinedBehaviorSanitizer"

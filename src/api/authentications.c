@@ -309,15 +309,23 @@ static void on_checked(sc_req *req, const char *err, PGresult *res)
     refreshed(ctx, res, 0);
 }
 
+static void clear_cookies(sc_req *req)
+{
+    set_cookie(req, SC_API_ACCESS_COOKIE, SC_SLICE_LIT(""), "/", 0);
+    set_cookie(req, SC_API_REFRESH_COOKIE, SC_SLICE_LIT(""), "/authentications", 0);
+}
+
+/* A sign-out clears the cookies also when their refresh token was no longer good (400): the browser is signed out
+ * either way. Not when the database failed: the token may still be live, and the client may try again. */
 static void on_revoked(sc_req *req, const char *err, PGresult *res)
 {
     session_ctx *ctx = req->state;
+    if (sc_api_db_failed(req, err, res))
+        return;
+    if (ctx->refresh_from_cookie || ctx->cookies)
+        clear_cookies(req);
     if (answered_unknown_token(req, err, res))
         return;
-    if (ctx->refresh_from_cookie || ctx->cookies) {
-        set_cookie(req, SC_API_ACCESS_COOKIE, SC_SLICE_LIT(""), "/", 0);
-        set_cookie(req, SC_API_REFRESH_COOKIE, SC_SLICE_LIT(""), "/authentications", 0);
-    }
     sc_req_finish(req, sc_api_message(req, 200, "refresh token deleted"));
 }
 
@@ -327,6 +335,8 @@ static int presented_token_call(sc_req *req, bool rotate)
     session_ctx *ctx = ctx_new(req);
     sc_jwt_claims claims;
     int st = presented_refresh(req, ctx, &claims);
+    if (st == 400 && !rotate && ctx->refresh_from_cookie)
+        clear_cookies(req);
     if (st)
         return st;
     if (!rotate) {

@@ -161,8 +161,9 @@ static json_t *operation(const sc_route *r, const char *method, bool several, js
     add_path_params(op, r->pattern);
 
     bool gated = r->gate == SC_API_OPTIONAL || r->gate == SC_API_USER || r->gate == SC_API_ADMIN;
-    if (gated && !json_object_get(op, "security"))
-        json_object_set_new(op, "security", security_for(r->gate));
+    /* A public row says so with an empty list: no credentials needed (what lints expect of every operation). */
+    if (!json_object_get(op, "security"))
+        json_object_set_new(op, "security", gated ? security_for(r->gate) : json_array());
 
     json_t *responses = json_object_get(op, "responses");
     if (!json_is_object(responses)) {
@@ -170,10 +171,12 @@ static json_t *operation(const sc_route *r, const char *method, bool several, js
         responses = json_object();
         json_object_set_new(op, "responses", responses);
     }
-    if (gated) {
+    /* Every gate answers 401; 403 is the admin gate's for anyone else, and the others' for an unsafe request
+     * authenticated by the cookie from a foreign origin. */
+    if (gated)
         add_response(responses, "401", "Unauthorized");
+    if (r->gate == SC_API_ADMIN || (gated && strcmp(method, "GET") != 0))
         add_response(responses, "403", "Forbidden");
-    }
     if (strchr(r->pattern, '{'))
         add_response(responses, "404", "NotFound");
     if (r->flags & SC_ROUTE_JSON_BODY) {

@@ -7,8 +7,8 @@
  * row itself says is generated, so that it cannot drift from what the server does:
  *   - operationId (the name in camelCase, with the method appended for rows of several methods);
  *   - a required string path parameter for each {name} of the pattern the description does not list itself;
- *   - security from the access level: none for public rows, the bearer token or the access cookie for the others
- *     (optional for SC_API_OPTIONAL), with the 401 and 403 its gate answers;
+ *   - security from the access level: an empty list for public rows (no credentials), the bearer token or the
+ *     access cookie for the others (optional for SC_API_OPTIONAL), with the 401 and 403 its gate answers;
  *   - 404 for a pattern with parameters; 400 and 415 for rows whose JSON body is read whole and that take a body,
  *     413 for all rows whose body is read whole; 500, 503 (the database unavailable, the server's memory budget
  *     spent) and 504 (a database query past its deadline) everywhere.

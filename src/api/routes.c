@@ -19,6 +19,7 @@
 #include "api/authentications.h"
 #include "api/collaborations.h"
 #include "api/debug.h"
+#include "api/docs.h"
 #include "api/export.h"
 #include "api/genres.h"
 #include "api/likes.h"
@@ -44,7 +45,8 @@
     SC_ROUTES_COLLABORATIONS(X)                                                                                   \
     SC_ROUTES_LIKES(X)                                                                                            \
     SC_ROUTES_STREAM(X)                                                                                           \
-    SC_ROUTES_EXPORT(X)
+    SC_ROUTES_EXPORT(X)                                                                                           \
+    SC_ROUTES_DOCS(X)
 
 /* Routes whose handlers take the body as a stream (see SC_ROUTE_STREAM_BODY). */
 #define STREAM_ROUTES(X) SC_ROUTES_UPLOADS_STREAM(X)

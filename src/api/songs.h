@@ -60,7 +60,8 @@
       "'audio', CASE WHEN s.audio_media_id IS NULL THEN NULL ELSE json_build_object('mime', s.audio_mime, "       \
       "  'size', s.audio_size, 'durationMs', s.duration_ms, 'bitrate', s.bitrate, 'sampleRate', s.sample_rate, "  \
       "  'channels', s.channels) END, "                                                                           \
-      "'coverUrl', (SELECT " SC_CAT_COVER_URL("$4") " FROM albums a WHERE a.id = s.album_id), "                   \
+      "'coverUrl', (SELECT " SC_CAT_COVER_URL("$4") " FROM albums a WHERE a.id = s.album_id AND "                \
+      SC_CAT_ALBUM_VISIBLE("$2", "$3") "), "                   \
       "'visibility', s.visibility) FROM songs s WHERE s.id = $1 AND " SC_CAT_SONG_VISIBLE("$2", "$3"))            \
     /* A song the caller can see (no row: 404): whether the caller owns it and whether anyone does; whether     \
      * album $4 (may be NULL) exists for the caller, whether the caller owns it and whether anyone does; and     \

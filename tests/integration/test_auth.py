@@ -990,6 +990,27 @@ class CookieMode(AuthCase):
         st, rh, j = request(self.port, "PUT", "/authentications", headers=dict(own, Cookie="%s=%s" % (REFRESH_COOKIE, r2)))
         self.assertFail(st, rh, j, 400, REFRESH_INVALID, "refresh cookie after logout")
 
+    def test_logout_with_a_stale_cookie_still_clears_both(self):
+        """A sign-out whose refresh cookie is no longer good (rotated away, or garbage) is a 400, but the browser
+        is signed out either way: both cookies are cleared, the still-valid access cookie included."""
+        _, h, _ = self.cookie_login()
+        r1 = set_cookies(h)[REFRESH_COOKIE][0]
+        own = {"Host": self.host(), "Origin": "http://%s" % self.host()}
+        st, _, j = request(self.port, "PUT", "/authentications", headers=dict(own, Cookie="%s=%s" % (REFRESH_COOKIE, r1)))
+        self.assertSuccess(st, j, 200, "rotate the refresh cookie away")
+        for what, value in (("the rotated-away refresh cookie", r1), ("a garbage refresh cookie", "garbage")):
+            st, rh, j = request(self.port, "DELETE", "/authentications",
+                                headers=dict(own, Cookie="%s=%s" % (REFRESH_COOKIE, value)))
+            self.assertFail(st, rh, j, 400, REFRESH_INVALID, "DELETE /authentications with " + what)
+            cleared = set_cookies(rh)
+            self.assertEqual(set(cleared), {ACCESS_COOKIE, REFRESH_COOKIE}, "%s: %r" % (what, rh.get_all("set-cookie")))
+            for name in (ACCESS_COOKIE, REFRESH_COOKIE):
+                self.assertEqual(cleared[name][1].get("max-age"), "0", "%s: %s not cleared" % (what, name))
+        # A logout by body token, not by cookie, leaves cookies alone.
+        st, rh, j = request(self.port, "DELETE", "/authentications", {"refreshToken": "garbage"})
+        self.assertEqual(st, 400)
+        self.assertEqual(rh.get_all("set-cookie"), [])
+
     def test_body_token_wins_over_cookie(self):
         name, pw, _ = register(self.port)
         _, r_body = login(self.port, name, pw)

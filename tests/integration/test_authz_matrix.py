@@ -74,6 +74,10 @@ def PLAYLIST_OWNER(s):
     return (401, s, 403, 403, 403, 403)
 
 
+# The documentation pages' assets, as deps/install.sh docs installs them (or SC_DOCS_ASSETS).
+DOCS_ASSETS = os.path.abspath(os.environ.get("SC_DOCS_ASSETS")
+                              or os.path.join(harness.REPO_ROOT, "deps", "web", "node_modules"))
+
 # Seen only by their owner and admins; others get the 404 of a missing row.
 HIDDEN = (404, 404, 404, 200, 404, 200)
 # Rows nobody owns: only admins in strict mode, anyone in OpenMusic mode.
@@ -85,6 +89,10 @@ EXPECT = {
     "GET /ready": ALL(200),
     "GET /metrics": ALL(200),
     "GET /openapi.json": ALL(200),
+    # documentation pages (their assets: DOCS_ASSETS)
+    "GET /docs": ALL(200),
+    "GET /redoc": ALL(200),
+    "GET /docs/assets/{name}": ALL(200),
     # accounts
     "POST /users": ALL(201),
     "GET /users": ADMINS(200),
@@ -174,7 +182,8 @@ def uniq(prefix):
 def server_env(**extra):
     env = FIXTURE.env(ACCESS_TOKEN_KEY=ACCESS_KEY, REFRESH_TOKEN_KEY=REFRESH_KEY, STACCATO_ACCESS_LOG="off",
                       STACCATO_ARGON2_M_KIB="1024", STACCATO_ARGON2_T="1", STACCATO_JOBS="off",
-                      STACCATO_REGISTER_MAX_PER_ADDRESS="100000", STACCATO_MEDIA_DIR=MEDIA)
+                      STACCATO_REGISTER_MAX_PER_ADDRESS="100000", STACCATO_MEDIA_DIR=MEDIA,
+                      STACCATO_DOCS_ASSETS=DOCS_ASSETS)
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -360,6 +369,9 @@ FIX = {
     "GET /ready": fixed("/ready"),
     "GET /metrics": fixed("/metrics"),
     "GET /openapi.json": fixed("/openapi.json"),
+    "GET /docs": fixed("/docs"),
+    "GET /redoc": fixed("/redoc"),
+    "GET /docs/assets/{name}": fixed("/docs/assets/swagger-ui.css"),
     "POST /users": fixed("/users", lambda: {"username": uniq("authz_new_"), "password": PASSWORD, "fullname": "N"}),
     "GET /users": fixed("/users"),
     "GET /users/me": fixed("/users/me"),

@@ -869,8 +869,13 @@ class Visibility(CatalogCase):
                        who="artist2"), 404)
         self.song(who="artist", albumId=aid)
         self.song(who="admin", albumId=aid)
-        # its songs stay visible on their own
-        self.ok(self.get_song(sid))
+        # its songs stay visible on their own, without the hidden album's cover
+        sql("INSERT INTO media_files (id, kind, sha256, path, mime, size) VALUES ('%s', 'cover', 'x', 'c/y.png', "
+            "'image/png', 10); UPDATE albums SET cover_media_id = '%s' WHERE id = '%s'" % ((aid + "-c",) * 2 + (aid,)))
+        for who, seen in self.OWNER_ADMIN.items():
+            with self.subTest(who=who):
+                s = self.ok(self.get_song(sid, who=who))["data"]["song"]
+                self.assertEqual(s["coverUrl"] is not None, seen, s["coverUrl"])
         self.ok(call("PUT", "/albums/%s/flag" % aid, {"flagged": False, "reason": None}, who="admin"))
         self.ok(self.get_album(aid))
 

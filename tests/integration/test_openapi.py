@@ -64,6 +64,7 @@ class OpenAPIDocument(harness.SharedServerCase):
                 if level in ("user", "admin"):
                     self.assertNotIn({}, op["security"])
                     self.assertIn("401", op["responses"])
+                if level == "admin" or (level in ("user", "optional") and m != "get"):
                     self.assertIn("403", op["responses"])
                 elif level == "optional":
                     self.assertIn({}, op["security"])
