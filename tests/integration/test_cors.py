@@ -7,7 +7,7 @@ path; unknown paths are 404; a preflight from an origin not in the list is a pla
 headers; JSON answers, errors, 304, a 206 of a stream and upload answers carry the CORS headers for an allowed
 origin and none for another; "*" allows any origin without credentials; the cookie origin check trusts the CORS
 origins (and nobody more for "*"); BACKEND_CORS_ORIGINS stands in for STACCATO_CORS_ORIGINS; bad origins stop the
-start with status 2; STACCATO_COOKIE_SAMESITE=none sets SameSite=None.
+start with status 2; STACCATO_COOKIE_SAMESITE=none sets SameSite=None; without origins, no CORS header at all.
 
 In Chromium (tests/web/cors_browser.js, playwright-core): a page served on a second local port calls the API with
 fetch(..., {credentials: 'include'}): a JSON call, a Range request on a stream and an upload work; a page on a
@@ -45,7 +45,7 @@ BROWSER_SCRIPT = os.path.join(harness.REPO_ROOT, "tests", "web", "cors_browser.j
 PLAYWRIGHT = os.path.join(harness.REPO_ROOT, "tests", "web", "node_modules", "playwright-core")
 
 FIXTURE = harness.ModuleFixture("staccato-cors-", check_sanitizers=True)
-SRV = {}    # main (explicit origins), star ("*"), backend (BACKEND_CORS_ORIGINS, SameSite=None)
+SRV = {}    # main (explicit origins), star ("*"), backend (BACKEND_CORS_ORIGINS, SameSite=None), off (none)
 PAGES = {}  # allowed, denied -> http.server on a local port
 U = {}      # artist -> {"id", "token"}
 SONG = None  # a song with audio
@@ -106,6 +106,7 @@ def setUpModule():
                                                          **base))
         SRV["backend"] = FIXTURE.server("backend", FIXTURE.env(BACKEND_CORS_ORIGINS=BACKEND_APP,
                                                                STACCATO_COOKIE_SAMESITE="none", **base))
+        SRV["off"] = FIXTURE.server("off", FIXTURE.env(**base))
         U["artist"] = harness.account(SRV["main"].port, uniq("cors_artist_"), "secret-password-1", "Cors Artist",
                                       "artist", svc)
         SONG = new_song()
@@ -360,6 +361,19 @@ class Star(CorsTestCase):
         self.assertIsNone(h.get("Access-Control-Allow-Credentials"))
         self.assertEqual(h.get("Access-Control-Max-Age"), "60")
         self.assertEqual(h.get("Access-Control-Allow-Headers"), "Content-Type")
+
+
+class Off(CorsTestCase):
+
+    def test_no_origins_no_cors_headers(self):
+        st, h, _ = call("GET", "/songs?limit=1", server="off", origin=APP)
+        self.assertEqual(st, 200)
+        self.assertNoCors(h)
+        self.assertIsNone(h.get("Vary"), h)
+        st, h, _ = preflight("/songs", "POST", server="off", request_headers="content-type")
+        self.assertEqual(st, 204)
+        self.assertNoCors(h)
+        self.assertEqual(methods(h.get("Allow")), {"GET", "HEAD", "POST", "OPTIONS"}, h)
 
 
 class Settings(unittest.TestCase):
