@@ -179,13 +179,21 @@ static json_t *operation(const sc_route *r, const char *method, bool several, js
         add_response(responses, "403", "Forbidden");
     if (strchr(r->pattern, '{'))
         add_response(responses, "404", "NotFound");
-    if (r->flags & SC_ROUTE_JSON_BODY) {
-        if (json_object_get(op, "requestBody")) {
-            add_response(responses, "400", "BadRequest");
-            add_response(responses, "415", "UnsupportedMediaType");
-        }
-        add_response(responses, "413", "PayloadTooLarge");
+    if ((r->flags & SC_ROUTE_JSON_BODY) && json_object_get(op, "requestBody")) {
+        add_response(responses, "400", "BadRequest");
+        add_response(responses, "415", "UnsupportedMediaType");
     }
+    /* What the HTTP layer answers before any route runs, for any request: a malformed or ambiguous one (400, 501
+     * for a transfer coding other than chunked, 505), limits (413 body, 414 target, 431 headers), a body or
+     * headers too slow (408), an Expect it does not know (417). */
+    add_response(responses, "400", "MalformedRequest");
+    add_response(responses, "408", "RequestTimeout");
+    add_response(responses, "413", "PayloadTooLarge");
+    add_response(responses, "414", "URITooLong");
+    add_response(responses, "417", "ExpectationFailed");
+    add_response(responses, "431", "HeadersTooLarge");
+    add_response(responses, "501", "NotImplemented");
+    add_response(responses, "505", "VersionNotSupported");
     add_response(responses, "500", "InternalError");
     add_response(responses, "503", "ServiceUnavailable");
     add_response(responses, "504", "GatewayTimeout");

@@ -9,9 +9,9 @@
  *   - a required string path parameter for each {name} of the pattern the description does not list itself;
  *   - security from the access level: an empty list for public rows (no credentials), the bearer token or the
  *     access cookie for the others (optional for SC_API_OPTIONAL), with the 401 and 403 its gate answers;
- *   - 404 for a pattern with parameters; 400 and 415 for rows whose JSON body is read whole and that take a body,
- *     413 for all rows whose body is read whole; 500, 503 (the database unavailable, the server's memory budget
- *     spent) and 504 (a database query past its deadline) everywhere.
+ *   - 404 for a pattern with parameters; 400 and 415 for rows whose JSON body is read whole and that take a body;
+ *     everywhere what the HTTP layer answers before routing (400, 408, 413, 414, 417, 431, 501, 505), 500, 503
+ *     (the database unavailable, the server's memory budget spent) and 504 (a database query past its deadline).
  * The shared parts (info, tags, security schemes, the Error and Message schemas, the responses, headers and
  * parameters operations refer to) are in api/openapi.base.json; a resource's own schemas (Album, Song, ...) are in
  * the "components" of its file, merged into the document's. Every part is embedded in the binary at build time

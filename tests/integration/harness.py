@@ -12,9 +12,20 @@ with openssl), and every client connection made through this module (Conn,
 Server.connect/get, request()) to a server's port goes over TLS (no
 verification, ALPN http/1.1) to that server's TLS port instead. Tests that
 cannot apply over TLS skip themselves with unittest.skipIf(harness.TLS, ...).
+
+OpenAPI checks: every response read through a Conn to a request the harness
+built (Conn.request, Server.get, request(), pipeline_all, and build_request()
+bytes sent with Conn.send/send_slowly) is checked against the server's OpenAPI
+document (`$STACCATO_BIN openapi`, loaded once per process); a response that
+is not as documented fails the call with openapi_check.Mismatch. Each Conn
+keeps the (method, target) of the requests it sent, in order; bytes it sends
+that build_request did not make (other than the declared body of the request
+before them) make the requests after them unknown, so those responses are
+not checked. See openapi_check.py, also for SC_OPENAPI_CHECK=0.
 """
 
 import atexit
+import collections
 import json
 import os
 import re
@@ -25,10 +36,13 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+
+import openapi_check
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -269,6 +283,8 @@ class Server:
         binary = server_bin()
         if not os.path.exists(binary):
             raise ServerError("server binary not found: %s (set STACCATO_BIN)" % binary)
+        # The OpenAPI document is loaded before any server runs, so that no timed request ever waits for it.
+        openapi_checker(_debug_routes_on(clean_env(self.env_overrides), self.args))
         if not self.tls:
             return self._start(binary, self.env_overrides, deadline_s)
         # The TLS port is picked here (TLS_PORT=0 means no TLS): another process may take it before the
@@ -329,6 +345,13 @@ class Server:
             _TLS_PORTS[self.port] = self.tls_port
         else:
             _TLS_PORTS.pop(self.port, None)
+        for port in (self.port, self.tls_port):
+            if port is None:
+                continue
+            if _debug_routes_on(clean_env(env_overrides), self.args):
+                _NO_DEBUG_PORTS.discard(port)
+            else:
+                _NO_DEBUG_PORTS.add(port)
         return self
 
     def pid(self):
@@ -490,10 +513,82 @@ class Response:
             self.version, self.status, self.reason, self.headers, self.body[:200])
 
 
+# What a Conn knows about the bytes it sends (see Wire): a request, bytes it does not know, a whole chunked body.
+_RAW = ("raw",)
+_CHUNKED_BODY = ("chunked-body",)
+
+
+class Wire(bytes):
+    """Bytes that know which requests they hold: build_request returns one. items lists, in order, ("req",
+    method, target, body_left) for each request (body_left: the body bytes its Content-Length still expects after
+    these bytes, "chunked" for a chunked request whose body has not started, None when unknown), ("raw", n) for n
+    bytes that are not a known request, and _CHUNKED_BODY for a whole chunked body made by chunked(). + and *
+    keep the items; slicing and bytes.join do not (the result is plain bytes, unknown to a Conn)."""
+
+    def __new__(cls, data, items):
+        w = super().__new__(cls, data)
+        w.items = items
+        return w
+
+    def __add__(self, other):
+        if isinstance(other, Wire):
+            return Wire(bytes(self) + bytes(other), self.items + other.items)
+        if isinstance(other, (bytes, bytearray, memoryview)):
+            other = bytes(other)
+            return Wire(bytes(self) + other, self.items + ([("raw", len(other))] if other else []))
+        return NotImplemented
+
+    def __radd__(self, other):
+        if isinstance(other, (bytes, bytearray, memoryview)):
+            other = bytes(other)
+            return Wire(other + bytes(self), ([("raw", len(other))] if other else []) + self.items)
+        return NotImplemented
+
+    def __mul__(self, n):
+        if not isinstance(n, int):
+            return NotImplemented
+        return Wire(bytes(self) * n, self.items * max(n, 0))
+
+    __rmul__ = __mul__
+
+
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_TARGET_RE = re.compile(r"^[\x21-\x7e]+$")
+_VERSION_RE = re.compile(r"^HTTP/\d\.\d$")
+
+
+def _request_items(method, target, headers, body, version):
+    """The Wire items of a request that build_request serialized: unknown ("raw") when its request line or
+    headers are not plain (a test crafting something odd), else the request and what its body still lacks."""
+    n = 0 if body is None else len(body)
+    plain = (isinstance(method, str) and _TOKEN_RE.match(method) and isinstance(target, str)
+             and _TARGET_RE.match(target) and isinstance(version, str) and _VERSION_RE.match(version)
+             and all("\r" not in str(k) + str(v) and "\n" not in str(k) + str(v) for k, v in headers))
+    if not plain:
+        return [_RAW]
+    cls = [str(v).strip() for k, v in headers if k.lower() == "content-length"]
+    tes = [str(v).lower() for k, v in headers if k.lower() == "transfer-encoding"]
+    extra = []
+    if tes:
+        left = None
+        if len(tes) == 1 and tes[0].strip() == "chunked" and not cls:
+            left = "chunked" if not n else 0 if isinstance(body, ChunkedBody) else None
+    elif len(cls) == 1 and cls[0].isdigit():
+        left = int(cls[0]) - n
+        if left < 0:
+            left, extra = 0, [_RAW]
+    elif not cls:
+        left = 0
+    else:
+        left = None
+    return [("req", method, target, left)] + extra
+
+
 def build_request(method, target, headers=None, body=None, version="HTTP/1.1", host=True):
     """Serialize a request. headers: list of (name, value) or dict. Adds Host
     (unless host=False or already present) and Content-Length for a bytes body
-    when neither Content-Length nor Transfer-Encoding is given."""
+    when neither Content-Length nor Transfer-Encoding is given. Returns a Wire,
+    so that a Conn that sends it knows the request its next response answers."""
     if isinstance(headers, dict):
         headers = list(headers.items())
     headers = list(headers or [])
@@ -507,7 +602,14 @@ def build_request(method, target, headers=None, body=None, version="HTTP/1.1", h
     head = "%s %s %s\r\n" % (method, target, version)
     head += "".join("%s: %s\r\n" % (k, v) for k, v in headers)
     head += "\r\n"
-    return head.encode("latin-1") + (body or b"")
+    return Wire(head.encode("latin-1") + (body or b""), _request_items(method, target, headers, body, version))
+
+
+class ChunkedBody(Wire):
+    """A whole chunked body (what chunked() returns)."""
+
+    def __new__(cls, data):
+        return super().__new__(cls, data, [_CHUNKED_BODY])
 
 
 def chunked(chunks, trailer=b""):
@@ -516,7 +618,106 @@ def chunked(chunks, trailer=b""):
         if isinstance(c, str):
             c = c.encode()
         out += b"%x\r\n%s\r\n" % (len(c), c)
-    return out + b"0\r\n" + trailer + b"\r\n"
+    return ChunkedBody(out + b"0\r\n" + trailer + b"\r\n")
+
+
+def join_requests(parts):
+    """b"".join for build_request() results that keeps what they are (a Wire)."""
+    data, items = [], []
+    for p in parts:
+        data.append(bytes(p))
+        items.extend(p.items if isinstance(p, Wire) else [("raw", len(p))] if p else [])
+    return Wire(b"".join(data), items)
+
+
+# ---------------------------------------------------------------------------
+# The OpenAPI document the responses are checked against
+# ---------------------------------------------------------------------------
+
+_CHECKER_LOCK = threading.Lock()
+_CHECKER = None             # the document with the /_debug/* routes (the tests' servers have them on)
+_CHECKER_STATE = None       # None: not loaded yet; "on", "off", or the error that loading raised
+_CHECKER_NO_DEBUG = None    # the document without them, for the few servers that run with them off
+_NO_DEBUG_PORTS = set()     # ports of the servers started with the debug routes off
+MISMATCHES = []             # every Mismatch raised in this process (main() fails a test that swallowed one)
+_TRUE = ("1", "on", "true", "yes")
+
+
+def _debug_routes_on(env, args):
+    """Whether a server started with env (clean_env's result) and args has the /_debug/* routes (a flag beats
+    the environment; a setting only in a .env file is not seen)."""
+    value = env.get("STACCATO_DEBUG_ROUTES", "off")
+    args = list(args)
+    for i, a in enumerate(args):
+        if a.startswith("--debug-routes="):
+            value = a.split("=", 1)[1]
+        elif a == "--debug-routes" and i + 1 < len(args):
+            value = args[i + 1]
+    return value.strip().lower() in _TRUE
+
+
+def openapi_checker(debug_routes=True):
+    """The process's openapi_check.Checker, loaded on first use from `$STACCATO_BIN openapi` with the debug
+    routes (debug_routes=False: the document without them, loaded when first needed); None when the checks are
+    off (SC_OPENAPI_CHECK=0, or a binary without that command)."""
+    global _CHECKER, _CHECKER_STATE, _CHECKER_NO_DEBUG
+    if _CHECKER_STATE is None:
+        with _CHECKER_LOCK:
+            if _CHECKER_STATE is None:
+                try:
+                    _CHECKER = _load_checker("1")
+                    _CHECKER_STATE = "on" if _CHECKER is not None else "off"
+                except ServerError as e:
+                    _CHECKER_STATE = e
+    if isinstance(_CHECKER_STATE, Exception):
+        raise _CHECKER_STATE
+    if debug_routes or _CHECKER is None:
+        return _CHECKER
+    if _CHECKER_NO_DEBUG is None:
+        with _CHECKER_LOCK:
+            if _CHECKER_NO_DEBUG is None:
+                _CHECKER_NO_DEBUG = _load_checker("0") or _CHECKER
+    return _CHECKER_NO_DEBUG
+
+
+def _load_checker(debug_routes):
+    if os.environ.get("SC_OPENAPI_CHECK", "") == "0":
+        return None
+    try:
+        rc, out, err = run_cli(["openapi"], env_overrides={"STACCATO_DEBUG_ROUTES": debug_routes}, timeout=60.0)
+    except OSError:
+        return None         # no binary: the servers cannot start either, and say so
+    if rc is None:
+        raise ServerError("`%s openapi` did not finish within 60 s" % server_bin())
+    if rc != 0:
+        return None         # a binary from before the command existed
+    try:
+        return openapi_check.load(out)
+    except ValueError as e:
+        raise ServerError("`%s openapi` exited 0 without a usable OpenAPI document: %s\nstderr:\n%s"
+                          % (server_bin(), e, err[-2000:]))
+
+
+# Final responses read through a Conn: "checked", "off" (checks off), "unknown" (to no request the Conn knew).
+# SC_OPENAPI_STATS=1 prints them when the process exits.
+OPENAPI_STATS = collections.Counter()
+if os.environ.get("SC_OPENAPI_STATS") == "1":
+    atexit.register(lambda: sys.stderr.write("OpenAPI checks: %s\n" % dict(OPENAPI_STATS)))
+
+
+def check_response(method, target, resp, debug_routes=True):
+    """Checks resp (a Response) to method target against the document (of a server with the /_debug/* routes,
+    or without them); raises openapi_check.Mismatch."""
+    checker = openapi_checker(debug_routes)
+    if checker is None:
+        OPENAPI_STATS["off"] += 1
+        return
+    OPENAPI_STATS["checked"] += 1
+    try:
+        checker.check(method, target, resp.status, resp.headers, resp.body)
+    except openapi_check.Mismatch as e:
+        MISMATCHES.append(str(e))
+        raise
 
 
 class Conn:
@@ -532,6 +733,8 @@ class Conn:
 
     def __init__(self, port, host=LOOPBACK, timeout=SOCK_TIMEOUT_S, rcvbuf=None, sndbuf=None,
                  nodelay=True, tls=None, context=None, session=None, server_hostname=None, source=None):
+        # The document of the server's own settings: the /_debug/* routes only where they are on.
+        self._debug_routes = port not in _NO_DEBUG_PORTS
         if tls is None:
             tls = port in _TLS_PORTS
             if tls:
@@ -555,6 +758,11 @@ class Conn:
             raise
         self.buf = bytearray()
         self.eof = False
+        # The requests sent whose responses are still to be read (OpenAPI checks): ("req", method, target) and
+        # _RAW for bytes that may hold requests nobody knows; after a response met a _RAW, nothing is checked.
+        self._expect = collections.deque()
+        self._body_left = None      # of the last request sent: see Wire
+        self._unknown = False
         self.tls = None
         self.close_notify_received = False   # TLS: the server ended the stream with a close_notify alert
         if tls:
@@ -639,9 +847,15 @@ class Conn:
 
     def wire(self, data):
         """The bytes that put `data` on the wire: data itself on plaintext, its
-        TLS records (encrypted now, so to be sent in this order) over TLS."""
+        TLS records (encrypted now, so to be sent in this order) over TLS.
+        Whatever data is, the requests in it count as unknown ones (their
+        responses are not checked)."""
         if isinstance(data, str):
             data = data.encode("latin-1")
+        self._note_sent(bytes(data))
+        return self._wire(data)
+
+    def _wire(self, data):
         if self.tls is None:
             return bytes(data)
         with self._olock:
@@ -651,7 +865,14 @@ class Conn:
     def recv_some(self, bufsize=65536):
         """Like sock.recv on plaintext: bytes that arrived (waiting up to the
         socket's timeout), b"" at the end of the stream; raises socket.timeout,
-        ConnectionResetError."""
+        ConnectionResetError. Bytes read this way are not parsed as responses,
+        so which request a later response answers is no longer known."""
+        data = self._recv_some(bufsize)
+        if data:
+            self._forget_requests()
+        return data
+
+    def _recv_some(self, bufsize):
         if self.buf:
             data = bytes(self.buf[:bufsize])
             del self.buf[:bufsize]
@@ -665,7 +886,7 @@ class Conn:
             if r:
                 if not self.buf:
                     return b""
-                return self.recv_some(bufsize)
+                return self._recv_some(bufsize)
             if r is None:
                 return b""
             raw = self.sock.recv(65536)
@@ -688,9 +909,34 @@ class Conn:
         self.close()
 
     # -- sending --------------------------------------------------------
+    def _note_sent(self, data):
+        """Records what data (about to be sent) holds: the requests of a Wire, else unknown bytes (the body of
+        the request before them while its Content-Length still expects bytes)."""
+        if self._unknown or not data:
+            return
+        for item in getattr(data, "items", None) or [("raw", len(data))]:
+            kind = item[0]
+            if kind == "req":
+                self._expect.append(item[1:3])
+                self._body_left = item[3]
+                continue
+            if kind == "chunked-body" and self._body_left == "chunked":
+                self._body_left = 0
+                continue
+            if kind == "raw" and isinstance(self._body_left, int) and item[1] <= self._body_left:
+                self._body_left -= item[1]
+                continue
+            self._body_left = None
+            if not self._expect or self._expect[-1] is not _RAW:
+                self._expect.append(_RAW)
+
     def send(self, data):
         if isinstance(data, str):
             data = data.encode("latin-1")
+        self._note_sent(data)
+        self._send(data)
+
+    def _send(self, data):
         if self.tls is None:
             self.sock.sendall(data)
             return
@@ -699,14 +945,15 @@ class Conn:
         with self._wlock:
             mv = memoryview(data)
             for i in range(0, len(mv), 256 * 1024):
-                self.sock.sendall(self.wire(mv[i:i + 256 * 1024]))
+                self.sock.sendall(self._wire(mv[i:i + 256 * 1024]))
 
     def send_slowly(self, data, step=1, delay=0.001):
         """Sends step bytes at a time (over TLS: each step is a TLS record of its own)."""
         if isinstance(data, str):
             data = data.encode("latin-1")
+        self._note_sent(data)
         for i in range(0, len(data), step):
-            self.send(data[i:i + step])
+            self._send(data[i:i + step])
             if delay:
                 time.sleep(delay)
 
@@ -787,7 +1034,29 @@ class Conn:
         return data
 
     def read_response(self, method="GET", timeout=None):
-        """Parse one response (a 1xx interim response is returned as such)."""
+        """Parse one response (a 1xx interim response is returned as such). A
+        final response to a request this Conn knows is checked against the
+        OpenAPI document (openapi_check.Mismatch when it is not as documented)."""
+        try:
+            resp = self._read_response(method, timeout)
+        except BaseException:
+            # Half a response may be consumed: which request the next one answers is no longer known.
+            self._forget_requests()
+            raise
+        if resp.status >= 200:
+            req = self._expect.popleft() if self._expect else _RAW
+            if req is _RAW:
+                self._forget_requests()
+                OPENAPI_STATS["unknown"] += 1
+            else:
+                check_response(req[0], req[1], resp, self._debug_routes)
+        return resp
+
+    def _forget_requests(self):
+        self._unknown = True
+        self._expect.clear()
+
+    def _read_response(self, method, timeout):
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
         status_line = self._read_line(deadline, "status line")
         m = re.match(rb"^(HTTP/\d\.\d) (\d{3})(?: (.*))?$", status_line)
@@ -857,7 +1126,15 @@ class Conn:
 
     def read_until_eof(self, timeout=3.0):
         """Read until the peer closes (EOF or RST) or the timeout passes.
-        Returns (data, closed) where data includes anything already buffered."""
+        Returns (data, closed) where data includes anything already buffered
+        (not parsed: after any, later responses on the connection are not
+        checked)."""
+        data, closed = self._read_until_eof(timeout)
+        if data:
+            self._forget_requests()
+        return data, closed
+
+    def _read_until_eof(self, timeout):
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -899,13 +1176,15 @@ def pipeline_all(conn, reqs, timeout=3.0):
     """Send all requests (one sendall from a helper thread, so a server that
     stops reading cannot block us) while reading the responses as they come.
     reqs: list of (method, target). Returns (responses, error) where error is
-    None or the exception that stopped the reading (e.g. a stall)."""
-    data = b"".join(build_request(m, t) for m, t in reqs)
+    None or the exception that stopped the reading (e.g. a stall). A response
+    that is not as the OpenAPI document says is raised (openapi_check.Mismatch)."""
+    data = join_requests(build_request(m, t) for m, t in reqs)
+    conn._note_sent(data)
     send_err = []
 
     def sender():
         try:
-            conn.send(data)
+            conn._send(data)
         except OSError as e:
             send_err.append(e)
 
@@ -921,6 +1200,8 @@ def pipeline_all(conn, reqs, timeout=3.0):
     if err is not None:
         conn.close()          # unblocks the sender
     th.join(timeout)
+    if isinstance(err, openapi_check.Mismatch):
+        raise err
     return out, err
 
 
@@ -1119,8 +1400,32 @@ class SharedServerCase(ServerTestCase):
             return None, c
 
 
+class _CheckedResult(unittest.TextTestResult):
+    """Fails a test that passed although a response it read was not as the OpenAPI document says (a Mismatch
+    that the test caught itself, or that was raised in one of its threads)."""
+
+    def startTest(self, test):
+        self._mark = (len(MISMATCHES), len(self.failures) + len(self.errors))
+        super().startTest(test)
+
+    def stopTest(self, test):
+        seen, bad = getattr(self, "_mark", (len(MISMATCHES), 0))
+        new = MISMATCHES[seen:]
+        if new and len(self.failures) + len(self.errors) == bad:
+            try:
+                raise openapi_check.Mismatch("%d response(s) not as the OpenAPI document says, caught by the test "
+                                             "or read in another thread:\n%s" % (len(new), "\n".join(new[:5])))
+            except openapi_check.Mismatch:
+                self.addFailure(test, sys.exc_info())
+        super().stopTest(test)
+
+
+class _CheckedRunner(unittest.TextTestRunner):
+    resultclass = _CheckedResult
+
+
 def main():
-    unittest.main(verbosity=2)
+    unittest.main(verbosity=2, testRunner=_CheckedRunner)
 
 
 # ---------------------------------------------------------------------------

@@ -888,4 +888,4 @@ class Schedules(JobsCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

@@ -1096,7 +1096,7 @@ class LargeBodies(SharedServer):
     def test_pipelined_requests_in_one_record(self):
         # many requests inside one TLS record: the plaintext waits inside the session, no socket event for it
         c = self.conn()
-        c.send(b"".join(build_request("GET", "/health") for _ in range(40)))
+        c.send(harness.join_requests(build_request("GET", "/health") for _ in range(40)))
         for i in range(40):
             self.assertEqual(c.read_response().json(), HEALTH_BODY, i)
         self.assertTrue(c.nothing_arrives(0.2))

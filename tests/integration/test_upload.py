@@ -864,4 +864,4 @@ def media_path_in(media, key):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

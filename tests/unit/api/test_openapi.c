@@ -113,6 +113,9 @@ static void check_table(bool debug)
             CHECK(json_object_get(responses, "500") != NULL);
             CHECK(json_object_get(responses, "503") != NULL);
             CHECK(json_object_get(responses, "504") != NULL);
+            for (const char *const *st = (const char *const[]){"400", "408", "413", "414", "431", "501", NULL};
+                 *st; st++)
+                CHECK(json_object_get(responses, *st) != NULL); /* the HTTP layer's, before routing */
             bool gated = r->gate == SC_API_OPTIONAL || r->gate == SC_API_USER || r->gate == SC_API_ADMIN;
             if (gated) {
                 CHECK(json_object_get(responses, "401") != NULL);
