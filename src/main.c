@@ -212,6 +212,7 @@ static int run_worker(const sc_settings *st, const sc_cidr_list *trusted, int fd
         .hsts_max_age = st->hsts_max_age,
         .trusted_proxies = trusted,
         .allowed_hosts = &allowed_hosts,
+        .cors = sc_api_cors_policy(),
         .app = app,
     };
     cfg.routes = sc_api_routes(app, &cfg.nroutes);

@@ -136,8 +136,24 @@ const sc_setting sc_settings_table[] = {
       "503 with Retry-After."),
     {"STACCATO_COOKIE_ORIGINS", SC_SET_STRING, F(cookie_origins), "",
      "Comma-separated origins (https://app.example) allowed to send cookie-authenticated unsafe requests, besides "
-     "the server's own host.",
+     "the server's own host, and those of STACCATO_CORS_ORIGINS.",
      0, 0, NULL},
+    {"STACCATO_CORS_ORIGINS", SC_SET_STRING, F(cors_origins), "",
+     "Comma-separated origins (scheme://host[:port], no path: https://app.example,http://127.0.0.1:3000) whose "
+     "pages may call the API from a browser with credentials (CORS: the Origin echoed, "
+     "Access-Control-Allow-Credentials: true); they are trusted for cookie-authenticated unsafe requests too. '*' "
+     "alone: any origin may read answers, without credentials (no Access-Control-Allow-Credentials; the browser "
+     "then sends no cookies and the cookie origin check trusts no one more). Empty: no CORS headers.",
+     0, 0, NULL},
+    {"BACKEND_CORS_ORIGINS", SC_SET_STRING, F(backend_cors_origins), "",
+     "Used as STACCATO_CORS_ORIGINS when that is unset or empty (the name other back ends read).", 0, 0, NULL},
+    U("STACCATO_CORS_MAX_AGE", cors_max_age, "600", 0, 86400,
+      "Seconds a browser may cache a CORS preflight answer (Access-Control-Max-Age)."),
+    {"STACCATO_COOKIE_SAMESITE", SC_SET_ENUM, F(cookie_samesite), "lax",
+     "SameSite of the session cookies (?cookie=1 logins). lax: they are not sent on requests from other sites' "
+     "pages; none: they are (SameSite=None; Secure), for a front end on another site calling with credentials, "
+     "which needs explicit STACCATO_CORS_ORIGINS (unsafe requests stay limited to trusted origins).",
+     0, 0, "lax|none"},
     {"STACCATO_COMPAT", SC_SET_ENUM, F(compat), "strict",
      "openmusic: anyone signed in (or not, as OpenMusic) may write albums, songs and covers nobody owns, and "
      "owned ones stay their owner's and admins'; strict: artists and admins, owners only.",

@@ -67,6 +67,10 @@ typedef struct sc_settings {
     unsigned long long password_queue_max;
     unsigned long long tls_ticket_lifetime_s;
     char *cookie_origins;
+    char *cors_origins;
+    char *backend_cors_origins;
+    unsigned long long cors_max_age;
+    char *cookie_samesite;
     char *compat;
     char *public_url;
     char *admin_username;

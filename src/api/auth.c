@@ -21,6 +21,48 @@
 
 static char *access_key, *refresh_key;
 static size_t access_key_len, refresh_key_len;
+/* Origins whose cookie-authenticated unsafe requests pass (STACCATO_COOKIE_ORIGINS and the explicit
+ * STACCATO_CORS_ORIGINS), and the CORS policy. */
+static sc_origin_list trusted_origins;
+static sc_cors_policy cors;
+static bool samesite_none;
+
+/* Request headers a page on another origin may send: credentials, JSON bodies and uploads, ranges of a stream,
+ * revalidation. */
+static const char cors_allow_headers[] = "Authorization, Content-Type, Range, If-Range, If-None-Match";
+/* Response headers such a page may read beyond the always readable ones: paging totals, where an answer came from,
+ * when to retry, what a range answer holds and validators. */
+static const char cors_expose_headers[] =
+    "X-Total-Count, X-Data-Source, Retry-After, Content-Range, Accept-Ranges, ETag, Content-Length";
+
+/* Parses the CORS and trusted origins of the settings. */
+static int origins_init(const sc_settings *st, char *err, size_t errlen)
+{
+    bool own = *st->cors_origins != '\0';
+    const char *text = own ? st->cors_origins : st->backend_cors_origins;
+    if (sc_origin_list_parse(text, true, own ? "STACCATO_CORS_ORIGINS" : "BACKEND_CORS_ORIGINS", &cors.origins,
+                             err, errlen) != 0)
+        return -1;
+    cors.max_age = st->cors_max_age;
+    cors.allow_headers = cors_allow_headers;
+    cors.expose_headers = cors_expose_headers;
+    sc_buf both = {0};
+    sc_buf_printf(&both, "%s,%s", st->cookie_origins, cors.origins.any ? "" : text);
+    int rc = sc_origin_list_parse(both.ptr, false, "STACCATO_COOKIE_ORIGINS", &trusted_origins, err, errlen);
+    sc_buf_free(&both);
+    if (rc != 0)
+        return -1;
+    samesite_none = strcmp(st->cookie_samesite, "none") == 0;
+    if (samesite_none && cors.origins.n == 0) {
+        snprintf(err, errlen,
+                 "STACCATO_COOKIE_SAMESITE=none needs STACCATO_CORS_ORIGINS (explicit origins, not '*')");
+        return -1;
+    }
+    return 0;
+}
+
+const sc_cors_policy *sc_api_cors_policy(void) { return &cors; }
+const char *sc_api_cookie_samesite(void) { return samesite_none ? "None" : "Lax"; }
 
 static char *make_key(const char *configured, const char *name, size_t *len)
 {
@@ -56,6 +98,10 @@ int sc_api_auth_init(const sc_settings *st, char *err, size_t errlen)
         return -1;
     }
     sc_api_auth_shutdown();
+    if (origins_init(st, err, errlen) != 0) {
+        sc_api_auth_shutdown();
+        return -1;
+    }
     access_key = make_key(st->access_token_key, "ACCESS_TOKEN_KEY", &access_key_len);
     refresh_key = make_key(st->refresh_token_key, "REFRESH_TOKEN_KEY", &refresh_key_len);
     return 0;
@@ -66,6 +112,9 @@ void sc_api_auth_shutdown(void)
     free(access_key);
     free(refresh_key);
     access_key = refresh_key = NULL;
+    sc_origin_list_free(&cors.origins);
+    sc_origin_list_free(&trusted_origins);
+    samesite_none = false;
 }
 
 const char *sc_api_auth_refresh_key(size_t *len)
@@ -125,7 +174,8 @@ static sc_slice origin_host(sc_slice s)
 }
 
 /* Cookies ride along on cross-site requests, so a cookie-authenticated request that changes something must come
- * from our own origin (or one configured as trusted). SameSite=Lax stops most of it; this stops the rest. */
+ * from our own origin (or one configured as trusted). SameSite=Lax stops most of it; this stops the rest, and with
+ * SameSite=None (STACCATO_COOKIE_SAMESITE) it is what stops all of it. */
 bool sc_api_auth_same_origin(sc_req *req)
 {
     unsigned unsafe = SC_M_POST | SC_M_PUT | SC_M_PATCH | SC_M_DELETE;
@@ -140,16 +190,7 @@ bool sc_api_auth_same_origin(sc_req *req)
     sc_slice host = sc_req_header(req, "host");
     if (host.ptr && sc_slice_eq_nocase(origin_host(origin), host))
         return true;
-    const sc_app *app = sc_api_app(req);
-    sc_slice allowed = sc_slice_cstr(app->settings->cookie_origins);
-    while (allowed.len) {
-        long comma = sc_slice_find(allowed, ',');
-        sc_slice item = sc_slice_trim((sc_slice){allowed.ptr, comma < 0 ? allowed.len : (size_t)comma});
-        allowed = comma < 0 ? SC_SLICE_NULL : (sc_slice){allowed.ptr + comma + 1, allowed.len - (size_t)comma - 1};
-        if (item.len && sc_slice_eq_nocase(item, origin))
-            return true;
-    }
-    return false;
+    return sc_origin_list_contains(&trusted_origins, origin);
 }
 
 static int authenticate(sc_req *req, sc_api_principal **out, bool required)

@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "core/buf.h"
+#include "http/cors.h"
 #include "http/request.h"
 
 /* The cookies tokens travel in with ?cookie=1 (HttpOnly, Secure, SameSite=Lax). */
@@ -69,7 +70,8 @@ const char *sc_api_auth_admin_flag(const sc_api_principal *p);
 int sc_api_auth_forbidden(sc_req *req, const char *message);
 
 /* Whether an unsafe request comes from the server's own origin (Origin matching Host, Sec-Fetch-Site
- * same-origin) or one in STACCATO_COOKIE_ORIGINS; safe methods always pass. Cookie-authenticated requests must. */
+ * same-origin) or one in STACCATO_COOKIE_ORIGINS or STACCATO_CORS_ORIGINS (explicit ones: '*' trusts no one);
+ * safe methods always pass. Cookie-authenticated requests must. */
 bool sc_api_auth_same_origin(sc_req *req);
 
 /* The value of a cookie from the Cookie header(s), or a slice with ptr NULL. */
@@ -93,8 +95,15 @@ int sc_api_auth_open_successor(sc_slice old, sc_slice sealed, sc_buf *out);
 /* SHA-256 of a token as 64 hex digits. */
 void sc_api_auth_token_hash(sc_slice token, char hash[65]);
 
-/* Sets up the signing keys from settings (random ones when unset); returns 0 or -1 with a message. */
+/* Sets up the signing keys from settings (random ones when unset), the trusted origins and the CORS policy;
+ * returns 0 or -1 with a one-line message (a bad origin, STACCATO_COOKIE_SAMESITE=none without CORS origins). */
 int sc_api_auth_init(const sc_settings *st, char *err, size_t errlen);
+/* The CORS policy for the server (sc_server_config.cors), from STACCATO_CORS_ORIGINS (or BACKEND_CORS_ORIGINS)
+ * and STACCATO_CORS_MAX_AGE, with the request headers the API reads and the response headers it sets for pages:
+ * valid from sc_api_auth_init to sc_api_auth_shutdown. */
+const sc_cors_policy *sc_api_cors_policy(void);
+/* The SameSite attribute of session cookies: "Lax", or "None" (STACCATO_COOKIE_SAMESITE=none). */
+const char *sc_api_cookie_samesite(void);
 /* Frees the signing keys. */
 void sc_api_auth_shutdown(void);
 /* The key refresh tokens are signed with, and its length. */

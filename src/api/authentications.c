@@ -60,8 +60,8 @@ static session_ctx *ctx_new(sc_req *req)
 static void set_cookie(sc_req *req, const char *name, sc_slice value, const char *path, unsigned long long max_age)
 {
     sc_buf b = {0};
-    sc_buf_printf(&b, "%s=%.*s; Path=%s; Max-Age=%llu; HttpOnly; Secure; SameSite=Lax", name, (int)value.len,
-                  value.ptr, path, max_age);
+    sc_buf_printf(&b, "%s=%.*s; Path=%s; Max-Age=%llu; HttpOnly; Secure; SameSite=%s", name, (int)value.len,
+                  value.ptr, path, max_age, sc_api_cookie_samesite());
     sc_res_header(req, "Set-Cookie", sc_buf_slice(&b));
     sc_buf_free(&b);
 }

@@ -8,6 +8,7 @@
 
 #include "core/arena.h"
 #include "core/log.h"
+#include "http/cors.h"
 #include "http/host.h"
 #include "http/http1.h"
 #include "http/method.h"
@@ -283,7 +284,12 @@ void sc_http_dispatch(sc_http_conn *c)
         unsigned methods = r->match.allow | SC_M_OPTIONS;
         sc_router_allow_header(methods, allow, sizeof(allow));
         sc_res_header(r, "Allow", sc_slice_cstr(allow));
-        status = r->method == SC_M_OPTIONS ? 204 : sc_res_error(r, 405, NULL);
+        if (r->method == SC_M_OPTIONS) {
+            sc_cors_preflight(c->server->cfg.cors, r, r->match.allow); /* nothing unless a CORS preflight */
+            status = 204;
+        } else {
+            status = sc_res_error(r, 405, NULL);
+        }
     } else {
         status = sc_res_error(r, 404, "route not found");
     }

@@ -1,7 +1,7 @@
 /* The response as handlers build it (headers, error bodies, file ranges of the body) and its serialisation: the
  * status line, the headers the server adds (Date, Content-Type, Content-Length, Strict-Transport-Security on
- * secure connections, Connection), and the hand-over of file ranges to the connection's output queue. The HTTP
- * layer knows no body format: error bodies are written by the server's error_body hook. */
+ * secure connections, Connection, CORS), and the hand-over of file ranges to the connection's output queue. The
+ * HTTP layer knows no body format: error bodies are written by the server's error_body hook. */
 #include <string.h>
 #include <time.h>
 
@@ -110,6 +110,7 @@ uint64_t sc_http_response_write(sc_http_conn *c, int status)
         sc_buf_append_str(out, "Connection: close\r\n");
     else if (c->http10)
         sc_buf_append_str(out, "Connection: keep-alive\r\n");
+    sc_cors_response_headers(s->cfg.cors, req, out);
     sc_buf_append(out, req->res.headers->ptr, req->res.headers->len);
     sc_buf_append(out, "\r\n", 2);
     if (req->method != SC_M_HEAD && body_len) {

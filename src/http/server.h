@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "http/cors.h"
 #include "http/host.h"
 #include "http/request.h"
 #include "http/router.h"
@@ -45,14 +46,15 @@ typedef struct sc_server_config {
     uint64_t hsts_max_age;               /* Strict-Transport-Security on TLS responses; 0: none */
     const sc_cidr_list *trusted_proxies; /* borrowed */
     const sc_host_list *allowed_hosts;   /* borrowed; NULL or empty: every valid Host */
+    const sc_cors_policy *cors;          /* borrowed; NULL or without origins: no CORS headers */
     void *app;                           /* handed to handlers as req->app */
     sc_error_body_fn error_body;         /* body of error responses; NULL: the message as text/plain */
 } sc_server_config;
 
 typedef struct sc_server sc_server;
 
-/* Creates a server on the loop. The configuration is copied; routes, trusted proxies and allowed hosts are
- * borrowed. */
+/* Creates a server on the loop. The configuration is copied; routes, trusted proxies, allowed hosts and the CORS
+ * policy are borrowed. */
 sc_server *sc_server_new(uv_loop_t *loop, const sc_server_config *cfg);
 /* Starts accepting on a bound socket fd (listening or not yet), plaintext or TLS (up to one of each). TLS needs
  * a configuration set first. Returns 0 or a libuv error code. */

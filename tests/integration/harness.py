@@ -79,11 +79,12 @@ def server_bin():
 
 
 def clean_env(overrides=None, base=True):
-    """Inherited environment minus anything that configures staccato, plus the
+    """Inherited environment minus anything that configures staccato (BACKEND_CORS_ORIGINS too), plus the
     test defaults (loopback, PORT=0, debug routes) and per-test overrides.
     An override value of None removes the variable."""
     env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("STACCATO_") or k in ("HOST", "PORT") or k in TLS_SETTINGS)}
+           if not (k.startswith("STACCATO_") or k in ("HOST", "PORT", "BACKEND_CORS_ORIGINS")
+                   or k in TLS_SETTINGS)}
     if base:
         # Every test registers from loopback: the registration limit is for the tests that check it.
         env.update({"HOST": LOOPBACK, "PORT": "0", "STACCATO_DEBUG_ROUTES": "on",
