@@ -270,5 +270,8 @@ sc_jobs *sc_api_jobs_new(sc_app *app)
     cfg.kinds = sc_api_job_kinds(st->debug_routes, &cfg.nkinds);
     if (!*st->smtp_host)
         sc_log_warn("SMTP_HOST is not set: jobs that send e-mail will fail until it is");
+    else if (!*st->public_url && !*st->allowed_hosts)
+        sc_log_warn("neither STACCATO_PUBLIC_URL nor STACCATO_ALLOWED_HOSTS is set: links in verification and "
+                    "password-reset mails are built from the Host header of the request that asked for them");
     return sc_jobs_new(app->loop, &cfg);
 }

@@ -232,6 +232,10 @@ int sc_api_users_me(sc_req *req)
  * here at once; the other processes hear of it by notification. */
 static void on_user_updated(sc_req *req, const char *err, PGresult *res)
 {
+    if (sc_api_db_sqlstate(err, res, "23505")) {
+        sc_api_finish_error(req, 400, taken_message(res));
+        return;
+    }
     if (!err && PQntuples(res) > 0 && PQnfields(res) > 7) {
         unsigned long long v;
         if (sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 7)), (unsigned long long)INT64_MAX, &v) == 0)
@@ -240,9 +244,12 @@ static void on_user_updated(sc_req *req, const char *err, PGresult *res)
     finish_user(req, err, res);
 }
 
+/* The update in one statement, after every check: a new address that another account has (400) changes nothing. */
 static void update_user(user_ctx *ctx, const char *hash)
 {
-    SC_API_DB(ctx->req, SC_STMT_USER_UPDATE, on_user_updated, ctx->id, ctx->fullname, ctx->role, hash);
+    sc_req *req = ctx->req;
+    SC_API_DB(req, SC_STMT_USER_UPDATE, on_user_updated, ctx->id, ctx->fullname, ctx->role, hash, ctx->email,
+              ctx->email ? sc_api_base_url(req) : NULL, job_attempts(req));
 }
 
 static void on_changed_hash(void *data, const char *encoded)
@@ -278,26 +285,6 @@ static void on_current_hash(sc_req *req, const char *err, PGresult *res)
         sc_api_finish_password_busy(req);
 }
 
-/* The rest of PUT /users/me once a new address, if any, is set: the fullname, and the password after the current
- * one is checked. */
-static void update_me(user_ctx *ctx)
-{
-    if (!ctx->password)
-        update_user(ctx, NULL);
-    else
-        SC_API_DB(ctx->req, SC_STMT_USER_HASH, on_current_hash, ctx->id);
-}
-
-static void on_email_set(sc_req *req, const char *err, PGresult *res)
-{
-    if (sc_api_db_sqlstate(err, res, "23505"))
-        sc_api_finish_error(req, 400, "email already taken");
-    else if (err)
-        sc_api_db_finish_error(req, err, res);
-    else
-        update_me(req->state);
-}
-
 int sc_api_users_me_update(sc_req *req)
 {
     const sc_api_principal *who = sc_api_who(req);
@@ -324,14 +311,11 @@ int sc_api_users_me_update(sc_req *req)
         ctx->current = current.ptr;
         ctx->current_len = current.len;
     }
-    if (!email.ptr) {
-        update_me(ctx);
-        return SC_ASYNC;
-    }
-    /* The address first: a taken one is a 400 that changes nothing else. */
     ctx->email = sc_api_dup(req, email);
-    SC_API_DB(req, SC_STMT_USER_EMAIL_SET, on_email_set, ctx->id, ctx->email, sc_api_base_url(req),
-              job_attempts(req));
+    if (!password.ptr)
+        update_user(ctx, NULL);
+    else
+        SC_API_DB(req, SC_STMT_USER_HASH, on_current_hash, who->id);
     return SC_ASYNC;
 }
 

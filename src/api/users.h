@@ -48,12 +48,6 @@
     X(USER_INSERT,                                                                                                \
       "WITH who AS (INSERT INTO users (id, username, password_hash, fullname, role, email) "                      \
       "  VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, email), " SC_USER_EMAIL_ENQUEUE("$7", "$8"))               \
-    /* $1 user, $2 new address, $3 base URL, $4 max attempts: a different address (in any case) replaces the     \
-     * account's, unverified, with a verification mail; earlier reset links stop working. */                    \
-    X(USER_EMAIL_SET,                                                                                             \
-      "WITH who AS (UPDATE users SET email = $2, email_verified = false, reset_nonce_hash = NULL, "               \
-      "  updated_at = now() WHERE id = $1 AND lower(email) IS DISTINCT FROM lower($2::text) RETURNING id, email), " \
-      SC_USER_EMAIL_ENQUEUE("$3", "$4"))                                                                          \
     X(USER_GET, "SELECT " SC_USER_COLUMNS " FROM users WHERE id = $1")                                            \
     X(USER_HASH, "SELECT password_hash FROM users WHERE id = $1")                                                 \
     /* $1 limit, $2 offset, $3 the count's cap (api/list.h). One row: the total (also past the last page, at   \
@@ -66,13 +60,27 @@
       "SELECT (SELECT count(*) FROM (SELECT 1 FROM users WHERE lower(email) = lower($4::text) "                  \
       "  LIMIT $3::bigint) c), " SC_USER_PAGE_JSON " FROM (" SC_USER_PAGE_ROWS                                    \
       "WHERE lower(email) = lower($4::text) ORDER BY created_at, id LIMIT $1 OFFSET $2) page")                    \
-    /* A new password also revokes every refresh token of the account. */                                        \
+    /* $1 id, $2 fullname, $3 role, $4 password hash, $5 address (each NULL: unchanged), $6 base URL of links,  \
+     * $7 max job attempts -> the account (SC_USER_COLUMNS), its token version, and the jobs enqueued. A new      \
+     * password also revokes every refresh token of the account. An address different (in more than case) from  \
+     * the account's replaces it, unverified, with a verification mail, and makes earlier reset links stop       \
+     * working; one another account has fails the whole statement (23505), so nothing changes. */               \
     X(USER_UPDATE,                                                                                                \
-      "WITH revoked AS (UPDATE refresh_tokens SET revoked_at = now() "                                            \
-      "  WHERE user_id = $1 AND $4::text IS NOT NULL AND revoked_at IS NULL) "                                    \
-      "UPDATE users SET fullname = coalesce($2, fullname), role = coalesce($3, role), "                           \
-      "password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1 RETURNING " SC_USER_COLUMNS  \
-      ", token_version")                                                                                          \
+      "WITH old AS (SELECT lower(email) AS email FROM users WHERE id = $1), "                                    \
+      "moved AS (SELECT $5::text IS NOT NULL AND (SELECT email FROM old) IS DISTINCT FROM lower($5::text) AS yes), " \
+      "revoked AS (UPDATE refresh_tokens SET revoked_at = now() "                                                 \
+      "  WHERE user_id = $1 AND $4::text IS NOT NULL AND revoked_at IS NULL), "                                   \
+      "who AS (UPDATE users SET fullname = coalesce($2, fullname), role = coalesce($3, role), "                   \
+      "  password_hash = coalesce($4, password_hash), "                                                            \
+      "  email = CASE WHEN (SELECT yes FROM moved) THEN $5::text ELSE email END, "                                \
+      "  email_verified = email_verified AND NOT (SELECT yes FROM moved), "                                       \
+      "  reset_nonce_hash = CASE WHEN (SELECT yes FROM moved) THEN NULL ELSE reset_nonce_hash END, "              \
+      "  updated_at = now() WHERE id = $1 RETURNING " SC_USER_COLUMNS ", token_version), "                        \
+      "vj AS (INSERT INTO jobs (kind, payload, max_attempts) SELECT '" SC_JOB_VERIFY_EMAIL "', "                 \
+      "  jsonb_build_object('userId', id, 'baseUrl', $6::text), $7::int FROM who WHERE (SELECT yes FROM moved) "  \
+      "  RETURNING id), "                                                                                         \
+      "vn AS (SELECT pg_notify('" SC_JOBS_CHANNEL "', id::text) FROM vj) "                                        \
+      "SELECT who.*, (SELECT count(*) FROM vn) FROM who")                                                         \
     X(USER_DELETE, "DELETE FROM users WHERE id = $1")                                                             \
     /* The token versions a process must know (api/token_versions.h): the accounts whose earlier access tokens   \
      * were made invalid within the last $1 seconds, and the accounts deleted in that time (version NULL). */    \

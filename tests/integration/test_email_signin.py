@@ -217,6 +217,17 @@ class RegistrationTest(unittest.TestCase):
         user = call("GET", "/users/me", token=access).json["data"]["user"]
         self.assertEqual((user["email"], user["fullname"]), (new, "Mail User"))
         self.assertEqual(call("PUT", "/users/me", {"email": "nope"}, token=access).status, 400)
+        # Nor does a new address that comes with a wrong current password.
+        r = call("PUT", "/users/me", {"email": uniq("other.") + "@example.com", "password": NEW_PASSWORD,
+                                      "currentPassword": "not it"}, token=access)
+        self.assertEqual((r.status, r.json["message"]), (400, "currentPassword is not correct"))
+        self.assertEqual(call("GET", "/users/me", token=access).json["data"]["user"]["email"], new)
+        # The same address in another case changes nothing and mails nothing.
+        mails = len(SMTP.messages(new))
+        r = call("PUT", "/users/me", {"email": new.upper()}, token=access)
+        self.assertEqual((r.status, r.json["data"]["user"]["email"], r.json["data"]["user"]["emailVerified"]),
+                         (200, new, True))
+        self.assertEqual(len(SMTP.messages(new)), mails)
 
 
 class LoginTest(unittest.TestCase):
