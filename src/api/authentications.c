@@ -196,7 +196,8 @@ int sc_api_auth_login(sc_req *req)
         return sc_res_error(req, 400, "give username or email, not both");
     bool by_email = email.ptr != NULL;
     if (by_email) {
-        /* An address that cannot be an account's is answered as a wrong password is, after the same limits. */
+        /* An address no account can have is a 401 at once, as a username too long to exist is: nothing is
+         * learned from it. The rate limits count the address as they count a username. */
         username = email;
         if (!sc_api_email_valid(email) || password.len > 1024)
             return sc_res_error(req, 401, "invalid email or password");
