@@ -62,6 +62,10 @@ typedef struct sc_settings {
     unsigned long long login_global_window_s;
     unsigned long long register_max_per_address;
     unsigned long long register_window_s;
+    unsigned long long email_verify_ttl_s;
+    unsigned long long password_reset_ttl_s;
+    unsigned long long password_reset_max_per_address;
+    unsigned long long password_reset_window_s;
     unsigned long long threadpool_size;
     unsigned long long password_concurrency;
     unsigned long long password_queue_max;

@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/db.h"
+#include "api/export.h"
 #include "api/ratelimit.h"
 #include "api/respond.h"
 #include "auth/jwt.h"
@@ -19,7 +20,8 @@ typedef struct session_ctx {
     sc_req *req;
     sc_password_job *job;
     bool cookies;
-    const char *username;
+    const char *username; /* the username, or the address of an e-mail login */
+    bool by_email;
     const char *password;
     size_t password_len;
     char user_id[64];
@@ -136,8 +138,9 @@ static void on_verified(void *data, bool match)
     sc_req *req = ctx->req;
     ctx->job = NULL;
     if (!match) {
-        /* One message for an unknown user and a wrong password alike. */
-        sc_api_finish_error(req, 401, "invalid username or password");
+        /* One message for an unknown user (or an unknown or unverified address) and a wrong password alike. */
+        sc_api_finish_error(req, 401,
+                            ctx->by_email ? "invalid email or password" : "invalid username or password");
         return;
     }
     sc_ratelimit_login_succeeded(req, sc_slice_cstr(ctx->username));
@@ -174,7 +177,7 @@ static void on_rate_checked(sc_req *req, bool allowed, uint64_t retry_after)
                                               "too many login attempts; try again later"));
         return;
     }
-    SC_API_DB(req, SC_STMT_USER_LOGIN, on_user_found, ctx->username);
+    SC_API_DB(req, ctx->by_email ? SC_STMT_USER_LOGIN_EMAIL : SC_STMT_USER_LOGIN, on_user_found, ctx->username);
 }
 
 int sc_api_auth_login(sc_req *req)
@@ -184,13 +187,25 @@ int sc_api_auth_login(sc_req *req)
     if (wants_cookies(req) && !sc_api_auth_same_origin(req))
         return sc_api_auth_forbidden(req, "cross-origin login with cookies");
     sc_jr jr = sc_api_json_begin(req);
-    sc_slice username = sc_jr_str(&jr, "username", SC_JR_REQUIRED);
+    sc_slice email = sc_jr_str(&jr, "email", SC_JR_OPTIONAL);
+    sc_slice username = sc_jr_str(&jr, "username", email.ptr ? SC_JR_OPTIONAL : SC_JR_REQUIRED);
     sc_slice password = sc_jr_str(&jr, "password", SC_JR_REQUIRED);
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);
-    if (username.len > 50 || password.len > 1024)
+    if (email.ptr && username.ptr)
+        return sc_res_error(req, 400, "give username or email, not both");
+    bool by_email = email.ptr != NULL;
+    if (by_email) {
+        /* An address no account can have is a 401 at once, as a username too long to exist is: nothing is
+         * learned from it. The rate limits count the address as they count a username. */
+        username = email;
+        if (!sc_api_email_valid(email) || password.len > 1024)
+            return sc_res_error(req, 401, "invalid email or password");
+    } else if (username.len > 50 || password.len > 1024) {
         return sc_res_error(req, 401, "invalid username or password");
+    }
     session_ctx *ctx = ctx_new(req);
+    ctx->by_email = by_email;
     ctx->username = sc_arena_strndup(req->arena, username.ptr, username.len);
     ctx->password = password.ptr;
     ctx->password_len = password.len;

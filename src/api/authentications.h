@@ -13,6 +13,9 @@
 /* clang-format off */
 #define SC_STMTS_AUTHENTICATIONS(X)                                                                               \
     X(USER_LOGIN, "SELECT id, password_hash, role, token_version FROM users WHERE lower(username) = lower($1)")   \
+    /* Only a verified address signs in: an unverified one finds no account, as an unknown one. */              \
+    X(USER_LOGIN_EMAIL,                                                                                           \
+      "SELECT id, password_hash, role, token_version FROM users WHERE lower(email) = lower($1) AND email_verified") \
     X(REFRESH_INSERT,                                                                                             \
       "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at) "                                  \
       "VALUES ($1, $2, $3, now() + $4::int * interval '1 second')")                                               \
@@ -47,8 +50,10 @@
       "UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING 1")
 /* clang-format on */
 
-/* POST /authentications[?cookie=1] {username, password}: 201 with an access and a refresh token; wrong
- * credentials 401, too many attempts 429 with Retry-After. */
+/* POST /authentications[?cookie=1] {username, password} or {email, password}: 201 with an access and a refresh
+ * token; wrong credentials 401 (an unknown or unverified address as a wrong password, after a password check
+ * against a dummy hash), too many attempts 429 with Retry-After. The rate limits count the address as they count
+ * a username. */
 int sc_api_auth_login(sc_req *req);
 /* PUT /authentications {refreshToken} (or the cookie): a new access token and refresh token; the old one is used
  * up, except that within STACCATO_REFRESH_GRACE_S of its rotation, while its successor is unused, it gets that

@@ -31,6 +31,7 @@
 #include "api/songs.h"
 #include "api/stream.h"
 #include "api/uploads.h"
+#include "api/user_email.h"
 #include "api/users.h"
 
 /* Every prepared statement of the server, one list per resource. */
@@ -38,6 +39,7 @@
     SC_STMTS_OPS(X)                                                                                               \
     SC_STMTS_DEBUG(X)                                                                                             \
     SC_STMTS_USERS(X)                                                                                             \
+    SC_STMTS_USER_EMAIL(X)                                                                                        \
     SC_STMTS_AUTHENTICATIONS(X)                                                                                   \
     SC_STMTS_ALBUMS(X)                                                                                            \
     SC_STMTS_SONGS(X)                                                                                             \

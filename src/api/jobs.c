@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "api/db.h"
 #include "api/export.h"
+#include "api/user_email.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "outbound/mail.h"
@@ -34,7 +35,7 @@ void sc_api_mail_job_cancel(sc_job *job)
     job->data = NULL;
 }
 
-static void mail_job_done(sc_api_mail_job *m)
+void sc_api_mail_job_done(sc_api_mail_job *m)
 {
     sc_job *job = m->job;
     free(m);
@@ -63,7 +64,7 @@ static void on_mail_sent(void *data, const char *err)
     sc_api_mail_job *m = data;
     m->send = NULL;
     if (!err) {
-        mail_job_done(m);
+        sc_api_mail_job_done(m);
         return;
     }
     const sc_settings *st = ((sc_app *)m->job->app)->settings;
@@ -208,6 +209,8 @@ static void sleep_cancel(sc_job *job)
 
 static const sc_job_kind kinds[] = {
     {SC_JOB_EXPORT_PLAYLIST, sc_api_export_job_run, sc_api_mail_job_cancel, false},
+    {SC_JOB_VERIFY_EMAIL, sc_api_verify_email_job_run, sc_api_mail_job_cancel, false},
+    {SC_JOB_PASSWORD_RESET, sc_api_password_reset_job_run, sc_api_mail_job_cancel, false},
     {"monthly-artist-report", artist_report_run, sc_api_mail_job_cancel, true},
     {"daily-digest", digest_run, sc_api_mail_job_cancel, true},
     {"debug-sleep", sleep_run, sleep_cancel, false}, /* last: only with debug routes */
@@ -267,5 +270,8 @@ sc_jobs *sc_api_jobs_new(sc_app *app)
     cfg.kinds = sc_api_job_kinds(st->debug_routes, &cfg.nkinds);
     if (!*st->smtp_host)
         sc_log_warn("SMTP_HOST is not set: jobs that send e-mail will fail until it is");
+    else if (!*st->public_url && !*st->allowed_hosts)
+        sc_log_warn("neither STACCATO_PUBLIC_URL nor STACCATO_ALLOWED_HOSTS is set: links in verification and "
+                    "password-reset mails are built from the Host header of the request that asked for them");
     return sc_jobs_new(app->loop, &cfg);
 }

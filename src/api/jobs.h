@@ -1,6 +1,6 @@
 /* The background jobs the API runs (api/jobs.c): the job runtime wired into the application, the plumbing of jobs
  * that send mail, the scheduled reports and a job for tests (debug-sleep). The playlist export's job is the
- * export resource's (api/export.h).
+ * export resource's (api/export.h), the mails of address verification and password resets api/user_email.h's.
  *
  * Reports are built by the database as the CSV text itself (one row, no re-parsing): text fields are always
  * quoted (SC_CSV), and a field a spreadsheet would take for a formula gets a leading apostrophe.
@@ -79,11 +79,14 @@ typedef struct sc_api_mail_job {
 sc_api_mail_job *sc_api_mail_job_new(sc_job *job);
 /* The cancel function of a mail job's kind: stops its query or message and frees the state. */
 void sc_api_mail_job_cancel(sc_job *job);
+/* Ends the job as done without sending anything (nothing was left to send), freeing the state. */
+void sc_api_mail_job_done(sc_api_mail_job *m);
 /* Ends the job as failed (permanent: no retry) with error, freeing the state. */
 void sc_api_mail_job_fail(sc_api_mail_job *m, const char *error, bool permanent);
 /* Ends the job as failed after its query failed: the database's message, or the pool's sentinel. */
 void sc_api_mail_job_db_fail(sc_api_mail_job *m, const char *err, PGresult *res);
-/* Sends the message with one attachment; the job ends when the SMTP server has accepted it (or refused it). */
+/* Sends the message with one attachment (none when name is NULL); the job ends when the SMTP server has accepted
+ * it (or refused it). */
 void sc_api_mail_job_send(sc_api_mail_job *m, const char *to, const char *subject, const char *text,
                           const char *name, const char *type, const char *attachment, size_t len);
 /* A string field of the job's payload, or NULL. */

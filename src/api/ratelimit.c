@@ -325,6 +325,19 @@ void sc_ratelimit_register(sc_req *req, sc_ratelimit_cb cb)
     run(ck);
 }
 
+void sc_ratelimit_password_reset(sc_req *req, sc_slice email, sc_ratelimit_cb cb)
+{
+    const sc_settings *st = ((sc_app *)req->app)->settings;
+    check *ck = check_new(req, cb);
+    char address[128];
+    account_of(email, address, sizeof(address));
+    add_rule(ck, st->password_reset_max_per_address, st->password_reset_window_s, false,
+             "staccato:reset:addr:%s%s", ck->member, "");
+    add_rule(ck, st->password_reset_max_per_address, st->password_reset_window_s, false,
+             "staccato:reset:email:%s%s", address, "");
+    run(ck);
+}
+
 void sc_ratelimit_anon_write(sc_req *req, sc_ratelimit_cb cb)
 {
     const sc_settings *st = ((sc_app *)req->app)->settings;

@@ -30,6 +30,11 @@ void sc_ratelimit_login_succeeded(sc_req *req, sc_slice username);
  * STACCATO_REGISTER_WINDOW_S). */
 void sc_ratelimit_register(sc_req *req, sc_ratelimit_cb cb);
 
+/* Counts one password-reset request from the request's client address and one for the e-mail address asked for
+ * (each STACCATO_PASSWORD_RESET_MAX_PER_ADDRESS per STACCATO_PASSWORD_RESET_WINDOW_S), whether or not an account
+ * has that address. */
+void sc_ratelimit_password_reset(sc_req *req, sc_slice email, sc_ratelimit_cb cb);
+
 /* Counts one anonymous catalog write (an album, a song or a cover in STACCATO_COMPAT=openmusic) from the request's
  * client address (STACCATO_ANON_WRITES_PER_ADDRESS per STACCATO_ANON_WRITE_WINDOW_S), so that one address cannot
  * flood the open catalog; callers skip it when the limit is 0. */

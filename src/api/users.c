@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/db.h"
+#include "api/export.h"
 #include "api/list.h"
 #include "api/media_cache.h"
 #include "api/ratelimit.h"
@@ -30,6 +31,7 @@ typedef struct user_ctx {
     size_t current_len;
     const char *fullname;
     const char *role;
+    const char *email; /* a new address, or NULL */
 } user_ctx;
 
 static void on_request_gone(void *data)
@@ -62,7 +64,7 @@ static bool valid_username(sc_slice u)
 }
 
 /* A new password: long enough, bounded, and without NUL (it is hashed as bytes). */
-static const char *password_problem(const sc_req *req, sc_slice pw)
+const char *sc_api_users_password_problem(const sc_req *req, sc_slice pw)
 {
     const sc_app *app = sc_api_app(req);
     if (pw.len < app->settings->password_min_length)
@@ -89,7 +91,7 @@ static bool valid_role(sc_slice r)
            sc_slice_eq(r, SC_SLICE_LIT("admin"));
 }
 
-/* Writes {id, username, fullname, role, createdAt} from a row of SC_USER_COLUMNS. */
+/* Writes {id, username, fullname, role, createdAt, email, emailVerified} from a row of SC_USER_COLUMNS. */
 static void write_user(sc_jw *w, PGresult *res, int row)
 {
     static const char *const keys[] = {"id", "username", "fullname", "role", "createdAt"};
@@ -98,7 +100,29 @@ static void write_user(sc_jw *w, PGresult *res, int row)
         sc_jw_key(w, keys[i]);
         sc_jw_cstr(w, PQgetvalue(res, row, i));
     }
+    sc_jw_key(w, "email");
+    if (PQgetisnull(res, row, 5))
+        sc_jw_null(w);
+    else
+        sc_jw_cstr(w, PQgetvalue(res, row, 5));
+    sc_jw_key(w, "emailVerified");
+    sc_jw_bool(w, PQgetvalue(res, row, 6)[0] == 't');
     sc_jw_obj_end(w);
+}
+
+/* The message of a unique violation of users: the address's index, or the username's. */
+static const char *taken_message(PGresult *res)
+{
+    const char *c = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    return c && strcmp(c, "users_email_lower_idx") == 0 ? "email already taken" : "username already taken";
+}
+
+/* The max attempts of a new job, as text in the request's arena. */
+static const char *job_attempts(sc_req *req)
+{
+    char *a = sc_arena_alloc(req->arena, 24);
+    snprintf(a, 24, "%llu", sc_api_app(req)->settings->job_max_attempts);
+    return a;
 }
 
 static void finish_user(sc_req *req, const char *err, PGresult *res)
@@ -124,7 +148,7 @@ static void on_user_inserted(sc_req *req, const char *err, PGresult *res)
 {
     user_ctx *ctx = req->state;
     if (sc_api_db_sqlstate(err, res, "23505"))
-        sc_api_finish_error(req, 400, "username already taken");
+        sc_api_finish_error(req, 400, taken_message(res));
     else if (err)
         sc_api_db_finish_error(req, err, res);
     else
@@ -144,7 +168,7 @@ static void on_new_hash(void *data, const char *encoded)
     sc_random_id("user", id, sizeof(id));
     ctx->id = sc_arena_strndup(req->arena, id, strlen(id));
     SC_API_DB(req, SC_STMT_USER_INSERT, on_user_inserted, ctx->id, ctx->username, encoded, ctx->fullname,
-              ctx->role ? ctx->role : "user");
+              ctx->role ? ctx->role : "user", ctx->email, sc_api_base_url(req), job_attempts(req));
 }
 
 static void on_name_checked(sc_req *req, const char *err, PGresult *res)
@@ -153,7 +177,7 @@ static void on_name_checked(sc_req *req, const char *err, PGresult *res)
     if (err)
         sc_api_db_finish_error(req, err, res);
     else if (PQntuples(res) > 0)
-        sc_api_finish_error(req, 400, "username already taken");
+        sc_api_finish_error(req, 400, sc_api_db_true(res, 0) ? "username already taken" : "email already taken");
     else if (!(ctx->job = sc_password_hash(loop_of(req), ctx->password, ctx->password_len, on_new_hash, ctx)))
         sc_api_finish_password_busy(req); /* the hash is the expensive part: only for names that are free */
 }
@@ -164,7 +188,7 @@ static void on_register_allowed(sc_req *req, bool allowed, uint64_t retry_after_
     if (!allowed)
         sc_req_finish(req, sc_api_retry_later(req, 429, retry_after_s, "too many registrations; try again later"));
     else
-        SC_API_DB(req, SC_STMT_USER_NAME_TAKEN, on_name_checked, ctx->username);
+        SC_API_DB(req, SC_STMT_USER_NAME_TAKEN, on_name_checked, ctx->username, ctx->email);
 }
 
 int sc_api_users_create(sc_req *req)
@@ -173,11 +197,14 @@ int sc_api_users_create(sc_req *req)
     sc_slice username = sc_jr_str(&jr, "username", SC_JR_REQUIRED);
     sc_slice password = sc_jr_str(&jr, "password", SC_JR_REQUIRED);
     sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_REQUIRED);
+    sc_slice email = sc_jr_str(&jr, "email", SC_JR_OPTIONAL);
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);
+    if (email.ptr && !sc_api_email_valid(email))
+        return sc_res_error(req, 400, "email must be a valid e-mail address");
     if (!valid_username(username))
         return sc_res_error(req, 400, "username must be 3 to 50 characters of letters, digits, _ . -");
-    const char *problem = password_problem(req, password);
+    const char *problem = sc_api_users_password_problem(req, password);
     if (!problem)
         problem = fullname_problem(fullname);
     if (problem)
@@ -187,6 +214,7 @@ int sc_api_users_create(sc_req *req)
     ctx->password = password.ptr;
     ctx->password_len = password.len;
     ctx->fullname = sc_api_dup(req, fullname);
+    ctx->email = sc_api_dup(req, email);
     sc_ratelimit_register(req, on_register_allowed);
     return SC_ASYNC;
 }
@@ -204,17 +232,24 @@ int sc_api_users_me(sc_req *req)
  * here at once; the other processes hear of it by notification. */
 static void on_user_updated(sc_req *req, const char *err, PGresult *res)
 {
-    if (!err && PQntuples(res) > 0 && PQnfields(res) > 5) {
+    if (sc_api_db_sqlstate(err, res, "23505")) {
+        sc_api_finish_error(req, 400, taken_message(res));
+        return;
+    }
+    if (!err && PQntuples(res) > 0 && PQnfields(res) > 7) {
         unsigned long long v;
-        if (sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 5)), (unsigned long long)INT64_MAX, &v) == 0)
+        if (sc_slice_to_u64(sc_slice_cstr(PQgetvalue(res, 0, 7)), (unsigned long long)INT64_MAX, &v) == 0)
             sc_token_versions_note(sc_api_app(req)->tokens, PQgetvalue(res, 0, 0), (int64_t)v);
     }
     finish_user(req, err, res);
 }
 
+/* The update in one statement, after every check: a new address that another account has (400) changes nothing. */
 static void update_user(user_ctx *ctx, const char *hash)
 {
-    SC_API_DB(ctx->req, SC_STMT_USER_UPDATE, on_user_updated, ctx->id, ctx->fullname, ctx->role, hash);
+    sc_req *req = ctx->req;
+    SC_API_DB(req, SC_STMT_USER_UPDATE, on_user_updated, ctx->id, ctx->fullname, ctx->role, hash, ctx->email,
+              ctx->email ? sc_api_base_url(req) : NULL, job_attempts(req));
 }
 
 static void on_changed_hash(void *data, const char *encoded)
@@ -257,25 +292,30 @@ int sc_api_users_me_update(sc_req *req)
     sc_slice fullname = sc_jr_str(&jr, "fullname", SC_JR_OPTIONAL);
     sc_slice password = sc_jr_str(&jr, "password", SC_JR_OPTIONAL);
     sc_slice current = sc_jr_str(&jr, "currentPassword", password.ptr ? SC_JR_REQUIRED : SC_JR_OPTIONAL);
+    sc_slice email = sc_jr_str(&jr, "email", SC_JR_OPTIONAL);
     if (sc_jr_failed(&jr))
         return sc_api_json_error(req, &jr);
     const char *problem = fullname.ptr ? fullname_problem(fullname) : NULL;
     if (!problem && password.ptr)
-        problem = password_problem(req, password);
+        problem = sc_api_users_password_problem(req, password);
+    if (!problem && email.ptr && !sc_api_email_valid(email))
+        problem = "email must be a valid e-mail address";
     if (problem)
         return sc_res_error(req, 400, problem);
     user_ctx *ctx = ctx_new(req);
     ctx->id = who->id;
     ctx->fullname = sc_api_dup(req, fullname);
-    if (!password.ptr) {
-        update_user(ctx, NULL);
-        return SC_ASYNC;
+    if (password.ptr) {
+        ctx->password = password.ptr;
+        ctx->password_len = password.len;
+        ctx->current = current.ptr;
+        ctx->current_len = current.len;
     }
-    ctx->password = password.ptr;
-    ctx->password_len = password.len;
-    ctx->current = current.ptr;
-    ctx->current_len = current.len;
-    SC_API_DB(req, SC_STMT_USER_HASH, on_current_hash, who->id);
+    ctx->email = sc_api_dup(req, email);
+    if (!password.ptr)
+        update_user(ctx, NULL);
+    else
+        SC_API_DB(req, SC_STMT_USER_HASH, on_current_hash, who->id);
     return SC_ASYNC;
 }
 
@@ -291,7 +331,18 @@ int sc_api_users_me_likes(sc_req *req) { return sc_api_list_page(req, &my_likes)
 
 static const sc_api_list all_users = {"users", SC_STMT_USER_LIST, SC_API_LIST_NO_CALLER};
 
-int sc_api_users_list(sc_req *req) { return sc_api_list_page(req, &all_users); }
+int sc_api_users_list(sc_req *req)
+{
+    sc_slice email;
+    if (!sc_req_query(req, "email", &email))
+        return sc_api_list_page(req, &all_users);
+    sc_api_list_call call;
+    int st = sc_api_list_begin(req, &all_users, &call);
+    if (st)
+        return st;
+    sc_api_list_param(&call, sc_api_id_or_null(req, email)); /* an address is printable ASCII */
+    return sc_api_list_run(req, &all_users, &call, SC_STMT_USER_LIST_BY_EMAIL);
+}
 
 int sc_api_users_get(sc_req *req)
 {

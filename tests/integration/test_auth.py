@@ -51,7 +51,7 @@ USERNAME_RULE = "username must be 3 to 50 characters of letters, digits, _ . -"
 ACCESS_COOKIE = "staccato_access"
 REFRESH_COOKIE = "staccato_refresh"
 
-USER_KEYS = {"id", "username", "fullname", "role", "createdAt"}
+USER_KEYS = {"id", "username", "fullname", "role", "createdAt", "email", "emailVerified"}
 ISO_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 FIXTURE = harness.ModuleFixture("staccato-auth-")

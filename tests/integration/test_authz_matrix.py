@@ -96,6 +96,9 @@ EXPECT = {
     # accounts
     "POST /users": ALL(201),
     "GET /users": ADMINS(200),
+    "GET /users/verify-email": ALL(400),
+    "POST /users/password-reset": ALL(202),
+    "POST /users/password-reset/confirm": ALL(400),
     "GET /users/me": SIGNED_IN(200),
     "PUT /users/me": SIGNED_IN(200),
     "GET /users/me/songs": SIGNED_IN(200),
@@ -182,7 +185,7 @@ def uniq(prefix):
 def server_env(**extra):
     env = FIXTURE.env(ACCESS_TOKEN_KEY=ACCESS_KEY, REFRESH_TOKEN_KEY=REFRESH_KEY, STACCATO_ACCESS_LOG="off",
                       STACCATO_ARGON2_M_KIB="1024", STACCATO_ARGON2_T="1", STACCATO_JOBS="off",
-                      STACCATO_REGISTER_MAX_PER_ADDRESS="100000", STACCATO_MEDIA_DIR=MEDIA,
+                      STACCATO_REGISTER_MAX_PER_ADDRESS="100000", STACCATO_PASSWORD_RESET_MAX_PER_ADDRESS="100000", STACCATO_MEDIA_DIR=MEDIA,
                       STACCATO_DOCS_ASSETS=DOCS_ASSETS)
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -374,6 +377,10 @@ FIX = {
     "GET /docs/assets/{name}": fixed("/docs/assets/swagger-ui.css"),
     "POST /users": fixed("/users", lambda: {"username": uniq("authz_new_"), "password": PASSWORD, "fullname": "N"}),
     "GET /users": fixed("/users"),
+    "GET /users/verify-email": fixed("/users/verify-email?token=not-a-token"),
+    "POST /users/password-reset": fixed("/users/password-reset", lambda: {"email": uniq("authz-reset-") + "@example.com"}),
+    "POST /users/password-reset/confirm": fixed("/users/password-reset/confirm", {"token": "not.a.token.x",
+                                                                                "password": PASSWORD}),
     "GET /users/me": fixed("/users/me"),
     "PUT /users/me": fixed("/users/me", {"fullname": "Renamed"}),
     "GET /users/me/songs": fixed("/users/me/songs"),
