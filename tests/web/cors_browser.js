@@ -20,7 +20,7 @@
 // step that fails exits with status 1 and says which on standard error.
 'use strict';
 
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium');
 
 const config = JSON.parse(process.argv[2]);
 const timeout = config.timeout_ms || 30000;
@@ -67,21 +67,7 @@ async function deniedCall(c) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: config.chromium || '/usr/bin/chromium',
-    headless: true,
-    timeout,
-    // The machine's network is closed: no background connections, no component updates.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-quic',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launch(config, timeout);
   const result = {};
   let step = 'start';
   try {
