@@ -44,4 +44,15 @@ static inline long sc_slice_find(sc_slice s, char c)
     return p ? (long)(p - s.ptr) : -1;
 }
 
+/* Takes the next item of a list separated by sep off the front of *rest and returns it trimmed (maybe empty);
+ * *rest becomes what follows the separator (empty after the last item). Loop: while (rest.len) { item = ...; }. */
+static inline sc_slice sc_slice_next_item(sc_slice *rest, char sep)
+{
+    long at = sc_slice_find(*rest, sep);
+    size_t n = at < 0 ? rest->len : (size_t)at;
+    sc_slice item = sc_slice_trim((sc_slice){rest->ptr, n});
+    *rest = at < 0 ? SC_SLICE_NULL : (sc_slice){rest->ptr + n + 1, rest->len - n - 1};
+    return item;
+}
+
 #endif

@@ -41,10 +41,7 @@ int sc_origin_list_parse(const char *s, bool allow_any, const char *name, sc_ori
     sc_slice rest = {out->text, len};
     bool star = false;
     while (rest.len) {
-        long comma = sc_slice_find(rest, ',');
-        size_t item_len = comma < 0 ? rest.len : (size_t)comma;
-        sc_slice item = sc_slice_trim((sc_slice){rest.ptr, item_len});
-        rest = comma < 0 ? SC_SLICE_NULL : (sc_slice){rest.ptr + item_len + 1, rest.len - item_len - 1};
+        sc_slice item = sc_slice_next_item(&rest, ',');
         if (item.len == 0)
             continue;
         if (sc_slice_eq(item, SC_SLICE_LIT("*"))) {
@@ -129,10 +126,7 @@ static sc_slice allowed_header(const char *list, sc_slice name)
 {
     sc_slice rest = sc_slice_cstr(list);
     while (rest.len) {
-        long comma = sc_slice_find(rest, ',');
-        size_t item_len = comma < 0 ? rest.len : (size_t)comma;
-        sc_slice item = sc_slice_trim((sc_slice){rest.ptr, item_len});
-        rest = comma < 0 ? SC_SLICE_NULL : (sc_slice){rest.ptr + item_len + 1, rest.len - item_len - 1};
+        sc_slice item = sc_slice_next_item(&rest, ',');
         if (item.len && sc_slice_eq_nocase(item, name))
             return item;
     }
@@ -150,11 +144,7 @@ void sc_cors_preflight(const sc_cors_policy *p, sc_req *req, unsigned methods)
     sc_slice requested = sc_req_header(req, "access-control-request-headers");
     sc_buf names = {0};
     while (requested.len && p->allow_headers) {
-        long comma = sc_slice_find(requested, ',');
-        size_t item_len = comma < 0 ? requested.len : (size_t)comma;
-        sc_slice item = sc_slice_trim((sc_slice){requested.ptr, item_len});
-        requested = comma < 0 ? SC_SLICE_NULL
-                              : (sc_slice){requested.ptr + item_len + 1, requested.len - item_len - 1};
+        sc_slice item = sc_slice_next_item(&requested, ',');
         sc_slice known = item.len ? allowed_header(p->allow_headers, item) : SC_SLICE_NULL;
         if (!known.ptr)
             continue;

@@ -88,10 +88,7 @@ int sc_host_list_parse(const char *s, sc_host_list *out, char *err, size_t errle
     memcpy(out->text, s, len + 1);
     sc_slice rest = {out->text, len};
     while (rest.len) {
-        long comma = sc_slice_find(rest, ',');
-        size_t item_len = comma < 0 ? rest.len : (size_t)comma;
-        sc_slice item = sc_slice_trim((sc_slice){rest.ptr, item_len});
-        rest = comma < 0 ? SC_SLICE_NULL : (sc_slice){rest.ptr + item_len + 1, rest.len - item_len - 1};
+        sc_slice item = sc_slice_next_item(&rest, ',');
         if (item.len == 0)
             continue;
         if (sc_host_parse(item, &out->items[out->n]) != 0) {

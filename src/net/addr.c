@@ -37,9 +37,7 @@ int sc_cidr_list_parse(const char *s, sc_cidr_list *out, char *err, size_t errle
     out->n = 0;
     sc_slice rest = sc_slice_cstr(s);
     while (rest.len) {
-        long comma = sc_slice_find(rest, ',');
-        sc_slice item = sc_slice_trim((sc_slice){rest.ptr, comma < 0 ? rest.len : (size_t)comma});
-        rest = comma < 0 ? SC_SLICE_NULL : (sc_slice){rest.ptr + comma + 1, rest.len - (size_t)comma - 1};
+        sc_slice item = sc_slice_next_item(&rest, ',');
         if (item.len == 0)
             continue;
         sc_cidr c;

@@ -101,9 +101,29 @@ static void test_trim_find(void)
     CHECK_EQ_INT(sc_slice_cstr(NULL).len, 0);
 }
 
+/* A comma list: items trimmed, empty ones kept as empty, nothing after the last separator. */
+static void test_next_item(void)
+{
+    sc_slice rest = sc_slice_cstr(" a , b,,c ,");
+    const char *want[] = {"a", "b", "", "c"};
+    size_t n = 0;
+    while (rest.len) {
+        sc_slice item = sc_slice_next_item(&rest, ',');
+        if (CHECK(n < 4))
+            CHECK_EQ_SLICE(item, want[n]);
+        n++;
+    }
+    CHECK_EQ_UINT(n, 4);
+    rest = sc_slice_cstr("only");
+    sc_slice only = sc_slice_next_item(&rest, ',');
+    CHECK_EQ_SLICE(only, "only");
+    CHECK_EQ_UINT(rest.len, 0);
+}
+
 int main(void)
 {
     test_to_u64();
     test_trim_find();
+    test_next_item();
     return check_report();
 }
