@@ -201,14 +201,20 @@ static json_t *operation(const sc_route *r, const char *method, bool several, js
     return op;
 }
 
+/* "GET" -> "get": a method as OpenAPI's path items and our description keys spell it. */
+static void lower_method(const char *method, char out[16])
+{
+    size_t i = 0;
+    for (; method[i] && i + 1 < 16; i++)
+        out[i] = (char)tolower((unsigned char)method[i]);
+    out[i] = '\0';
+}
+
 /* The description of a row's method: "<name>.<method>" first, then "<name>". Marks what it used. */
 static json_t *find_desc(json_t *descs, json_t *used, const char *name, const char *method)
 {
     char key[160], lower[16];
-    size_t i = 0;
-    for (; method[i] && i + 1 < sizeof(lower); i++)
-        lower[i] = (char)tolower((unsigned char)method[i]);
-    lower[i] = '\0';
+    lower_method(method, lower);
     snprintf(key, sizeof(key), "%s.%s", name, lower);
     json_t *d = json_object_get(descs, key);
     if (!d) {
@@ -328,10 +334,7 @@ char *sc_api_openapi_build(const sc_route *routes, size_t n, bool with_debug, si
                 continue;
             }
             char lower[16];
-            size_t k = 0;
-            for (; m[k] && k + 1 < sizeof(lower); k++)
-                lower[k] = (char)tolower((unsigned char)m[k]);
-            lower[k] = '\0';
+            lower_method(m, lower);
             json_object_set_new(item, lower, operation(r, m, methods > 1, desc, &rep));
         }
     }
